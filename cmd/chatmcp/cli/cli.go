@@ -103,6 +103,7 @@ func NewRoot(env *Env) *cobra.Command {
 	})
 	root.AddCommand(
 		newAttestCmd(env),
+		newAuditCmd(env),
 	)
 	return root
 }

@@ -1,0 +1,264 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Options configure a Log.
+type Options struct {
+	// Signer signs checkpoints; its Public() must be an ed25519.PublicKey.
+	// Required.
+	Signer crypto.Signer
+	// CheckpointEvery is how many entries go between checkpoints. If zero,
+	// 1: every Append also writes a checkpoint (in the same write and
+	// fsync), so the log always ends sealed and a cut line is detected.
+	CheckpointEvery int
+	// Now is the clock stamped on lines. If nil, time.Now.
+	Now func() time.Time
+}
+
+// ErrBroken is wrapped by every Append after a failed write: the file's
+// tail is unknown, so the log refuses further entries until it is reopened
+// (which repairs a torn final line).
+var ErrBroken = errors.New("audit log is broken by an earlier write failure")
+
+// Log is an open audit log. It is safe for concurrent use.
+type Log struct {
+	mu      sync.Mutex
+	f       *os.File
+	signer  crypto.Signer
+	every   int
+	now     func() time.Time
+	head    Head
+	pending int // entries since the last checkpoint
+	broken  error
+	closed  bool
+}
+
+// Open opens the log at path, creating it (mode 0600, with its header) when
+// missing or empty. An existing log is verified in full under the signer's
+// key before anything is appended, and Open refuses a corrupt log or one
+// signed by another key. A torn final line (no newline, what a crash during
+// a write leaves) is cut off and a note recording the cut is appended.
+func Open(ctx context.Context, path string, opts *Options) (*Log, error) {
+	if opts == nil || opts.Signer == nil {
+		return nil, errors.New("opening audit log: no signer")
+	}
+	pub, ok := opts.Signer.Public().(ed25519.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("opening audit log: signer key is %T, want ed25519", opts.Signer.Public())
+	}
+	l := &Log{signer: opts.Signer, every: opts.CheckpointEvery, now: opts.Now}
+	if l.every <= 0 {
+		l.every = 1
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening audit log: %w", err)
+	}
+	l.f = f
+	if err := l.load(ctx, path, pub); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("opening audit log %s: %w", path, err)
+	}
+	return l, nil
+}
+
+func (l *Log) load(ctx context.Context, path string, pub ed25519.PublicKey) error {
+	data, err := io.ReadAll(l.f)
+	if err != nil {
+		return err
+	}
+	if len(data) == 0 {
+		hdr, err := l.marshal(&line{Seq: 0, Time: l.now().UTC(), Format: Format, Key: publicKeyHex(pub), Entry: Entry{Type: TypeHeader}})
+		if err != nil {
+			return err
+		}
+		if err := l.write(hdr); err != nil {
+			return err
+		}
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			return err
+		}
+		l.head = Head{Seq: 0, Hash: hashLine(hdr[:len(hdr)-1])}
+		return nil
+	}
+	var torn int
+	if i := bytes.LastIndexByte(data, '\n'); i != len(data)-1 {
+		torn = len(data) - (i + 1)
+		data = data[:i+1]
+	}
+	v := &verifier{trusted: pub}
+	n := 0
+	for len(data) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		i := bytes.IndexByte(data, '\n')
+		n++
+		if err := v.next(data[:i]); err != nil {
+			return fmt.Errorf("refusing to append to a corrupt log: %w", &LineError{Line: n, Err: err})
+		}
+		data = data[i+1:]
+	}
+	if n == 0 {
+		return fmt.Errorf("refusing to append to a corrupt log: %w", &LineError{Line: 1, Err: ErrTornLine})
+	}
+	l.head = v.sum.Head
+	l.pending = v.sum.Unsealed
+	if torn > 0 {
+		end, err := l.f.Seek(-int64(torn), io.SeekEnd)
+		if err != nil {
+			return err
+		}
+		if err := l.f.Truncate(end); err != nil {
+			return fmt.Errorf("cutting torn final line: %w", err)
+		}
+		if err := l.f.Sync(); err != nil {
+			return fmt.Errorf("cutting torn final line: %w", err)
+		}
+		note := &line{Note: fmt.Sprintf("cut a torn final line of %d bytes left by an interrupted write", torn), Entry: Entry{Type: TypeNote}}
+		if err := l.appendLocked(note, true); err != nil {
+			return err
+		}
+	} else if l.pending >= l.every {
+		if err := l.appendLocked(nil, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Head returns the seq and hash of the last line written.
+func (l *Log) Head() Head {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.head
+}
+
+// Append writes e, and a checkpoint when one is due, and fsyncs before
+// returning. If it returns an error the entry may or may not be in the
+// file, and the caller must act as if the action was not recorded: release
+// nothing. After a write failure the log is broken (ErrBroken).
+func (l *Log) Append(ctx context.Context, e Entry) error {
+	if e.Type == "" || reservedType(e.Type) {
+		return fmt.Errorf("audit: invalid entry type %q", e.Type)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.appendLocked(&line{Entry: e}, false)
+}
+
+// appendLocked writes entry (if non-nil) followed by a checkpoint when one
+// is due or forced, as one write and one fsync.
+func (l *Log) appendLocked(entry *line, forceCheckpoint bool) error {
+	if l.closed {
+		return errors.New("audit: log is closed")
+	}
+	if l.broken != nil {
+		return fmt.Errorf("audit: %w: %v", ErrBroken, l.broken)
+	}
+	now := l.now().UTC()
+	head, pending := l.head, l.pending
+	var buf []byte
+	if entry != nil {
+		entry.Seq, entry.Time, entry.Prev = head.Seq+1, now, hex.EncodeToString(head.Hash[:])
+		b, err := l.marshal(entry)
+		if err != nil {
+			return err
+		}
+		buf = append(buf, b...)
+		head = Head{Seq: entry.Seq, Hash: hashLine(b[:len(b)-1])}
+		pending++
+	}
+	if pending >= l.every || (forceCheckpoint && pending > 0) {
+		seq := head.Seq + 1
+		sig, err := l.signer.Sign(nil, checkpointMessage(seq, head.Hash), crypto.Hash(0))
+		if err != nil {
+			return fmt.Errorf("audit: signing checkpoint: %w", err)
+		}
+		b, err := l.marshal(&line{Seq: seq, Time: now, Prev: hex.EncodeToString(head.Hash[:]), Sig: hex.EncodeToString(sig), Entry: Entry{Type: TypeCheckpoint}})
+		if err != nil {
+			return err
+		}
+		buf = append(buf, b...)
+		head = Head{Seq: seq, Hash: hashLine(b[:len(b)-1])}
+		pending = 0
+	}
+	if len(buf) == 0 {
+		return nil
+	}
+	if err := l.write(buf); err != nil {
+		l.broken = err
+		return fmt.Errorf("audit: writing: %w", err)
+	}
+	l.head, l.pending = head, pending
+	return nil
+}
+
+func (l *Log) marshal(ln *line) ([]byte, error) {
+	b, err := json.Marshal(ln)
+	if err != nil {
+		return nil, fmt.Errorf("audit: encoding line: %w", err)
+	}
+	if len(b) > MaxLineSize {
+		return nil, fmt.Errorf("audit: line of %d bytes exceeds %d", len(b), MaxLineSize)
+	}
+	return append(b, '\n'), nil
+}
+
+func (l *Log) write(b []byte) error {
+	if _, err := l.f.Seek(0, io.SeekEnd); err != nil {
+		return err
+	}
+	if _, err := l.f.Write(b); err != nil {
+		return err
+	}
+	return l.f.Sync()
+}
+
+// Close writes a final checkpoint if entries follow the last one, syncs and
+// closes the file.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	var err error
+	if l.broken == nil && l.pending > 0 {
+		err = l.appendLocked(nil, true)
+	}
+	l.closed = true
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
