@@ -199,4 +199,3 @@ func chipID() []byte {
 	}
 	return b
 }
-

@@ -257,7 +257,9 @@ func TestVerifyFakeChainRejections(t *testing.T) {
 		{
 			name: "VLEK-signed report without a VLEK",
 			ev: func() *attest.Evidence {
-				return f.evidence(f.report(t, func(r *spb.Report) { r.SignerInfo = abi.ComposeSignerInfo(abi.SignerInfo{SigningKey: abi.VlekReportSigner}) }))
+				return f.evidence(f.report(t, func(r *spb.Report) {
+					r.SignerInfo = abi.ComposeSignerInfo(abi.SignerInfo{SigningKey: abi.VlekReportSigner})
+				}))
 			},
 			want: attest.CheckCertificate,
 		},
