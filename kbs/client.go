@@ -1,0 +1,169 @@
+package kbs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/chatmcp/chatmcp/attest"
+	"github.com/chatmcp/chatmcp/internal/wire"
+)
+
+// maxResponseBody caps what the clients read from the KBS.
+const maxResponseBody = MaxAdminBody
+
+// Client is a workload fetching secrets: it runs the handshake with fresh
+// evidence from Attester. Its zero HTTPClient means http.DefaultClient.
+type Client struct {
+	// BaseURL is the KBS, e.g. "https://kbs.example:8443". Required.
+	BaseURL string
+	// HTTPClient sends requests. If nil, http.DefaultClient. For a KBS
+	// serving RA-TLS, use one from ratls.ClientConfig.
+	HTTPClient *http.Client
+	// Attester produces the evidence. Required.
+	Attester attest.Attester
+}
+
+// Fetch runs the handshake for name and returns the current value. A
+// refusal is an *Error whose Reason names the failed check.
+func (c *Client) Fetch(ctx context.Context, name string) ([]byte, error) {
+	v, _, err := c.FetchVersion(ctx, name)
+	return v, err
+}
+
+// FetchVersion is Fetch that also returns the version released.
+func (c *Client) FetchVersion(ctx context.Context, name string) ([]byte, int, error) {
+	if c.Attester == nil {
+		return nil, 0, errors.New("kbs client: no attester")
+	}
+	var ch Challenge
+	if err := do(ctx, c.HTTPClient, http.MethodPost, c.BaseURL+PathRequest, "", ChallengeRequest{Secret: name, TEE: c.Attester.TEE()}, &ch); err != nil {
+		return nil, 0, err
+	}
+	if len(ch.Nonce) != NonceSize {
+		return nil, 0, fmt.Errorf("kbs: challenge nonce of %d bytes", len(ch.Nonce))
+	}
+	sk, err := hpkeKEM().GenerateKey()
+	if err != nil {
+		return nil, 0, err
+	}
+	pub := sk.PublicKey().Bytes()
+	rd, err := ExpectedReportData(ch.Nonce, pub)
+	if err != nil {
+		return nil, 0, err
+	}
+	ev, err := c.Attester.Attest(ctx, rd)
+	if err != nil {
+		return nil, 0, fmt.Errorf("producing evidence: %w", err)
+	}
+	var rel Release
+	if err := do(ctx, c.HTTPClient, http.MethodPost, c.BaseURL+PathAttest, "", AttestRequest{Secret: name, Nonce: ch.Nonce, Evidence: ev, PublicKey: pub}, &rel); err != nil {
+		return nil, 0, err
+	}
+	if rel.Name != name {
+		return nil, 0, fmt.Errorf("kbs: released %q, asked for %q", rel.Name, name)
+	}
+	value, err := hpkeOpen(sk, releaseInfo(rel.Name, rel.Version, ch.Nonce), rel.Enc, rel.Ciphertext)
+	if err != nil {
+		return nil, 0, fmt.Errorf("kbs: opening release: %w", err)
+	}
+	return value, rel.Version, nil
+}
+
+// AdminClient drives the admin API with a bearer token.
+type AdminClient struct {
+	// BaseURL is the KBS. Required.
+	BaseURL string
+	// Token is the admin token. Required.
+	Token string
+	// HTTPClient sends requests. If nil, http.DefaultClient.
+	HTTPClient *http.Client
+}
+
+// Put creates name or rotates it to a new version.
+func (a *AdminClient) Put(ctx context.Context, name string, value []byte, policy string) (*SecretInfo, error) {
+	var out SecretInfo
+	err := do(ctx, a.HTTPClient, http.MethodPut, a.secretURL(name, ""), a.Token, PutRequest{Value: value, Policy: policy}, &out)
+	return &out, err
+}
+
+// SetPolicy replaces name's policy.
+func (a *AdminClient) SetPolicy(ctx context.Context, name, policy string) (*SecretInfo, error) {
+	var out SecretInfo
+	err := do(ctx, a.HTTPClient, http.MethodPut, a.secretURL(name, "/policy"), a.Token, PolicyRequest{Policy: policy}, &out)
+	return &out, err
+}
+
+// Revoke stops every release of name until it is put again.
+func (a *AdminClient) Revoke(ctx context.Context, name string) (*SecretInfo, error) {
+	var out SecretInfo
+	err := do(ctx, a.HTTPClient, http.MethodPost, a.secretURL(name, "/revoke"), a.Token, nil, &out)
+	return &out, err
+}
+
+// List describes every secret, without values.
+func (a *AdminClient) List(ctx context.Context) ([]SecretInfo, error) {
+	var out SecretList
+	if err := do(ctx, a.HTTPClient, http.MethodGet, strings.TrimRight(a.BaseURL, "/")+PathAdminSecrets, a.Token, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Secrets, nil
+}
+
+func (a *AdminClient) secretURL(name, suffix string) string {
+	return strings.TrimRight(a.BaseURL, "/") + PathAdminSecrets + "/" + url.PathEscape(name) + suffix
+}
+
+func do(ctx context.Context, hc *http.Client, method, u, token string, in, out any) error {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("kbs: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
+	if err != nil {
+		return fmt.Errorf("kbs: reading response: %w", err)
+	}
+	if len(b) > maxResponseBody {
+		return fmt.Errorf("kbs: response exceeds %d bytes", maxResponseBody)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var eb ErrorBody
+		if err := wire.Decode(b, &eb); err != nil || eb.Reason == "" {
+			return &Error{Status: resp.StatusCode, Reason: "http", Msg: fmt.Sprintf("HTTP %d", resp.StatusCode)}
+		}
+		return &Error{Status: resp.StatusCode, Reason: eb.Reason, Msg: eb.Error}
+	}
+	if err := wire.Decode(b, out); err != nil {
+		return fmt.Errorf("kbs: malformed response: %w", err)
+	}
+	return nil
+}
+

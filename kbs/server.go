@@ -1,0 +1,496 @@
+package kbs
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/chatmcp/chatmcp/attest"
+	"github.com/chatmcp/chatmcp/audit"
+	"github.com/chatmcp/chatmcp/internal/wire"
+)
+
+// Auditor records decisions. *audit.Log implements it. Append must be
+// durable when it returns nil; on error the server releases nothing.
+type Auditor interface {
+	Append(ctx context.Context, e audit.Entry) error
+}
+
+// Options configure a Server.
+type Options struct {
+	// Storage holds secrets and nonces. Required.
+	Storage *Storage
+	// Sealer wraps data keys. Required.
+	Sealer Sealer
+	// Checker verifies evidence. Required.
+	Checker *attest.Checker
+	// Audit records every admin action and release decision. Required.
+	Audit Auditor
+	// AdminToken is the bearer token of the admin API. If empty, the admin
+	// API refuses every request.
+	AdminToken string
+	// Dev accepts simulated evidence when a secret's policy allows it. If
+	// false, sim evidence is refused whatever the policy says.
+	Dev bool
+	// NonceTTL is how long a nonce may be redeemed. If zero,
+	// DefaultNonceTTL.
+	NonceTTL time.Duration
+	// Now is the clock. If nil, time.Now.
+	Now func() time.Time
+	// Logger receives operational logs (never secret values). If nil,
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is the KBS HTTP API. It is safe for concurrent use and keeps all
+// shared state in Storage, so replicas on one database serve the same
+// secrets.
+type Server struct {
+	opts  Options
+	token [32]byte
+	mux   *http.ServeMux
+}
+
+// NewServer returns a Server. It fails when a required option is missing.
+func NewServer(opts *Options) (*Server, error) {
+	if opts == nil || opts.Storage == nil || opts.Sealer == nil || opts.Checker == nil || opts.Audit == nil {
+		return nil, errors.New("kbs: Storage, Sealer, Checker and Audit are required")
+	}
+	s := &Server{opts: *opts}
+	if s.opts.NonceTTL <= 0 {
+		s.opts.NonceTTL = DefaultNonceTTL
+	}
+	if s.opts.Now == nil {
+		s.opts.Now = time.Now
+	}
+	if s.opts.Logger == nil {
+		s.opts.Logger = slog.Default()
+	}
+	s.token = sha256.Sum256([]byte(opts.AdminToken))
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+PathRequest, s.handleRequest)
+	mux.HandleFunc("POST "+PathAttest, s.handleAttest)
+	mux.HandleFunc("GET "+PathAdminSecrets, s.admin(s.handleList))
+	mux.HandleFunc("PUT "+PathAdminSecrets+"/{name}", s.admin(s.handlePut))
+	mux.HandleFunc("PUT "+PathAdminSecrets+"/{name}/policy", s.admin(s.handlePolicy))
+	mux.HandleFunc("POST "+PathAdminSecrets+"/{name}/revoke", s.admin(s.handleRevoke))
+	s.mux = mux
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	s.mux.ServeHTTP(w, r)
+}
+
+// Refusal reasons: stable words in ErrorBody.Reason, documented in
+// docs/kbs.md. Attestation failures use the attest.Check words.
+const (
+	ReasonMalformed    = "malformed"
+	ReasonTooLarge     = "too large"
+	ReasonUnknownTEE   = "unknown tee"
+	ReasonNonce        = "nonce"
+	ReasonExpired      = "nonce expired"
+	ReasonWrongSecret  = "wrong secret"
+	ReasonWrongTEE     = "wrong tee"
+	ReasonSimRefused   = "sim refused"
+	ReasonNotFound     = "not found"
+	ReasonRevoked      = "revoked"
+	ReasonUnauthorized = "unauthorized"
+	ReasonBadPolicy    = "bad policy"
+	ReasonAudit        = "audit log unavailable"
+	ReasonInternal     = "internal"
+)
+
+// refusal is an error with what the client may see.
+type refusal struct {
+	status int
+	reason string
+	msg    string
+}
+
+func (r *refusal) Error() string { return r.reason + ": " + r.msg }
+
+func refuse(status int, reason, format string, args ...any) *refusal {
+	return &refusal{status: status, reason: reason, msg: fmt.Sprintf(format, args...)}
+}
+
+var errAudit = refuse(http.StatusServiceUnavailable, ReasonAudit, "audit log unavailable: nothing was released or changed")
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// fail writes err as an ErrorBody. Errors that are not refusals are
+// internal: logged, and reported to the client without their cause.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var rf *refusal
+	if !errors.As(err, &rf) {
+		s.opts.Logger.Error("kbs: internal error", "path", r.URL.Path, "err", err)
+		rf = refuse(http.StatusInternalServerError, ReasonInternal, "internal error")
+	}
+	writeJSON(w, rf.status, ErrorBody{Reason: rf.reason, Error: rf.msg})
+}
+
+// decode reads a strict JSON body of at most limit bytes.
+func decode(r *http.Request, limit int64, v any) error {
+	if err := wire.Read(r.Body, limit, v); err != nil {
+		if errors.Is(err, wire.ErrTooLarge) {
+			return refuse(http.StatusRequestEntityTooLarge, ReasonTooLarge, "request body exceeds %d bytes", limit)
+		}
+		return refuse(http.StatusBadRequest, ReasonMalformed, "malformed request: %v", err)
+	}
+	return nil
+}
+
+// DecodeChallengeRequest parses a POST /kbs/v1/request body.
+func DecodeChallengeRequest(b []byte) (*ChallengeRequest, error) {
+	var req ChallengeRequest
+	if err := wire.Decode(b, &req); err != nil {
+		return nil, refuse(http.StatusBadRequest, ReasonMalformed, "malformed request: %v", err)
+	}
+	if !ValidName(req.Secret) {
+		return nil, refuse(http.StatusBadRequest, ReasonMalformed, "invalid secret name")
+	}
+	if !req.TEE.Valid() {
+		return nil, refuse(http.StatusBadRequest, ReasonUnknownTEE, "unknown TEE type %q", req.TEE)
+	}
+	return &req, nil
+}
+
+// DecodeAttestRequest parses a POST /kbs/v1/attest body.
+func DecodeAttestRequest(b []byte) (*AttestRequest, error) {
+	var req AttestRequest
+	if err := wire.Decode(b, &req); err != nil {
+		return nil, refuse(http.StatusBadRequest, ReasonMalformed, "malformed request: %v", err)
+	}
+	switch {
+	case !ValidName(req.Secret):
+		return nil, refuse(http.StatusBadRequest, ReasonMalformed, "invalid secret name")
+	case len(req.Nonce) != NonceSize:
+		return nil, refuse(http.StatusBadRequest, ReasonMalformed, "nonce is %d bytes, want %d", len(req.Nonce), NonceSize)
+	case req.Evidence == nil:
+		return nil, refuse(http.StatusBadRequest, ReasonMalformed, "no evidence")
+	}
+	if _, err := hpkeKEM().NewPublicKey(req.PublicKey); err != nil {
+		return nil, refuse(http.StatusBadRequest, ReasonMalformed, "public_key is not an X25519 public key")
+	}
+	if !req.Evidence.TEE.Valid() {
+		return nil, refuse(http.StatusBadRequest, ReasonUnknownTEE, "unknown TEE type %q", req.Evidence.TEE)
+	}
+	if err := req.Evidence.Validate(); err != nil {
+		return nil, refuse(http.StatusBadRequest, ReasonMalformed, "%v", err)
+	}
+	return &req, nil
+}
+
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	var raw json.RawMessage
+	if err := decode(r, limit, &raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request) {
+	b, err := readBody(r, MaxRequestBody)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	req, err := DecodeChallengeRequest(b)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if req.TEE == attest.Sim && !s.opts.Dev {
+		s.fail(w, r, refuse(http.StatusForbidden, ReasonSimRefused, "simulated evidence is not accepted: this KBS is not in --dev mode"))
+		return
+	}
+	nonce := make([]byte, NonceSize)
+	rand.Read(nonce)
+	now := s.opts.Now()
+	exp := now.Add(s.opts.NonceTTL)
+	if err := s.opts.Storage.issueNonce(r.Context(), nonce, req.Secret, string(req.TEE), now, exp); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, Challenge{Nonce: nonce, Expires: exp.UTC()})
+}
+
+func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
+	start := s.opts.Now()
+	b, err := readBody(r, MaxAttestBody)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	req, err := DecodeAttestRequest(b)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rel, err := s.attest(r.Context(), req, clientOf(r), start)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rel)
+}
+
+func clientOf(r *http.Request) string { return r.RemoteAddr }
+
+// attest runs one release decision: consume the nonce, check it, verify the
+// evidence against the secret's policy with the binding, audit, and only
+// then seal the value to the client's key.
+func (s *Server) attest(ctx context.Context, req *AttestRequest, client string, start time.Time) (*Release, error) {
+	entry := audit.Entry{Type: "kbs.release", Action: "release", Actor: client, Secret: req.Secret, TEE: string(req.Evidence.TEE)}
+	deny := func(rf *refusal) error {
+		entry.Decision, entry.Reason = "denied", rf.reason+": "+rf.msg
+		entry.DurationMS = ms(s.opts.Now().Sub(start))
+		if err := s.opts.Audit.Append(ctx, entry); err != nil {
+			s.opts.Logger.Error("kbs: audit append failed", "err", err)
+			return errAudit
+		}
+		return rf
+	}
+	rec, err := s.opts.Storage.consumeNonce(ctx, req.Nonce)
+	if errors.Is(err, ErrNonceUsed) {
+		return nil, deny(refuse(http.StatusForbidden, ReasonNonce, "nonce unknown or already used"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := s.opts.Now()
+	switch {
+	case !now.Before(rec.Expires):
+		return nil, deny(refuse(http.StatusForbidden, ReasonExpired, "nonce expired at %s", rec.Expires.UTC().Format(time.RFC3339)))
+	case rec.Secret != req.Secret:
+		return nil, deny(refuse(http.StatusForbidden, ReasonWrongSecret, "nonce was issued for another secret"))
+	case rec.TEE != string(req.Evidence.TEE):
+		return nil, deny(refuse(http.StatusForbidden, ReasonWrongTEE, "nonce was issued for %s evidence, got %s", rec.TEE, req.Evidence.TEE))
+	case req.Evidence.TEE == attest.Sim && !s.opts.Dev:
+		return nil, deny(refuse(http.StatusForbidden, ReasonSimRefused, "simulated evidence is not accepted: this KBS is not in --dev mode"))
+	}
+	rd, err := ExpectedReportData(req.Nonce, req.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	return s.release(ctx, req, rd[:], &entry, deny, start)
+}
+
+// release loads the secret, checks the evidence against its policy with
+// expected report data rd (not checked if nil: benchmarks only), audits
+// and seals.
+func (s *Server) release(ctx context.Context, req *AttestRequest, rd []byte, entry *audit.Entry, deny func(*refusal) error, start time.Time) (*Release, error) {
+	sec, err := s.opts.Storage.current(ctx, req.Secret)
+	if errors.Is(err, ErrNotFound) {
+		return nil, deny(refuse(http.StatusNotFound, ReasonNotFound, "no secret named %q", req.Secret))
+	}
+	if err != nil {
+		return nil, err
+	}
+	entry.Version, entry.PolicySHA256 = sec.Version, sec.PolicySHA256
+	if sec.Revoked {
+		return nil, deny(refuse(http.StatusForbidden, ReasonRevoked, "secret %q is revoked", req.Secret))
+	}
+	pol, err := attest.ParsePolicy([]byte(sec.Policy))
+	if err != nil {
+		return nil, fmt.Errorf("stored policy of %s: %w", req.Secret, err)
+	}
+	claims, err := s.opts.Checker.Check(ctx, req.Evidence, pol, &attest.CheckOptions{Now: s.opts.Now(), ReportData: rd})
+	if err != nil {
+		check, _ := attest.CheckOf(err)
+		return nil, deny(refuse(http.StatusForbidden, string(check), "%v", err))
+	}
+	entry.Measurement = hex.EncodeToString(claims.Measurement)
+	value, err := decryptValue(ctx, s.opts.Sealer, sec.Name, sec.Version, sec.WrappedKey, sec.Ciphertext)
+	if err != nil {
+		return nil, fmt.Errorf("decrypting %s v%d: %w", sec.Name, sec.Version, err)
+	}
+	defer clear(value)
+	pk, err := hpkeKEM().NewPublicKey(req.PublicKey)
+	if err != nil {
+		return nil, deny(refuse(http.StatusBadRequest, ReasonMalformed, "public_key is not an X25519 public key"))
+	}
+	sealed, err := hpkeSeal(pk, releaseInfo(sec.Name, sec.Version, req.Nonce), value)
+	if err != nil {
+		return nil, err
+	}
+	entry.Decision = "granted"
+	entry.DurationMS = ms(s.opts.Now().Sub(start))
+	if err := s.opts.Audit.Append(ctx, *entry); err != nil {
+		s.opts.Logger.Error("kbs: audit append failed; not releasing", "secret", sec.Name, "err", err)
+		return nil, errAudit
+	}
+	return &Release{Name: sec.Name, Version: sec.Version, Enc: sealed[:encSize], Ciphertext: sealed[encSize:]}, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// admin wraps an admin handler with bearer-token authentication. The token
+// is compared as SHA-256 digests in constant time, so neither its length
+// nor its content leaks through timing.
+func (s *Server) admin(h func(w http.ResponseWriter, r *http.Request)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got := sha256.Sum256([]byte(tok))
+		if !ok || s.opts.AdminToken == "" || subtle.ConstantTimeCompare(got[:], s.token[:]) != 1 {
+			s.fail(w, r, refuse(http.StatusUnauthorized, ReasonUnauthorized, "missing or wrong admin token"))
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (s *Server) secretName(r *http.Request) (string, error) {
+	name := r.PathValue("name")
+	if !ValidName(name) {
+		return "", refuse(http.StatusBadRequest, ReasonMalformed, "invalid secret name")
+	}
+	return name, nil
+}
+
+// DecodePutRequest parses a PUT /kbs/v1/admin/secrets/NAME body.
+func DecodePutRequest(b []byte) (*PutRequest, *attest.Policy, error) {
+	var req PutRequest
+	if err := wire.Decode(b, &req); err != nil {
+		return nil, nil, refuse(http.StatusBadRequest, ReasonMalformed, "malformed request: %v", err)
+	}
+	if len(req.Value) == 0 || len(req.Value) > MaxSecretSize {
+		return nil, nil, refuse(http.StatusBadRequest, ReasonMalformed, "value must be 1..%d bytes", MaxSecretSize)
+	}
+	pol, err := attest.ParsePolicy([]byte(req.Policy))
+	if err != nil {
+		return nil, nil, refuse(http.StatusBadRequest, ReasonBadPolicy, "%v", err)
+	}
+	return &req, pol, nil
+}
+
+// DecodePolicyRequest parses a PUT /kbs/v1/admin/secrets/NAME/policy body.
+func DecodePolicyRequest(b []byte) (*PolicyRequest, *attest.Policy, error) {
+	var req PolicyRequest
+	if err := wire.Decode(b, &req); err != nil {
+		return nil, nil, refuse(http.StatusBadRequest, ReasonMalformed, "malformed request: %v", err)
+	}
+	pol, err := attest.ParsePolicy([]byte(req.Policy))
+	if err != nil {
+		return nil, nil, refuse(http.StatusBadRequest, ReasonBadPolicy, "%v", err)
+	}
+	return &req, pol, nil
+}
+
+func (s *Server) adminEntry(r *http.Request, action, name string) audit.Entry {
+	return audit.Entry{Type: "kbs.admin", Actor: "admin@" + clientOf(r), Action: action, Secret: name, Decision: "ok"}
+}
+
+func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) {
+	name, err := s.secretName(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	b, err := readBody(r, MaxAdminBody)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	req, _, err := DecodePutRequest(b)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer clear(req.Value)
+	ctx := r.Context()
+	e := s.adminEntry(r, "secret.put", name)
+	e.PolicySHA256 = policyDigest(req.Policy)
+	version, err := s.opts.Storage.put(ctx, name, req.Policy, s.opts.Now(),
+		func(v int) ([]byte, []byte, error) { return encryptValue(ctx, s.opts.Sealer, name, v, req.Value) },
+		func(v int) error { e.Version = v; return s.auditAdmin(ctx, e) })
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, SecretInfo{Name: name, Version: version, PolicySHA256: e.PolicySHA256})
+}
+
+// auditAdmin appends an admin entry inside the change's transaction: when
+// it fails, the change is rolled back.
+func (s *Server) auditAdmin(ctx context.Context, e audit.Entry) error {
+	if err := s.opts.Audit.Append(ctx, e); err != nil {
+		s.opts.Logger.Error("kbs: audit append failed; rolling back", "action", e.Action, "err", err)
+		return errAudit
+	}
+	return nil
+}
+
+func (s *Server) handlePolicy(w http.ResponseWriter, r *http.Request) {
+	name, err := s.secretName(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	b, err := readBody(r, MaxAdminBody)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	req, _, err := DecodePolicyRequest(b)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	e := s.adminEntry(r, "secret.policy", name)
+	e.PolicySHA256 = policyDigest(req.Policy)
+	v, err := s.opts.Storage.update(r.Context(), name, &req.Policy, false, s.opts.Now(),
+		func(v int) error { e.Version = v; return s.auditAdmin(r.Context(), e) })
+	if err != nil {
+		s.fail(w, r, notFound(err, name))
+		return
+	}
+	writeJSON(w, http.StatusOK, SecretInfo{Name: name, Version: v, PolicySHA256: e.PolicySHA256})
+}
+
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	name, err := s.secretName(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	e := s.adminEntry(r, "secret.revoke", name)
+	v, err := s.opts.Storage.update(r.Context(), name, nil, true, s.opts.Now(),
+		func(v int) error { e.Version = v; return s.auditAdmin(r.Context(), e) })
+	if err != nil {
+		s.fail(w, r, notFound(err, name))
+		return
+	}
+	writeJSON(w, http.StatusOK, SecretInfo{Name: name, Version: v, Revoked: true})
+}
+
+func notFound(err error, name string) error {
+	if errors.Is(err, ErrNotFound) {
+		return refuse(http.StatusNotFound, ReasonNotFound, "no secret named %q", name)
+	}
+	return err
+}
+
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
+	list, err := s.opts.Storage.list(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, SecretList{Secrets: list})
+}
