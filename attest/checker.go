@@ -68,6 +68,10 @@ func (c *Checker) Check(ctx context.Context, ev *Evidence, p *Policy, opts *Chec
 		}
 		return nil, err
 	}
+	if claims == nil {
+		// A verifier bug must not read as acceptance.
+		return nil, Errorf(CheckMalformed, "%s verifier returned no claims", ev.TEE)
+	}
 	if claims.TEE != ev.TEE {
 		return nil, Errorf(CheckMalformed, "%s verifier returned %s claims", ev.TEE, claims.TEE)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"time"
@@ -306,8 +307,9 @@ func (p *Policy) Evaluate(c *Claims, opts *EvalOptions) error {
 				}
 				return Errorf(CheckTCB, "TDX TCB status %s not in %v", got, tp.TCBStatus)
 			}
-			for i, want := range tp.RTMRs {
-				if i >= len(c.RTMRs) || !bytes.Equal(c.RTMRs[i], want) {
+			// In index order, so the error names the same RTMR every run.
+			for _, i := range slices.Sorted(maps.Keys(tp.RTMRs)) {
+				if i >= len(c.RTMRs) || !bytes.Equal(c.RTMRs[i], tp.RTMRs[i]) {
 					return Errorf(CheckMeasurement, "RTMR%d does not match the policy", i)
 				}
 			}
