@@ -103,7 +103,12 @@ func NewRoot(env *Env) *cobra.Command {
 	})
 	root.AddCommand(
 		newAttestCmd(env),
+		newTokenCmd(env),
+		newApprovalsCmd(env),
+		newToolsCmd(env),
+		newConnectCmd(env),
 		newAuditCmd(env),
+		newKBSCmd(env),
 	)
 	return root
 }
