@@ -1,0 +1,165 @@
+// Package approval holds tool calls that need a person's decision: each held
+// call gets an id, is listed until it is approved, denied or times out, and
+// its caller waits for the outcome. It knows nothing of MCP or HTTP.
+package approval
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Outcome is how a request ended.
+type Outcome string
+
+const (
+	Approved Outcome = "approved"
+	Denied   Outcome = "denied"
+	TimedOut Outcome = "timed out"
+	// Cancelled: the caller went away (its context ended) before a decision.
+	Cancelled Outcome = "cancelled"
+)
+
+// ErrUnknown is returned by Decide for an id that is not pending (never
+// existed, already decided, timed out or cancelled).
+var ErrUnknown = errors.New("no pending approval with this id")
+
+// Request describes a held call. Arguments must already be redacted.
+type Request struct {
+	ID              string         `json:"id"`
+	Principal       string         `json:"principal"`
+	TokenID         string         `json:"-"`
+	Tool            string         `json:"tool"`
+	ArgumentsSHA256 string         `json:"arguments_sha256"`
+	Arguments       map[string]any `json:"arguments"`
+	Created         time.Time      `json:"created"`
+	Expires         time.Time      `json:"expires"`
+}
+
+// Decision is a recorded decision.
+type Decision struct {
+	Outcome Outcome
+	// By says who decided: "admin", "elicitation", or "" for timeouts.
+	By string
+}
+
+type pending struct {
+	req  Request
+	done chan Decision // buffered 1; receives exactly one decision
+}
+
+// Options configure a Broker.
+type Options struct {
+	// Timeout is how long a request waits. If zero, 2 minutes.
+	Timeout time.Duration
+	// Now is the clock. If nil, time.Now.
+	Now func() time.Time
+	// After returns a channel that fires after d. If nil, time.After; tests
+	// inject their own to control time.
+	After func(d time.Duration) <-chan time.Time
+}
+
+// Broker tracks pending requests. It is safe for concurrent use.
+type Broker struct {
+	timeout time.Duration
+	now     func() time.Time
+	after   func(time.Duration) <-chan time.Time
+
+	mu      sync.Mutex
+	pending map[string]*pending
+}
+
+// New returns a Broker.
+func New(opts *Options) *Broker {
+	if opts == nil {
+		opts = &Options{}
+	}
+	b := &Broker{timeout: opts.Timeout, now: opts.Now, after: opts.After, pending: map[string]*pending{}}
+	if b.timeout <= 0 {
+		b.timeout = 2 * time.Minute
+	}
+	if b.now == nil {
+		b.now = time.Now
+	}
+	if b.after == nil {
+		b.after = time.After
+	}
+	return b
+}
+
+// Hold registers req (ID, Created and Expires are filled in) and returns
+// it with a wait function that blocks until a decision, the timeout or the
+// end of ctx. The request is listed from the moment Hold returns.
+func (b *Broker) Hold(req Request) (Request, func(ctx context.Context) Decision) {
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		panic("approval: crypto/rand failed: " + err.Error())
+	}
+	req.ID = hex.EncodeToString(id[:])
+	req.Created = b.now().UTC()
+	req.Expires = req.Created.Add(b.timeout)
+	p := &pending{req: req, done: make(chan Decision, 1)}
+	b.mu.Lock()
+	b.pending[req.ID] = p
+	b.mu.Unlock()
+	timer := b.after(b.timeout)
+	wait := func(ctx context.Context) Decision {
+		var d Decision
+		select {
+		case d = <-p.done:
+			return d
+		case <-timer:
+			d = Decision{Outcome: TimedOut}
+		case <-ctx.Done():
+			d = Decision{Outcome: Cancelled}
+		}
+		// Remove it, unless a decision raced in: then that decision wins.
+		b.mu.Lock()
+		_, still := b.pending[req.ID]
+		delete(b.pending, req.ID)
+		b.mu.Unlock()
+		if !still {
+			return <-p.done
+		}
+		return d
+	}
+	return req, wait
+}
+
+// Decide records a decision for a pending request. Only Approved and Denied
+// are accepted. An id that is not pending gives ErrUnknown.
+func (b *Broker) Decide(id string, outcome Outcome, by string) error {
+	if outcome != Approved && outcome != Denied {
+		return errors.New("approval: decision must be approved or denied")
+	}
+	b.mu.Lock()
+	p, ok := b.pending[id]
+	delete(b.pending, id)
+	b.mu.Unlock()
+	if !ok {
+		return ErrUnknown
+	}
+	p.done <- Decision{Outcome: outcome, By: by}
+	return nil
+}
+
+// List returns the pending requests, oldest first.
+func (b *Broker) List() []Request {
+	b.mu.Lock()
+	out := make([]Request, 0, len(b.pending))
+	for _, p := range b.pending {
+		out = append(out, p.req)
+	}
+	b.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Created.Equal(out[j].Created) {
+			return out[i].Created.Before(out[j].Created)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}

@@ -1,0 +1,284 @@
+// Package catalog names the tools the gateway exposes and pins their
+// definitions: each definition's canonical hash is recorded on first sight
+// in a pins file, and a changed definition is held back (not listed, not
+// callable) until an operator approves it.
+package catalog
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// MaxNameLen is the longest exposed name; LLM tool-name rules allow 64.
+const MaxNameLen = 64
+
+var validName = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+
+// ValidName reports whether s matches ^[a-zA-Z0-9_-]{1,64}$.
+func ValidName(s string) bool { return validName.MatchString(s) }
+
+// ExposedName returns the name under which upstream's tool (or prompt or
+// resource) named name is exposed: "<upstream>_<name>" when that is a valid
+// name, and otherwise the name with every other character replaced by "_",
+// cut to fit, followed by "_" and 8 hex digits of the SHA-256 of the
+// original name. It is deterministic and depends on nothing else, so a
+// name never changes when other tools come or go; a suffixed name can only
+// collide with another name by a SHA-256 coincidence, and callers drop any
+// collision anyway (Resolve).
+func ExposedName(upstream, name string) string {
+	full := upstream + "_" + name
+	if ValidName(full) {
+		return full
+	}
+	b := []byte(full)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	sum := sha256.Sum256([]byte(name))
+	suffix := "_" + hex.EncodeToString(sum[:4])
+	if len(b) > MaxNameLen-len(suffix) {
+		b = b[:MaxNameLen-len(suffix)]
+	}
+	return string(b) + suffix
+}
+
+// Resolve maps the upstream names to exposed names, dropping (and
+// reporting) every name that collides with an earlier one in sorted order
+// of the originals.
+func Resolve(upstream string, names []string) (exposed map[string]string, dropped []string) {
+	sorted := append([]string(nil), names...)
+	sort.Strings(sorted)
+	exposed = make(map[string]string, len(sorted))
+	taken := make(map[string]bool, len(sorted))
+	for _, n := range sorted {
+		e := ExposedName(upstream, n)
+		if taken[e] {
+			dropped = append(dropped, n)
+			continue
+		}
+		taken[e] = true
+		exposed[n] = e
+	}
+	return exposed, dropped
+}
+
+// Hash returns the hex SHA-256 of the canonical JSON of the parts of t a
+// model or a person relies on: name, title, description, input and output
+// schemas and annotations. Canonical means object keys sorted, no
+// insignificant white space, numbers as written by the upstream.
+func Hash(t *mcp.Tool) (string, error) {
+	b, err := Canonical(t)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// Canonical returns the canonical JSON that Hash hashes.
+func Canonical(t *mcp.Tool) ([]byte, error) {
+	def := struct {
+		Name         string               `json:"name"`
+		Title        string               `json:"title,omitempty"`
+		Description  string               `json:"description,omitempty"`
+		InputSchema  any                  `json:"inputSchema"`
+		OutputSchema any                  `json:"outputSchema,omitempty"`
+		Annotations  *mcp.ToolAnnotations `json:"annotations,omitempty"`
+	}{t.Name, t.Title, t.Description, t.InputSchema, t.OutputSchema, t.Annotations}
+	raw, err := json.Marshal(def)
+	if err != nil {
+		return nil, fmt.Errorf("encoding tool %q: %w", t.Name, err)
+	}
+	// Re-encoding a generic value sorts every object's keys; UseNumber
+	// keeps numbers as the upstream wrote them.
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("canonicalizing tool %q: %w", t.Name, err)
+	}
+	return json.Marshal(v)
+}
+
+// State is what the pins say about a definition.
+type State int
+
+const (
+	// Pinned: the definition matches its pin (or was pinned just now).
+	Pinned State = iota
+	// Changed: the definition differs from its pin; the tool is disabled
+	// until Approve.
+	Changed
+)
+
+// Pending is a changed definition waiting for approval.
+type Pending struct {
+	Name       string          `json:"name"`
+	OldSHA256  string          `json:"old_sha256"`
+	NewSHA256  string          `json:"new_sha256"`
+	Definition json.RawMessage `json:"definition"`
+	Seen       time.Time       `json:"seen"`
+}
+
+// pinsFile is the on-disk form.
+type pinsFile struct {
+	Pins    map[string]string   `json:"pins"`
+	Pending map[string]*Pending `json:"pending,omitempty"`
+}
+
+// ErrNotPending is returned by Approve for a name without a pending change.
+var ErrNotPending = errors.New("no pending change for this tool")
+
+// Pins is the pin store, kept in memory and written through to a JSON file
+// (atomically: temporary file, fsync, rename). It is safe for concurrent use.
+type Pins struct {
+	path string
+	now  func() time.Time
+
+	mu sync.Mutex
+	f  pinsFile
+}
+
+// OpenPins loads the pins file at path, or starts empty when it does not
+// exist. now is the clock; if nil, time.Now.
+func OpenPins(path string, now func() time.Time) (*Pins, error) {
+	if now == nil {
+		now = time.Now
+	}
+	p := &Pins{path: path, now: now, f: pinsFile{Pins: map[string]string{}, Pending: map[string]*Pending{}}}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return p, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading pins: %w", err)
+	}
+	if err := json.Unmarshal(b, &p.f); err != nil {
+		return nil, fmt.Errorf("parsing pins %s: %w", path, err)
+	}
+	if p.f.Pins == nil {
+		p.f.Pins = map[string]string{}
+	}
+	if p.f.Pending == nil {
+		p.f.Pending = map[string]*Pending{}
+	}
+	return p, nil
+}
+
+// Check compares the definition exposed as name with its pin. On first
+// sight it pins it; a difference records a pending change and returns
+// Changed. t is the definition as the upstream sent it.
+func (p *Pins) Check(name string, t *mcp.Tool) (State, error) {
+	h, err := Hash(t)
+	if err != nil {
+		return Changed, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old, ok := p.f.Pins[name]
+	switch {
+	case !ok:
+		p.f.Pins[name] = h
+		delete(p.f.Pending, name)
+		return Pinned, p.saveLocked()
+	case old == h:
+		if _, had := p.f.Pending[name]; had {
+			// The upstream went back to the pinned definition.
+			delete(p.f.Pending, name)
+			return Pinned, p.saveLocked()
+		}
+		return Pinned, nil
+	}
+	if cur, ok := p.f.Pending[name]; ok && cur.NewSHA256 == h {
+		return Changed, nil
+	}
+	def, err := Canonical(t)
+	if err != nil {
+		return Changed, err
+	}
+	p.f.Pending[name] = &Pending{Name: name, OldSHA256: old, NewSHA256: h, Definition: def, Seen: p.now().UTC()}
+	return Changed, p.saveLocked()
+}
+
+// Pending lists the changed definitions, sorted by name.
+func (p *Pins) Pending() []Pending {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]Pending, 0, len(p.f.Pending))
+	for _, v := range p.f.Pending {
+		out = append(out, *v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Approve pins the pending definition of name.
+func (p *Pins) Approve(name string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pd, ok := p.f.Pending[name]
+	if !ok {
+		return ErrNotPending
+	}
+	p.f.Pins[name] = pd.NewSHA256
+	delete(p.f.Pending, name)
+	return p.saveLocked()
+}
+
+func (p *Pins) saveLocked() error {
+	b, err := json.MarshalIndent(&p.f, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding pins: %w", err)
+	}
+	return WriteFileAtomic(p.path, append(b, '\n'), 0o600)
+}
+
+// WriteFileAtomic writes data to a temporary file beside path, syncs it and
+// renames it over path, so readers see the old or the new content, never a
+// mix, even after a crash.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,84 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+
+	"github.com/chatmcp/chatmcp/attest"
+	"github.com/chatmcp/chatmcp/attest/sim"
+)
+
+// Deps are what the chatmcp-gateway binary wires in: the hardware
+// attester and the KBS client.
+type Deps struct {
+	// Attester is the TEE attester for production mode. If nil, the
+	// gateway refuses to start without --dev.
+	Attester attest.Attester
+	// NewSecretSource returns the KBS client for url, running the
+	// attestation handshake with a. If nil, a config that needs secrets
+	// cannot start.
+	NewSecretSource func(url string, a attest.Attester) (SecretSource, error)
+}
+
+// DevBanner is printed to stderr in --dev mode.
+const DevBanner = `
+################################################################################
+#  chatmcp-gateway --dev: SIMULATED TEE. INSECURE. FOR DEVELOPMENT ONLY.       #
+#  The attestation evidence is forgeable by anyone (attest/sim); clients must   #
+#  opt in to "sim" in their policy. Never put real credentials behind this.     #
+################################################################################
+`
+
+// Run is the chatmcp-gateway command: chatmcp-gateway --config FILE [--dev].
+func Run(ctx context.Context, args []string, stderr io.Writer, deps Deps) error {
+	fs := flag.NewFlagSet("chatmcp-gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "configuration file (YAML, docs/gateway.md)")
+	dev := fs.Bool("dev", false, "use the INSECURE simulated TEE")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *configPath == "" || fs.NArg() != 0 {
+		return errors.New("usage: chatmcp-gateway --config FILE [--dev]")
+	}
+	cfg, err := LoadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	a := deps.Attester
+	if *dev {
+		fmt.Fprint(stderr, DevBanner)
+		if a, err = sim.NewAttester(nil); err != nil {
+			return err
+		}
+	}
+	if a == nil {
+		return errors.New("no TEE attester available; run inside a TEE or pass --dev for the INSECURE simulator")
+	}
+	opts := &Options{Attester: a, Logger: log, Dev: *dev}
+	if len(cfg.SecretNames()) > 0 {
+		if deps.NewSecretSource == nil {
+			return errors.New("the config refers to secrets but this build has no KBS client")
+		}
+		if opts.Secrets, err = deps.NewSecretSource(cfg.KBS, a); err != nil {
+			return fmt.Errorf("kbs client: %w", err)
+		}
+	}
+	s, err := New(ctx, cfg, opts)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	l, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listening: %w", err)
+	}
+	log.Info("chatmcp-gateway serving", "addr", l.Addr().String(), "audience", s.Audience(), "tools", len(s.ToolNames()), "dev", *dev)
+	return s.Serve(ctx, l)
+}

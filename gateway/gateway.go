@@ -1,0 +1,408 @@
+// Package gateway is the chatmcp-gateway server: an attested (RA-TLS) MCP
+// endpoint that aggregates upstream MCP servers and lets a client do only
+// what its capability token, the Cedar policy, the tool pins and, for
+// non-read-only tools, a person allow, auditing every call and keeping the
+// upstreams' credentials out of everything it sends back.
+//
+// The pieces live in subpackages, one responsibility each: catalog (names
+// and pins), authz (tokens, revocations, Cedar), approval (held calls),
+// redact (secret scrubbing), credential (layer-2 sealed credentials) and
+// upstream (MCP client connections). This package wires them to HTTP and
+// to the MCP SDK.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/chatmcp/chatmcp/attest"
+	"github.com/chatmcp/chatmcp/audit"
+	"github.com/chatmcp/chatmcp/captoken"
+	"github.com/chatmcp/chatmcp/gateway/approval"
+	"github.com/chatmcp/chatmcp/gateway/authz"
+	"github.com/chatmcp/chatmcp/gateway/catalog"
+	"github.com/chatmcp/chatmcp/gateway/credential"
+	"github.com/chatmcp/chatmcp/gateway/redact"
+	"github.com/chatmcp/chatmcp/ratls"
+	"github.com/chatmcp/chatmcp/store"
+)
+
+// SecretSource yields layer-1 secrets by name. kbs.Client implements it
+// (Fetch runs the attestation handshake with the KBS).
+type SecretSource interface {
+	Fetch(ctx context.Context, name string) ([]byte, error)
+}
+
+// AuditLog records entries durably; *audit.Log implements it. An error
+// means the entry may not be recorded, and the gateway then refuses.
+type AuditLog interface {
+	Append(ctx context.Context, e audit.Entry) error
+}
+
+// Options are the gateway's injected dependencies.
+type Options struct {
+	// Attester produces the evidence in the RA-TLS certificate and at the
+	// attestation endpoint. Required (sim.Attester in --dev).
+	Attester attest.Attester
+	// Secrets fetches layer-1 secrets at start. Required when the config
+	// refers to any {secret: NAME}.
+	Secrets SecretSource
+	// Audit is the audit log. If nil, DATA/audit.jsonl is opened with a
+	// signing key kept in DATA/audit.key.
+	Audit AuditLog
+	// Now is the clock. If nil, time.Now.
+	Now func() time.Time
+	// Logger receives operational logs (never secret values). If nil,
+	// slog.Default().
+	Logger *slog.Logger
+	// UpstreamHTTPClient carries requests to url upstreams. If nil, a
+	// default client.
+	UpstreamHTTPClient *http.Client
+	// Getenv reads the environment passed (in part) to stdio upstreams.
+	// If nil, os.Getenv.
+	Getenv func(string) string
+	// Dev marks a development gateway running on simulated evidence; it
+	// only changes what /admin/v1/info and the logs say.
+	Dev bool
+}
+
+// Server is a running gateway. Create it with New, serve with Serve, stop
+// with Close.
+type Server struct {
+	cfg  *Config
+	opts Options
+	now  func() time.Time
+	log  *slog.Logger
+
+	issuer     *ratls.Issuer
+	tokens     *authz.Tokens
+	policy     *authz.Policy
+	pins       *catalog.Pins
+	approvals  *approval.Broker
+	redactor   *redact.Redactor
+	creds      *credential.Store
+	credKey    *credential.Key
+	audit      AuditLog
+	closeAudit func() error
+	db         *store.DB
+	adminToken []byte
+	secrets    map[string][]byte
+
+	mcp     *mcp.Server
+	handler http.Handler
+
+	mu        sync.RWMutex
+	tools     map[string]*tool    // exposed name → tool, enabled or not
+	upstreams map[string]*backend // by name
+	sessions  map[string]*session // MCP session id → session
+
+	pinsMu   sync.Mutex
+	lastSPKI string
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// New builds a gateway from cfg: it opens the data directory, fetches the
+// layer-1 secrets (failing when any is missing), connects to every
+// upstream, pins their tools and issues the first RA-TLS certificate.
+func New(ctx context.Context, cfg *Config, opts *Options) (_ *Server, err error) {
+	if cfg == nil {
+		return nil, errors.New("gateway: nil config")
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("gateway: config: %w", err)
+	}
+	if opts == nil || opts.Attester == nil {
+		return nil, errors.New("gateway: an attester is required")
+	}
+	s := &Server{
+		cfg:       cfg,
+		opts:      *opts,
+		now:       opts.Now,
+		log:       opts.Logger,
+		tools:     map[string]*tool{},
+		upstreams: map[string]*backend{},
+		sessions:  map[string]*session{},
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("gateway: data directory: %w", err)
+	}
+
+	// Layer-1 secrets first: without them the gateway must not start.
+	s.secrets = map[string][]byte{}
+	names := cfg.SecretNames()
+	if len(names) > 0 && opts.Secrets == nil {
+		return nil, errors.New("gateway: the config refers to secrets but no secret source is configured")
+	}
+	var values [][]byte
+	for _, n := range names {
+		v, err := opts.Secrets.Fetch(ctx, n)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: fetching secret %q from the KBS: %w", n, err)
+		}
+		if len(v) == 0 {
+			return nil, fmt.Errorf("gateway: secret %q is empty", n)
+		}
+		if len(v) < 8 {
+			s.log.Warn("secret shorter than 8 bytes: redacting it may mangle unrelated output", "secret", n)
+		}
+		s.secrets[n] = v
+		values = append(values, v)
+	}
+	s.redactor = redact.New(values...)
+
+	if s.db, err = store.Open(ctx, filepath.Join(cfg.Data, "gateway.db")); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	revs, err := authz.OpenRevocations(ctx, s.db, s.now)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	key, err := captoken.LoadOrCreateKey(filepath.Join(cfg.Data, "token.key"))
+	if err != nil {
+		return nil, fmt.Errorf("gateway: token key: %w", err)
+	}
+	s.tokens = authz.NewTokens(key, "chatmcp-gateway:"+key.Fingerprint(), revs, s.now)
+	if cfg.Policy != "" {
+		if s.policy, err = authz.LoadPolicy(cfg.Policy); err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+	}
+	if s.adminToken, err = loadOrCreateAdminToken(filepath.Join(cfg.Data, "admin.token")); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	if s.pins, err = catalog.OpenPins(filepath.Join(cfg.Data, "pins.json"), s.now); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	s.audit = opts.Audit
+	if s.audit == nil {
+		signer, err := audit.LoadOrCreateKey(filepath.Join(cfg.Data, "audit.key"))
+		if err != nil {
+			return nil, fmt.Errorf("gateway: audit key: %w", err)
+		}
+		l, err := audit.Open(ctx, filepath.Join(cfg.Data, "audit.jsonl"), &audit.Options{Signer: signer, Now: s.now})
+		if err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+		s.audit, s.closeAudit = l, l.Close
+	}
+	s.approvals = approval.New(&approval.Options{Timeout: time.Duration(cfg.ApprovalTimeout), Now: s.now})
+	s.creds = credential.NewStore(s.now)
+	if s.credKey, err = credential.NewKey(); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+
+	s.issuer = ratls.NewIssuer(opts.Attester, &ratls.IssuerOptions{Now: s.now})
+	if _, err := s.certificate(ctx); err != nil {
+		return nil, fmt.Errorf("gateway: RA-TLS certificate: %w", err)
+	}
+
+	s.mcp = mcp.NewServer(&mcp.Implementation{Name: "chatmcp-gateway", Version: "v1"}, &mcp.ServerOptions{
+		Logger: s.log,
+		Capabilities: &mcp.ServerCapabilities{
+			Tools:     &mcp.ToolCapabilities{ListChanged: true},
+			Resources: &mcp.ResourceCapabilities{ListChanged: true},
+			Prompts:   &mcp.PromptCapabilities{ListChanged: true},
+			Logging:   &mcp.LoggingCapabilities{},
+		},
+	})
+	s.mcp.AddReceivingMiddleware(s.middleware)
+
+	for _, name := range cfg.UpstreamNames() {
+		if err := s.startUpstream(ctx, cfg.Upstreams[name]); err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+	}
+	s.handler = s.routes()
+
+	s.wg.Add(1)
+	go s.housekeeping()
+	return s, nil
+}
+
+// Handler returns the gateway's HTTP handler (for tests and embedding; Serve
+// wraps it in TLS).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Audience is the audience capability tokens for this gateway carry.
+func (s *Server) Audience() string { return s.tokens.Audience() }
+
+// AdminToken returns the admin bearer token (also in DATA/admin.token).
+func (s *Server) AdminToken() string { return string(s.adminToken) }
+
+// TLSConfig returns the RA-TLS server configuration.
+func (s *Server) TLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS13,
+		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return s.certificate(hello.Context())
+		},
+	}
+}
+
+// Serve serves HTTPS on l until ctx ends or Close is called.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		TLSConfig:         s.TLSConfig(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return s.ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.ServeTLS(l, "", "") }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	case <-s.ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	hs.Shutdown(sctx)
+	<-errc
+	return nil
+}
+
+// Close stops the gateway: upstream connections and processes are closed,
+// the audit log is sealed, the database closed. It is idempotent.
+func (s *Server) Close() error {
+	var err error
+	s.once.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+		}
+		s.mu.Lock()
+		ups := s.upstreams
+		s.upstreams = map[string]*backend{}
+		s.mu.Unlock()
+		for _, u := range ups {
+			u.close()
+		}
+		s.wg.Wait()
+		if s.closeAudit != nil {
+			err = errors.Join(err, s.closeAudit())
+		}
+		if s.db != nil {
+			err = errors.Join(err, s.db.Close())
+		}
+	})
+	return err
+}
+
+// certificate returns the current RA-TLS certificate and rewrites
+// DATA/tls-pins.json when its key changed.
+func (s *Server) certificate(ctx context.Context) (*tls.Certificate, error) {
+	c, err := s.issuer.Certificate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(c.Leaf.RawSubjectPublicKeyInfo)
+	h := hex.EncodeToString(sum[:])
+	s.pinsMu.Lock()
+	defer s.pinsMu.Unlock()
+	if h != s.lastSPKI {
+		pins := struct {
+			SPKI []string `json:"spki_sha256"`
+		}{[]string{h}}
+		if s.lastSPKI != "" {
+			pins.SPKI = append(pins.SPKI, s.lastSPKI)
+		}
+		b, _ := json.MarshalIndent(pins, "", "  ")
+		if err := catalog.WriteFileAtomic(filepath.Join(s.cfg.Data, "tls-pins.json"), append(b, '\n'), 0o644); err != nil {
+			return nil, fmt.Errorf("writing tls pins: %w", err)
+		}
+		s.lastSPKI = h
+	}
+	return c, nil
+}
+
+// housekeeping rotates the certificate ahead of handshakes and sweeps
+// expired credentials and sessions.
+func (s *Server) housekeeping() {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.certificate(s.ctx); err != nil {
+				s.log.Error("RA-TLS certificate renewal failed", "err", err)
+			}
+			s.creds.Sweep()
+		}
+	}
+}
+
+// loadOrCreateAdminToken reads path or creates it (0600) with 32 random
+// bytes in hex.
+func loadOrCreateAdminToken(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		t := []byte(strings.TrimSpace(string(b)))
+		if len(t) < 32 {
+			return nil, fmt.Errorf("admin token in %s is too short", path)
+		}
+		return t, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("reading admin token: %w", err)
+	}
+	var raw [32]byte
+	if _, err := io.ReadFull(rand.Reader, raw[:]); err != nil {
+		return nil, fmt.Errorf("admin token: %w", err)
+	}
+	t := []byte(hex.EncodeToString(raw[:]))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("creating admin token: %w", err)
+	}
+	if _, err := f.Write(append(t, '\n')); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("writing admin token: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("writing admin token: %w", err)
+	}
+	return t, nil
+}
+
+func (s *Server) isAdmin(r *http.Request) bool {
+	tok, ok := bearer(r)
+	return ok && subtle.ConstantTimeCompare([]byte(tok), s.adminToken) == 1
+}

@@ -1,0 +1,478 @@
+package gateway
+
+import (
+	"context"
+	"crypto"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/chatmcp/chatmcp/captoken"
+	"github.com/chatmcp/chatmcp/gateway/approval"
+	"github.com/chatmcp/chatmcp/gateway/authz"
+	"github.com/chatmcp/chatmcp/gateway/catalog"
+	"github.com/chatmcp/chatmcp/gateway/credential"
+	"github.com/chatmcp/chatmcp/internal/wire"
+	"github.com/chatmcp/chatmcp/ratls"
+)
+
+// Paths of the HTTP surface (docs/gateway.md).
+const (
+	PathMCP           = "/mcp"
+	PathAttestation   = "/.well-known/chatmcp/attestation"
+	PathCredentialKey = "/.well-known/chatmcp/credential-key"
+	PathCredentials   = "/v1/credentials"
+	PathAdmin         = "/admin/v1/"
+)
+
+// Limits on admin bodies and tokens.
+const (
+	MaxAdminBody = 16 << 10
+	MaxTokenTTL  = 30 * 24 * time.Hour
+	// DefaultTokenTTL applies when a mint request names no ttl.
+	DefaultTokenTTL = time.Hour
+	maxPatterns     = 64
+)
+
+type ctxKey int
+
+const principalKey ctxKey = 1
+
+// principalOf returns the principal that the HTTP layer verified for this
+// MCP request.
+func principalOf(extra *mcp.RequestExtra) *authz.Principal {
+	if extra == nil || extra.TokenInfo == nil {
+		return nil
+	}
+	p, _ := extra.TokenInfo.Extra["principal"].(*authz.Principal)
+	return p
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	streamable := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.mcp }, &mcp.StreamableHTTPOptions{
+		SessionTimeout: 30 * time.Minute,
+		// The listener is TLS on an attested key and every request carries
+		// a capability token; DNS-rebinding protection for loopback HTTP
+		// servers does not apply, and would refuse in-process tests.
+		DisableLocalhostProtection: true,
+	})
+	// The SDK's bearer middleware binds each MCP session to the token id
+	// (TokenInfo.UserID), so a session cannot be continued with another
+	// principal's token. Our own check runs first to answer in the
+	// contract's 401 format; the SDK's verifier then reads its result.
+	sdkAuth := auth.RequireBearerToken(func(ctx context.Context, _ string, r *http.Request) (*auth.TokenInfo, error) {
+		p, _ := r.Context().Value(principalKey).(*authz.Principal)
+		if p == nil {
+			return nil, auth.ErrInvalidToken
+		}
+		return &auth.TokenInfo{UserID: p.TokenID, Expiration: p.Expires, Extra: map[string]any{"principal": p}}, nil
+	}, nil)
+	mux.Handle(PathMCP, s.requireToken(sdkAuth(streamable)))
+	mux.Handle(PathAttestation, ratls.AttestationHandler(s.opts.Attester, s.issuer.SPKI))
+	mux.HandleFunc(PathCredentialKey, s.handleCredentialKey)
+	mux.Handle(PathCredentials, s.requireToken(http.HandlerFunc(s.handleCredentials)))
+	mux.HandleFunc("POST /admin/v1/tokens", s.admin(s.handleMint))
+	mux.HandleFunc("POST /admin/v1/tokens/{id}/revoke", s.admin(s.handleRevoke))
+	mux.HandleFunc("GET /admin/v1/approvals", s.admin(s.handleApprovals))
+	mux.HandleFunc("POST /admin/v1/approvals/{id}/approve", s.admin(s.handleDecide(approval.Approved)))
+	mux.HandleFunc("POST /admin/v1/approvals/{id}/deny", s.admin(s.handleDecide(approval.Denied)))
+	mux.HandleFunc("GET /admin/v1/tools/pending", s.admin(s.handlePending))
+	mux.HandleFunc("POST /admin/v1/tools/{name}/approve", s.admin(s.handleToolApprove))
+	mux.HandleFunc("GET /admin/v1/info", s.admin(s.handleInfo))
+	mux.HandleFunc(PathAdmin, s.admin(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such admin endpoint")
+	}))
+	return mux
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	const prefix = "Bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	return strings.TrimSpace(h[len(prefix):]), true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// requireToken verifies the capability token of every request: missing,
+// malformed, forged, wrong-audience, expired or revoked tokens get 401.
+func (s *Server) requireToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := bearer(r)
+		if !ok {
+			unauthorized(w, "missing bearer token")
+			return
+		}
+		p, err := s.tokens.Verify(r.Context(), tok)
+		if err != nil {
+			unauthorized(w, tokenErrorMessage(err))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
+	})
+}
+
+func unauthorized(w http.ResponseWriter, msg string) {
+	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	writeError(w, http.StatusUnauthorized, msg)
+}
+
+// tokenErrorMessage names the failed check without internal detail.
+func tokenErrorMessage(err error) string {
+	switch {
+	case errors.Is(err, captoken.ErrMalformed):
+		return "malformed token"
+	case errors.Is(err, captoken.ErrSignature):
+		return "invalid token signature"
+	case errors.Is(err, captoken.ErrAudience):
+		return "token is for another gateway"
+	case errors.Is(err, captoken.ErrExpired):
+		return "token expired"
+	case errors.Is(err, captoken.ErrRevoked):
+		return "token revoked"
+	}
+	return "token refused"
+}
+
+// middleware runs inside the MCP server for every client request: it
+// tracks sessions (to drop their credentials and upstream connections when
+// they end) and filters list results to what the caller's token allows.
+func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		p := principalOf(req.GetExtra())
+		if ss, ok := req.GetSession().(*mcp.ServerSession); ok && p != nil {
+			s.track(ss, p)
+		}
+		res, err := next(ctx, method, req)
+		if err != nil || p == nil {
+			return res, err
+		}
+		switch r := res.(type) {
+		case *mcp.ListToolsResult:
+			out := *r
+			out.Tools = make([]*mcp.Tool, 0, len(r.Tools))
+			for _, t := range r.Tools {
+				if p.Allows(t.Name) {
+					out.Tools = append(out.Tools, t)
+				}
+			}
+			return &out, nil
+		case *mcp.ListPromptsResult:
+			out := *r
+			out.Prompts = make([]*mcp.Prompt, 0, len(r.Prompts))
+			for _, pr := range r.Prompts {
+				if p.Allows(pr.Name) {
+					out.Prompts = append(out.Prompts, pr)
+				}
+			}
+			return &out, nil
+		case *mcp.ListResourcesResult:
+			out := *r
+			out.Resources = make([]*mcp.Resource, 0, len(r.Resources))
+			for _, rs := range r.Resources {
+				if p.Allows(rs.Name) {
+					out.Resources = append(out.Resources, rs)
+				}
+			}
+			return &out, nil
+		case *mcp.ListResourceTemplatesResult:
+			out := *r
+			out.ResourceTemplates = make([]*mcp.ResourceTemplate, 0, len(r.ResourceTemplates))
+			for _, rt := range r.ResourceTemplates {
+				if p.Allows(rt.Name) {
+					out.ResourceTemplates = append(out.ResourceTemplates, rt)
+				}
+			}
+			return &out, nil
+		}
+		return res, nil
+	}
+}
+
+// session is a client MCP session the gateway has seen.
+type session struct {
+	tokenID string
+}
+
+// track records ss on first sight and cleans up when it ends.
+func (s *Server) track(ss *mcp.ServerSession, p *authz.Principal) {
+	sid := ss.ID()
+	if sid == "" {
+		return
+	}
+	s.mu.RLock()
+	_, ok := s.sessions[sid]
+	s.mu.RUnlock()
+	if ok {
+		return
+	}
+	s.mu.Lock()
+	if _, ok := s.sessions[sid]; ok {
+		s.mu.Unlock()
+		return
+	}
+	s.sessions[sid] = &session{tokenID: p.TokenID}
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		done := make(chan struct{})
+		go func() { ss.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-s.ctx.Done():
+		}
+		s.dropSession(sid)
+	}()
+}
+
+func (s *Server) sessionToken(sid string) (string, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	se, ok := s.sessions[sid]
+	if !ok {
+		return "", false
+	}
+	return se.tokenID, true
+}
+
+func (s *Server) handleCredentialKey(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		writeError(w, http.StatusMethodNotAllowed, "GET only")
+		return
+	}
+	c, err := s.certificate(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "certificate unavailable")
+		return
+	}
+	signer, ok := c.PrivateKey.(crypto.Signer)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, "certificate key cannot sign")
+		return
+	}
+	pub, err := s.credKey.Publish(signer)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "signing failed")
+		return
+	}
+	writeJSON(w, http.StatusOK, pub)
+}
+
+// handleCredentials accepts layer-2 credentials sealed for the caller's
+// token id and binds them to the caller's own MCP session.
+func (s *Server) handleCredentials(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		writeError(w, http.StatusMethodNotAllowed, "POST only")
+		return
+	}
+	p, _ := r.Context().Value(principalKey).(*authz.Principal)
+	sid := r.Header.Get("Mcp-Session-Id")
+	owner, ok := s.sessionToken(sid)
+	if sid == "" || !ok {
+		writeError(w, http.StatusBadRequest, "unknown Mcp-Session-Id: initialize an MCP session first")
+		return
+	}
+	if owner != p.TokenID {
+		writeError(w, http.StatusForbidden, "the session belongs to another token")
+		return
+	}
+	body, err := readBody(r, credential.MaxBodySize)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	creds, err := s.credKey.Open(body, p.TokenID)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "credentials rejected: "+err.Error())
+		return
+	}
+	s.creds.Put(p.TokenID, sid, creds, p.Expires)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading body: %w", err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("body larger than %d bytes", limit)
+	}
+	return b, nil
+}
+
+func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.isAdmin(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			writeError(w, http.StatusUnauthorized, "admin token required")
+			return
+		}
+		h(w, r)
+	}
+}
+
+// MintRequest is the body of POST /admin/v1/tokens.
+type MintRequest struct {
+	Tools   []string `json:"tools"`
+	TTL     string   `json:"ttl,omitempty"`
+	Subject string   `json:"subject,omitempty"`
+}
+
+// MintResponse is its answer.
+type MintResponse struct {
+	ID      string    `json:"id"`
+	Token   string    `json:"token"`
+	Expires time.Time `json:"expires"`
+}
+
+// ParseMintRequest decodes and validates a mint body.
+func ParseMintRequest(body []byte) (*MintRequest, time.Duration, error) {
+	var m MintRequest
+	if err := wire.Decode(body, &m); err != nil {
+		return nil, 0, err
+	}
+	if len(m.Tools) == 0 || len(m.Tools) > maxPatterns {
+		return nil, 0, fmt.Errorf("tools: between 1 and %d patterns required", maxPatterns)
+	}
+	for _, p := range m.Tools {
+		if p == "" || len(p) > 256 {
+			return nil, 0, fmt.Errorf("tools: invalid pattern %q", p)
+		}
+		if _, err := path.Match(p, ""); err != nil {
+			return nil, 0, fmt.Errorf("tools: invalid pattern %q", p)
+		}
+	}
+	ttl := DefaultTokenTTL
+	if m.TTL != "" {
+		d, err := time.ParseDuration(m.TTL)
+		if err != nil {
+			return nil, 0, fmt.Errorf("ttl: %w", err)
+		}
+		ttl = d
+	}
+	if ttl <= 0 || ttl > MaxTokenTTL {
+		return nil, 0, fmt.Errorf("ttl must be in (0, %s]", MaxTokenTTL)
+	}
+	if len(m.Subject) > 256 {
+		return nil, 0, errors.New("subject too long")
+	}
+	return &m, ttl, nil
+}
+
+func (s *Server) handleMint(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(r, MaxAdminBody)
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
+		return
+	}
+	m, ttl, err := ParseMintRequest(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	id, err := captoken.NewID()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "minting failed")
+		return
+	}
+	exp := s.now().Add(ttl).Truncate(time.Second)
+	tok, err := s.tokens.Mint(captoken.Claims{ID: id, Subject: m.Subject, Tools: m.Tools, Expires: exp})
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	s.log.Info("token minted", "id", id, "subject", m.Subject, "tools", m.Tools, "expires", exp)
+	writeJSON(w, http.StatusOK, MintResponse{ID: id, Token: tok, Expires: exp.UTC()})
+}
+
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.tokens.Revoke(r.Context(), id); err != nil {
+		if errors.Is(err, authz.ErrBadID) {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		writeError(w, http.StatusInternalServerError, "revocation not recorded")
+		return
+	}
+	s.log.Info("token revoked", "id", id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleApprovals(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.approvals.List())
+}
+
+func (s *Server) handleDecide(o approval.Outcome) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := s.approvals.Decide(r.PathValue("id"), o, "admin"); err != nil {
+			writeError(w, http.StatusNotFound, err.Error())
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func (s *Server) handlePending(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.pins.Pending())
+}
+
+func (s *Server) handleToolApprove(w http.ResponseWriter, r *http.Request) {
+	if err := s.ApproveTool(r.Context(), r.PathValue("name")); err != nil {
+		if errors.Is(err, catalog.ErrNotPending) {
+			writeError(w, http.StatusNotFound, err.Error())
+			return
+		}
+		writeError(w, http.StatusInternalServerError, "approval not recorded")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Info is the body of GET /admin/v1/info.
+type Info struct {
+	Audience string   `json:"audience"`
+	Tools    []string `json:"tools"`
+	Dev      bool     `json:"dev,omitempty"`
+}
+
+func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, Info{Audience: s.tokens.Audience(), Tools: s.ToolNames(), Dev: s.opts.Dev})
+}
+
+// ToolNames returns the exposed names of the enabled tools, sorted.
+func (s *Server) ToolNames() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.tools))
+	for n, t := range s.tools {
+		if t.enabled {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,688 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/chatmcp/chatmcp/audit"
+	"github.com/chatmcp/chatmcp/gateway/approval"
+	"github.com/chatmcp/chatmcp/gateway/authz"
+	"github.com/chatmcp/chatmcp/gateway/catalog"
+	"github.com/chatmcp/chatmcp/gateway/upstream"
+)
+
+// tool is one upstream tool as the gateway knows it.
+type tool struct {
+	exposed  string
+	upstream *backend
+	def      *mcp.Tool // as the upstream sent it
+	readOnly bool
+	enabled  bool // pinned definition; false while a change awaits approval
+}
+
+// conn is one MCP client session to an upstream, shared by every client
+// session or owned by one (per-session upstreams, for layer-2 credentials).
+type conn struct {
+	cs *mcp.ClientSession
+
+	mu       sync.Mutex
+	inflight map[uint64]*call // calls forwarded and not yet answered
+}
+
+// call is a forwarded call, for routing what the upstream sends back
+// during it (progress, elicitation, sampling, logs).
+type call struct {
+	ss            *mcp.ServerSession
+	progressToken any // the client's token, nil if it asked for none
+}
+
+// backend is one configured upstream server.
+type backend struct {
+	cfg    *Upstream
+	perSes bool // needs layer-2 credentials: one connection per session
+
+	mu     sync.Mutex
+	shared *conn
+	bySes  map[string]*conn
+	ids    atomic.Uint64
+	pass   *passthrough // guarded by Server.mu
+}
+
+func (u *backend) close() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.shared != nil {
+		u.shared.cs.Close()
+		u.shared = nil
+	}
+	for k, c := range u.bySes {
+		c.cs.Close()
+		delete(u.bySes, k)
+	}
+}
+
+// spec resolves the upstream's configured values.
+func (s *Server) spec(u *Upstream, creds map[string][]byte, blankCreds bool) (*upstream.Spec, error) {
+	sp := &upstream.Spec{Name: u.Name, Command: u.Command, Args: u.Args, URL: u.URL,
+		Env: map[string]string{}, Headers: map[string]string{}}
+	resolve := func(v Value) (string, bool, error) {
+		if v.Credential != "" && blankCreds {
+			return "", false, nil
+		}
+		r, err := v.Resolve(s.secrets, creds)
+		return r, true, err
+	}
+	for k, v := range u.Env {
+		r, ok, err := resolve(v)
+		if err != nil {
+			return nil, fmt.Errorf("env %s: %w", k, err)
+		}
+		if ok {
+			sp.Env[k] = r
+		}
+	}
+	for k, v := range u.Headers {
+		r, ok, err := resolve(v)
+		if err != nil {
+			return nil, fmt.Errorf("header %s: %w", k, err)
+		}
+		if ok {
+			sp.Headers[k] = r
+		}
+	}
+	return sp, nil
+}
+
+// dial connects a new conn to u, with handlers routing the upstream's
+// notifications and requests back to the right client sessions.
+func (s *Server) dial(ctx context.Context, u *backend, sp *upstream.Spec) (*conn, error) {
+	c := &conn{inflight: map[uint64]*call{}}
+	copts := &mcp.ClientOptions{
+		Logger: s.log,
+		ToolListChangedHandler: func(ctx context.Context, _ *mcp.ToolListChangedRequest) {
+			if c == u.sharedConn() {
+				go s.syncTools(s.ctx, u, c)
+			}
+		},
+		ResourceListChangedHandler: func(ctx context.Context, _ *mcp.ResourceListChangedRequest) {
+			if c == u.sharedConn() {
+				go s.syncResources(s.ctx, u, c)
+			}
+		},
+		PromptListChangedHandler: func(ctx context.Context, _ *mcp.PromptListChangedRequest) {
+			if c == u.sharedConn() {
+				go s.syncPrompts(s.ctx, u, c)
+			}
+		},
+		ProgressNotificationHandler: func(ctx context.Context, req *mcp.ProgressNotificationClientRequest) {
+			s.forwardProgress(ctx, c, req.Params)
+		},
+		LoggingMessageHandler: func(ctx context.Context, req *mcp.LoggingMessageRequest) {
+			s.forwardLog(ctx, u, c, req.Params)
+		},
+		ElicitationHandler: func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			ss, err := c.soleCaller()
+			if err != nil {
+				return nil, err
+			}
+			if ss.InitializeParams() == nil || ss.InitializeParams().Capabilities == nil || ss.InitializeParams().Capabilities.Elicitation == nil {
+				return nil, errors.New("the client did not declare elicitation")
+			}
+			p := *req.Params
+			p.Message = s.redactor.String(p.Message)
+			return ss.Elicit(ctx, &p)
+		},
+		CreateMessageHandler: func(ctx context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			ss, err := c.soleCaller()
+			if err != nil {
+				return nil, err
+			}
+			if ss.InitializeParams() == nil || ss.InitializeParams().Capabilities == nil || ss.InitializeParams().Capabilities.Sampling == nil {
+				return nil, errors.New("the client did not declare sampling")
+			}
+			var p mcp.CreateMessageParams
+			if err := s.redactCopy(req.Params, &p); err != nil {
+				return nil, err
+			}
+			return ss.CreateMessage(ctx, &p)
+		},
+	}
+	cs, err := upstream.Dial(ctx, sp, &upstream.Options{Client: copts, HTTPClient: s.opts.UpstreamHTTPClient, Getenv: s.opts.Getenv})
+	if err != nil {
+		return nil, err
+	}
+	c.cs = cs
+	return c, nil
+}
+
+func (u *backend) sharedConn() *conn {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.shared
+}
+
+// soleCaller returns the client session of the only call in flight on c. A
+// request from the upstream during two concurrent calls cannot be
+// attributed, and is refused rather than sent to the wrong person.
+func (c *conn) soleCaller() (*mcp.ServerSession, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ss *mcp.ServerSession
+	for _, cl := range c.inflight {
+		if ss != nil && cl.ss != ss {
+			return nil, errors.New("chatmcp-gateway: cannot attribute this request to one client session")
+		}
+		ss = cl.ss
+	}
+	if ss == nil {
+		return nil, errors.New("chatmcp-gateway: no call in progress")
+	}
+	return ss, nil
+}
+
+// startUpstream connects to u (a discovery connection with blank
+// credentials for per-session upstreams) and registers its features.
+func (s *Server) startUpstream(ctx context.Context, cfg *Upstream) error {
+	u := &backend{cfg: cfg, perSes: len(cfg.Credentials()) > 0, bySes: map[string]*conn{}}
+	sp, err := s.spec(cfg, nil, true)
+	if err != nil {
+		return fmt.Errorf("upstream %s: %w", cfg.Name, err)
+	}
+	c, err := s.dial(ctx, u, sp)
+	if err != nil {
+		return err
+	}
+	u.shared = c
+	s.mu.Lock()
+	s.upstreams[cfg.Name] = u
+	s.mu.Unlock()
+	if err := s.syncTools(ctx, u, c); err != nil {
+		return fmt.Errorf("upstream %s: %w", cfg.Name, err)
+	}
+	s.syncResources(ctx, u, c)
+	s.syncPrompts(ctx, u, c)
+	return nil
+}
+
+// syncTools lists u's tools, checks each against its pin and updates what
+// the gateway exposes: new and unchanged definitions are exposed, changed
+// ones are withdrawn until approved, vanished ones are removed.
+func (s *Server) syncTools(ctx context.Context, u *backend, c *conn) error {
+	list, err := upstream.ListTools(ctx, c.cs)
+	if err != nil {
+		s.log.Error("listing upstream tools", "upstream", u.cfg.Name, "err", err)
+		return fmt.Errorf("listing tools: %w", err)
+	}
+	byName := map[string]*mcp.Tool{}
+	names := make([]string, 0, len(list))
+	for _, t := range list {
+		if t == nil {
+			continue
+		}
+		if _, dup := byName[t.Name]; dup {
+			continue
+		}
+		byName[t.Name] = t
+		names = append(names, t.Name)
+	}
+	exposed, dropped := catalog.Resolve(u.cfg.Name, names)
+	for _, d := range dropped {
+		s.log.Warn("upstream tool dropped: its exposed name collides", "upstream", u.cfg.Name, "tool", d)
+	}
+	next := map[string]*tool{}
+	for orig, name := range exposed {
+		def := byName[orig]
+		st, err := s.pins.Check(name, def)
+		if err != nil {
+			s.log.Error("pinning tool", "tool", name, "err", err)
+			st = catalog.Changed
+		}
+		ro := def.Annotations != nil && def.Annotations.ReadOnlyHint
+		next[name] = &tool{exposed: name, upstream: u, def: def, readOnly: ro, enabled: st == catalog.Pinned}
+		if st == catalog.Changed {
+			s.log.Warn("tool definition changed: disabled until approved", "tool", name)
+		}
+	}
+	s.mu.Lock()
+	var remove []string
+	for name, t := range s.tools {
+		if t.upstream != u {
+			continue
+		}
+		if n, ok := next[name]; !ok || !n.enabled {
+			remove = append(remove, name)
+			delete(s.tools, name)
+		}
+	}
+	var add []*tool
+	for name, t := range next {
+		old := s.tools[name]
+		s.tools[name] = t
+		if t.enabled && (old == nil || !old.enabled || old.def != t.def) {
+			add = append(add, t)
+		}
+	}
+	s.mu.Unlock()
+	if len(remove) > 0 {
+		s.mcp.RemoveTools(remove...)
+	}
+	sort.Slice(add, func(i, j int) bool { return add[i].exposed < add[j].exposed })
+	for _, t := range add {
+		s.addTool(t)
+	}
+	return nil
+}
+
+// addTool registers t with the MCP server. The SDK panics on schemas it
+// rejects; such a tool is withdrawn and logged instead.
+func (s *Server) addTool(t *tool) {
+	def := *t.def
+	def.Name = t.exposed
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("upstream tool rejected", "tool", t.exposed, "err", fmt.Sprint(r))
+			s.mu.Lock()
+			t.enabled = false
+			s.mu.Unlock()
+		}
+	}()
+	s.mcp.AddTool(&def, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return s.callTool(ctx, req)
+	})
+}
+
+// ApproveTool pins the pending definition of name and re-exposes it.
+func (s *Server) ApproveTool(ctx context.Context, name string) error {
+	if err := s.pins.Approve(name); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	t := s.tools[name]
+	s.mu.RUnlock()
+	if t == nil {
+		return nil // the upstream no longer offers it; the pin waits for it
+	}
+	c := t.upstream.sharedConn()
+	if c == nil {
+		return nil
+	}
+	return s.syncTools(ctx, t.upstream, c)
+}
+
+// refusal is a JSON-RPC error for calls the gateway refuses before any
+// person is asked: the same code as an unknown tool.
+func refusal(format string, args ...any) error {
+	return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "chatmcp-gateway: " + fmt.Sprintf(format, args...)}
+}
+
+func failed(format string, args ...any) *mcp.CallToolResult {
+	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: "chatmcp-gateway: " + fmt.Sprintf(format, args...)}}}
+}
+
+// callTool is every tools/call: authorize, gate, audit, forward, redact.
+func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	start := s.now()
+	name := req.Params.Name
+	p := principalOf(req.Extra)
+	if p == nil {
+		return nil, refusal("unauthenticated")
+	}
+	entry := audit.Entry{Type: "gateway.call", Actor: "token:" + p.TokenID, Principal: p.Name(), Tool: name, Action: "tools/call"}
+	args, argsHash, err := decodeArgs(req.Params.Arguments)
+	entry.ArgsSHA256 = argsHash
+	deny := func(reason string, err error) (*mcp.CallToolResult, error) {
+		entry.Decision, entry.Reason = "denied", reason
+		entry.DurationMS = ms(s.now().Sub(start))
+		if aerr := s.audit.Append(ctx, entry); aerr != nil {
+			s.log.Error("audit append failed", "err", aerr)
+		}
+		return nil, err
+	}
+	if err != nil {
+		return deny("malformed arguments", refusal("arguments must be a JSON object"))
+	}
+	s.mu.RLock()
+	t := s.tools[name]
+	s.mu.RUnlock()
+	if t == nil || !t.enabled {
+		return deny("tool disabled", refusal("tool %q is not available", name))
+	}
+	entry.Upstream = t.upstream.cfg.Name
+	if !p.AllowsCall(name, args) {
+		return deny("not permitted by token", refusal("tool %q is not permitted by your token", name))
+	}
+	cc := &authz.Call{Principal: p.Name(), Tool: name, Upstream: t.upstream.cfg.Name, ReadOnly: t.readOnly, Arguments: args}
+	if ok, why := s.policy.Allow(authz.ActionCall, cc); !ok {
+		return deny(why, refusal("call to %q refused by policy", name))
+	}
+
+	approvalNote := "not required (read-only)"
+	if !t.readOnly {
+		exempt, _ := s.policy.Allow(authz.ActionSkipConfirmation, cc)
+		if exempt {
+			approvalNote = "exempted by policy"
+		} else {
+			d := s.confirm(ctx, req, p, name, args, argsHash)
+			approvalNote = string(d.Outcome)
+			if d.By != "" {
+				approvalNote += " by " + d.By
+			}
+			entry.Request = d.id
+			if d.Outcome != approval.Approved {
+				entry.Decision, entry.Reason = "denied", "approval "+approvalNote
+				entry.DurationMS = ms(s.now().Sub(start))
+				if aerr := s.audit.Append(ctx, entry); aerr != nil {
+					s.log.Error("audit append failed", "err", aerr)
+				}
+				return failed("call to %s was not approved (%s); the upstream did not receive it", name, approvalNote), nil
+			}
+		}
+	}
+
+	entry.Decision, entry.Reason = "granted", "approval "+approvalNote
+	entry.DurationMS = ms(s.now().Sub(start))
+	if err := s.audit.Append(ctx, entry); err != nil {
+		s.log.Error("audit append failed: refusing call", "err", err)
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "chatmcp-gateway: audit log unavailable; call refused"}
+	}
+
+	res, callErr := s.forward(ctx, req, t, p)
+
+	done := entry
+	done.Type = "gateway.call.result"
+	done.DurationMS = ms(s.now().Sub(start))
+	switch {
+	case callErr != nil:
+		done.Decision, done.Reason = "error", "upstream error"
+	case res.IsError:
+		done.Decision, done.Reason = "error", "tool error"
+	default:
+		done.Decision, done.Reason = "ok", ""
+	}
+	if err := s.audit.Append(ctx, done); err != nil {
+		s.log.Error("audit append failed: withholding result", "err", err)
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "chatmcp-gateway: audit log unavailable; result withheld"}
+	}
+	if callErr != nil {
+		return failed("upstream %s: %s", t.upstream.cfg.Name, s.redactFor(req).String(callErr.Error())), nil
+	}
+	return res, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// decodeArgs decodes the arguments object (absent = empty) and hashes its
+// canonical form.
+func decodeArgs(raw json.RawMessage) (map[string]any, string, error) {
+	args := map[string]any{}
+	if len(raw) > 0 && string(raw) != "null" {
+		dec := json.NewDecoder(strings.NewReader(string(raw)))
+		dec.UseNumber()
+		if err := dec.Decode(&args); err != nil {
+			sum := sha256.Sum256(raw)
+			return nil, hex.EncodeToString(sum[:]), err
+		}
+	}
+	canon, _ := json.Marshal(args)
+	sum := sha256.Sum256(canon)
+	return args, hex.EncodeToString(sum[:]), nil
+}
+
+// decision is an approval outcome with the approval id.
+type decision struct {
+	approval.Decision
+	id string
+}
+
+// confirm holds the call until a person decides: out of band through the
+// admin approvals API always, and by MCP elicitation when the client
+// declared it; the first decision wins.
+func (s *Server) confirm(ctx context.Context, req *mcp.CallToolRequest, p *authz.Principal, name string, args map[string]any, argsHash string) decision {
+	redacted, _ := s.redactor.Value(args).(map[string]any)
+	held, wait := s.approvals.Hold(approval.Request{Principal: p.Name(), TokenID: p.TokenID, Tool: name, ArgumentsSHA256: argsHash, Arguments: redacted})
+	s.log.Info("call held for approval", "id", held.ID, "tool", name, "principal", p.Name())
+	ectx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if ss := req.Session; ss != nil && ss.InitializeParams() != nil && ss.InitializeParams().Capabilities != nil && ss.InitializeParams().Capabilities.Elicitation != nil {
+		go func() {
+			argText, _ := json.Marshal(redacted)
+			res, err := ss.Elicit(ectx, &mcp.ElicitParams{
+				Mode: "form",
+				Message: fmt.Sprintf("Allow %s to call %s with arguments %s? (approval %s; also decidable with `chatmcp approvals approve %s`)",
+					p.Name(), name, argText, held.ID, held.ID),
+				RequestedSchema: map[string]any{
+					"type": "object",
+					"properties": map[string]any{
+						"approve": map[string]any{"type": "boolean", "title": "Approve this call"},
+					},
+					"required": []any{"approve"},
+				},
+			})
+			if err != nil || ectx.Err() != nil {
+				return // the out-of-band path still decides
+			}
+			out := approval.Denied
+			if res.Action == "accept" && res.Content["approve"] == true {
+				out = approval.Approved
+			}
+			s.approvals.Decide(held.ID, out, "elicitation")
+		}()
+	}
+	return decision{Decision: wait(ctx), id: held.ID}
+}
+
+// forward sends the call to the upstream and redacts the result.
+func (s *Server) forward(ctx context.Context, req *mcp.CallToolRequest, t *tool, p *authz.Principal) (*mcp.CallToolResult, error) {
+	c, err := s.connFor(ctx, t.upstream, req.Session, p)
+	if err != nil {
+		return nil, err
+	}
+	id := t.upstream.ids.Add(1)
+	cl := &call{ss: req.Session, progressToken: req.Params.GetProgressToken()}
+	params := &mcp.CallToolParams{Name: t.def.Name, Arguments: req.Params.Arguments}
+	if cl.progressToken != nil {
+		params.SetProgressToken(fmt.Sprintf("chatmcp-%d", id))
+	}
+	if len(params.Arguments.(json.RawMessage)) == 0 {
+		params.Arguments = map[string]any{}
+	}
+	c.mu.Lock()
+	c.inflight[id] = cl
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.inflight, id)
+		c.mu.Unlock()
+	}()
+	res, err := c.cs.CallTool(ctx, params)
+	if err != nil {
+		return nil, err
+	}
+	return s.redactResult(req, res)
+}
+
+// connFor returns the connection a call of p in session ss uses: the
+// shared one, or for per-session upstreams one dialled with the layer-2
+// credentials bound to (p's token id, ss).
+func (s *Server) connFor(ctx context.Context, u *backend, ss *mcp.ServerSession, p *authz.Principal) (*conn, error) {
+	if !u.perSes {
+		if c := u.sharedConn(); c != nil {
+			return c, nil
+		}
+		return nil, errors.New("upstream not connected")
+	}
+	sid := sessionID(ss)
+	key := p.TokenID + "/" + sid
+	u.mu.Lock()
+	c := u.bySes[key]
+	u.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	creds := s.creds.Get(p.TokenID, sid)
+	sp, err := s.spec(u.cfg, creds, false)
+	if err != nil {
+		return nil, err // names the missing credential, never a value
+	}
+	c, err = s.dial(s.ctx, u, sp)
+	if err != nil {
+		return nil, errors.New("connecting with your credentials failed")
+	}
+	u.mu.Lock()
+	if old := u.bySes[key]; old != nil {
+		u.mu.Unlock()
+		c.cs.Close()
+		return old, nil
+	}
+	u.bySes[key] = c
+	u.mu.Unlock()
+	return c, nil
+}
+
+// dropSession closes per-session upstream connections and forgets layer-2
+// credentials of a finished MCP session.
+func (s *Server) dropSession(sid string) {
+	s.creds.DropSession(sid)
+	s.mu.Lock()
+	delete(s.sessions, sid)
+	ups := make([]*backend, 0, len(s.upstreams))
+	for _, u := range s.upstreams {
+		ups = append(ups, u)
+	}
+	s.mu.Unlock()
+	for _, u := range ups {
+		u.mu.Lock()
+		for k, c := range u.bySes {
+			if strings.HasSuffix(k, "/"+sid) {
+				c.cs.Close()
+				delete(u.bySes, k)
+			}
+		}
+		u.mu.Unlock()
+	}
+}
+
+func sessionID(ss *mcp.ServerSession) string {
+	if ss == nil {
+		return ""
+	}
+	return ss.ID()
+}
+
+// redactFor returns the redactor for what goes to req's session: layer-1
+// secrets plus the session's own layer-2 credentials.
+func (s *Server) redactFor(req *mcp.CallToolRequest) interface{ String(string) string } {
+	p := principalOf(req.Extra)
+	if p == nil {
+		return s.redactor
+	}
+	creds := s.creds.Get(p.TokenID, sessionID(req.Session))
+	if len(creds) == 0 {
+		return s.redactor
+	}
+	vals := make([][]byte, 0, len(creds))
+	for _, v := range creds {
+		vals = append(vals, v)
+	}
+	return s.redactor.With(vals...)
+}
+
+// redactResult scrubs a tool result. The fast path (nothing to redact)
+// costs one encoding of the result.
+func (s *Server) redactResult(req *mcp.CallToolRequest, res *mcp.CallToolResult) (*mcp.CallToolResult, error) {
+	r := s.redactor
+	if p := principalOf(req.Extra); p != nil {
+		if creds := s.creds.Get(p.TokenID, sessionID(req.Session)); len(creds) > 0 {
+			vals := make([][]byte, 0, len(creds))
+			for _, v := range creds {
+				vals = append(vals, v)
+			}
+			r = r.With(vals...)
+		}
+	}
+	if r.Empty() {
+		return res, nil
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return nil, fmt.Errorf("encoding result: %w", err)
+	}
+	out := r.JSON(b)
+	if &out[0] == &b[0] {
+		return res, nil
+	}
+	var clean mcp.CallToolResult
+	if err := json.Unmarshal(out, &clean); err != nil {
+		return nil, fmt.Errorf("decoding redacted result: %w", err)
+	}
+	return &clean, nil
+}
+
+// redactCopy copies in to out through JSON with every secret redacted.
+func (s *Server) redactCopy(in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(s.redactor.JSON(b), out)
+}
+
+// forwardProgress maps the upstream's progress token back to the client's.
+func (s *Server) forwardProgress(ctx context.Context, c *conn, p *mcp.ProgressNotificationParams) {
+	tok, ok := p.ProgressToken.(string)
+	if !ok || !strings.HasPrefix(tok, "chatmcp-") {
+		return
+	}
+	var id uint64
+	if _, err := fmt.Sscanf(tok, "chatmcp-%d", &id); err != nil {
+		return
+	}
+	c.mu.Lock()
+	cl := c.inflight[id]
+	c.mu.Unlock()
+	if cl == nil || cl.progressToken == nil || cl.ss == nil {
+		return
+	}
+	out := *p
+	out.ProgressToken = cl.progressToken
+	out.Message = s.redactor.String(out.Message)
+	cl.ss.NotifyProgress(ctx, &out)
+}
+
+// forwardLog sends an upstream log message, redacted, to the client
+// sessions entitled to it: for a per-session connection its session; for a
+// shared one, the sessions with a call in flight on it.
+func (s *Server) forwardLog(ctx context.Context, u *backend, c *conn, p *mcp.LoggingMessageParams) {
+	var out mcp.LoggingMessageParams
+	if err := s.redactCopy(p, &out); err != nil {
+		return
+	}
+	if out.Logger == "" {
+		out.Logger = u.cfg.Name
+	} else {
+		out.Logger = u.cfg.Name + "/" + out.Logger
+	}
+	seen := map[*mcp.ServerSession]bool{}
+	c.mu.Lock()
+	for _, cl := range c.inflight {
+		if cl.ss != nil {
+			seen[cl.ss] = true
+		}
+	}
+	c.mu.Unlock()
+	for ss := range seen {
+		ss.Log(ctx, &out)
+	}
+}

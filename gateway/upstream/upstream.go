@@ -1,0 +1,138 @@
+// Package upstream connects the gateway, as an MCP client, to one upstream
+// MCP server: a command run over stdio with a minimal environment plus its
+// configured variables, or a streamable-HTTP endpoint with its configured
+// headers. Values arrive resolved; nothing from the gateway's own clients
+// (in particular their bearer tokens) is ever added to an upstream request.
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"sort"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Spec is an upstream with every value resolved.
+type Spec struct {
+	Name    string
+	Command string
+	Args    []string
+	// Env is added to the minimal environment (PATH, HOME, TMPDIR, LANG).
+	Env map[string]string
+	URL string
+	// Headers are set on every HTTP request to URL.
+	Headers map[string]string
+}
+
+// inherited names the gateway environment variables a stdio upstream gets.
+var inherited = []string{"PATH", "HOME", "TMPDIR", "LANG"}
+
+// Options configure Dial.
+type Options struct {
+	// Client is the MCP client options (handlers for notifications and
+	// server-to-client requests). If nil, none.
+	Client *mcp.ClientOptions
+	// HTTPClient carries streamable-HTTP requests. If nil, a client with
+	// http.DefaultTransport's settings.
+	HTTPClient *http.Client
+	// Getenv reads the gateway's environment. If nil, os.Getenv.
+	Getenv func(string) string
+	// Stderr receives a stdio upstream's standard error. If nil, discarded.
+	Stderr *os.File
+}
+
+// Dial starts or connects to the upstream and completes the MCP handshake.
+func Dial(ctx context.Context, spec *Spec, opts *Options) (*mcp.ClientSession, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	client := mcp.NewClient(&mcp.Implementation{Name: "chatmcp-gateway", Version: "v1"}, opts.Client)
+	var t mcp.Transport
+	switch {
+	case spec.Command != "":
+		cmd := exec.Command(spec.Command, spec.Args...)
+		cmd.Env = Environ(spec.Env, opts.Getenv)
+		if opts.Stderr != nil {
+			cmd.Stderr = opts.Stderr
+		}
+		t = &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}
+	case spec.URL != "":
+		base := opts.HTTPClient
+		if base == nil {
+			base = &http.Client{}
+		}
+		rt := base.Transport
+		if rt == nil {
+			rt = http.DefaultTransport
+		}
+		hc := *base
+		hc.Transport = &headerTransport{base: rt, headers: spec.Headers}
+		t = &mcp.StreamableClientTransport{Endpoint: spec.URL, HTTPClient: &hc, MaxRetries: 1}
+	default:
+		return nil, errors.New("upstream has neither command nor url")
+	}
+	cs, err := client.Connect(ctx, t, nil)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to upstream %s: %w", spec.Name, err)
+	}
+	return cs, nil
+}
+
+// Environ returns the environment of a stdio upstream, sorted.
+func Environ(extra map[string]string, getenv func(string) string) []string {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	env := map[string]string{}
+	for _, k := range inherited {
+		if v := getenv(k); v != "" {
+			env[k] = v
+		}
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// headerTransport sets the configured headers, replacing any value the SDK
+// set, and removes nothing else: the requests it sees are built by the MCP
+// client, never copied from a gateway client's request.
+type headerTransport struct {
+	base    http.RoundTripper
+	headers map[string]string
+}
+
+func (h *headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if len(h.headers) == 0 {
+		return h.base.RoundTrip(r)
+	}
+	r = r.Clone(r.Context())
+	for k, v := range h.headers {
+		r.Header.Set(k, v)
+	}
+	return h.base.RoundTrip(r)
+}
+
+// ListTools returns every tool of the upstream, following pagination.
+func ListTools(ctx context.Context, cs *mcp.ClientSession) ([]*mcp.Tool, error) {
+	var out []*mcp.Tool
+	for t, err := range cs.Tools(ctx, nil) {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
