@@ -483,3 +483,20 @@ func benchHandshake(b *testing.B, cacheSize int) {
 
 func BenchmarkHandshakeCached(b *testing.B)   { benchHandshake(b, 0) }
 func BenchmarkHandshakeUncached(b *testing.B) { benchHandshake(b, -1) }
+
+func benchVerifyCertificate(b *testing.B, cacheSize int) {
+	ctx := context.Background()
+	c, err := NewIssuer(simAttester(b, time.Now), nil).Certificate(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	v := NewVerifier(attest.NewChecker(sim.NewVerifier()), policy(b, allowSim), &VerifierOptions{CacheSize: cacheSize})
+	for b.Loop() {
+		if _, err := v.VerifyCertificate(ctx, c.Leaf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerifyCertificateCached(b *testing.B)   { benchVerifyCertificate(b, 0) }
+func BenchmarkVerifyCertificateUncached(b *testing.B) { benchVerifyCertificate(b, -1) }
