@@ -8,6 +8,8 @@ import (
 	"github.com/chatmcp/chatmcp/attest/nitro"
 	"github.com/chatmcp/chatmcp/attest/sevsnp"
 	"github.com/chatmcp/chatmcp/attest/sim"
+	"github.com/chatmcp/chatmcp/attest/tdx"
+	"github.com/chatmcp/chatmcp/attest/tpm"
 )
 
 // Options carry each TEE verifier's options. A nil *Options, and each nil
@@ -17,9 +19,16 @@ type Options struct {
 	// SEVSNP configures the AMD SEV-SNP verifier. If nil, offline: VCEK and
 	// ASK must come with the evidence.
 	SEVSNP *sevsnp.Options
+	// TDX configures the Intel TDX verifier. If nil, offline: signatures
+	// and the PCK chain to Intel's root are checked, no TCB status is
+	// claimed.
+	TDX *tdx.Options
 	// Nitro configures the AWS Nitro Enclaves verifier. If nil, the
 	// embedded AWS root.
 	Nitro *nitro.Options
+	// TPM configures the TPM verifier. If nil, no attestation key is
+	// trusted, so every TPM quote is rejected ("certificate").
+	TPM *tpm.Options
 }
 
 // New returns a Checker with a verifier for every known TEE type,
@@ -32,7 +41,9 @@ func New(opts *Options) *attest.Checker {
 	}
 	return attest.NewChecker(
 		sevsnp.NewVerifier(opts.SEVSNP),
+		tdx.NewVerifier(opts.TDX),
 		nitro.NewVerifier(opts.Nitro),
+		tpm.NewVerifier(opts.TPM),
 		sim.NewVerifier(),
 	)
 }
