@@ -166,4 +166,3 @@ func do(ctx context.Context, hc *http.Client, method, u, token string, in, out a
 	}
 	return nil
 }
-
