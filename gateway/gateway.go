@@ -406,3 +406,6 @@ func (s *Server) isAdmin(r *http.Request) bool {
 	tok, ok := bearer(r)
 	return ok && subtle.ConstantTimeCompare([]byte(tok), s.adminToken) == 1
 }
+
+// DataDir is the data directory in use.
+func (s *Server) DataDir() string { return s.cfg.Data }

@@ -1,0 +1,731 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/chatmcp/chatmcp/attest"
+	"github.com/chatmcp/chatmcp/attest/sim"
+	"github.com/chatmcp/chatmcp/audit"
+	"github.com/chatmcp/chatmcp/captoken"
+	"github.com/chatmcp/chatmcp/gateway"
+	"github.com/chatmcp/chatmcp/ratls"
+)
+
+// canary is the layer-1 secret the upstream needs; it must never reach a
+// client.
+const canary = "canary-8f2b6c1d9e0a4f7b"
+
+// staticSecrets is a SecretSource holding fixed values (the KBS client is
+// tested in package kbs).
+type staticSecrets map[string][]byte
+
+func (s staticSecrets) Fetch(_ context.Context, name string) ([]byte, error) {
+	v, ok := s[name]
+	if !ok {
+		return nil, fmt.Errorf("secret %q not found", name)
+	}
+	return v, nil
+}
+
+// testUpstream is a real MCP server (go-sdk) over streamable HTTP that
+// records what reaches it.
+type testUpstream struct {
+	server *mcp.Server
+	http   *httptest.Server
+
+	mu      sync.Mutex
+	auth    []string // Authorization headers seen
+	calls   []string // tool names called
+	userTok []string // X-User-Token headers seen
+}
+
+func (u *testUpstream) record(r *http.Request) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.auth = append(u.auth, r.Header.Get("Authorization"))
+	if v := r.Header.Get("X-User-Token"); v != "" {
+		u.userTok = append(u.userTok, v)
+	}
+}
+
+func (u *testUpstream) called() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]string(nil), u.calls...)
+}
+
+func (u *testUpstream) addCall(name string) {
+	u.mu.Lock()
+	u.calls = append(u.calls, name)
+	u.mu.Unlock()
+}
+
+func boolp(b bool) *bool { return &b }
+
+func newUpstream(t *testing.T) *testUpstream {
+	t.Helper()
+	u := &testUpstream{server: mcp.NewServer(&mcp.Implementation{Name: "upstream"}, nil)}
+	obj := map[string]any{"type": "object", "properties": map[string]any{"text": map[string]any{"type": "string"}}}
+	text := func(s string) *mcp.CallToolResult {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: s}}}
+	}
+	argText := func(req *mcp.CallToolRequest) string {
+		var a struct{ Text string }
+		json.Unmarshal(req.Params.Arguments, &a)
+		return a.Text
+	}
+	u.server.AddTool(&mcp.Tool{Name: "echo", Description: "echo", InputSchema: obj, Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			u.addCall("echo")
+			return text("echo: " + argText(req)), nil
+		})
+	u.server.AddTool(&mcp.Tool{Name: "write", Description: "writes", InputSchema: obj},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			u.addCall("write")
+			return text("wrote " + argText(req)), nil
+		})
+	u.server.AddTool(&mcp.Tool{Name: "leak", Description: "leaks its credential", InputSchema: obj, Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			u.addCall("leak")
+			return &mcp.CallToolResult{
+				Content: []mcp.Content{
+					&mcp.TextContent{Text: "key=" + canary},
+					&mcp.TextContent{Text: "b64=" + base64.StdEncoding.EncodeToString([]byte(canary))},
+				},
+				StructuredContent: map[string]any{"nested": map[string]any{"k": canary}},
+			}, nil
+		})
+	u.server.AddTool(&mcp.Tool{Name: "whoami", Description: "returns the user token header", InputSchema: obj, Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			u.addCall("whoami")
+			return text("ok"), nil
+		})
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return u.server }, nil)
+	u.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.record(r)
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(u.http.Close)
+	return u
+}
+
+type harness struct {
+	t        *testing.T
+	gw       *gateway.Server
+	url      string
+	up       *testUpstream
+	now      *clock
+	client   *http.Client // TLS without verification, for the HTTP surface
+	auditBuf *bytes.Buffer
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type hopts struct {
+	policy   string
+	timeout  time.Duration
+	audit    gateway.AuditLog
+	upstream func(*testUpstream) string // extra YAML under upstreams
+}
+
+func newHarness(t *testing.T, o hopts) *harness {
+	t.Helper()
+	up := newUpstream(t)
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`
+listen: 127.0.0.1:0
+data: %s
+kbs: http://127.0.0.1:1
+approval_timeout: %s
+upstreams:
+  up:
+    url: %s
+    headers:
+      Authorization: {secret: up-token, format: "Bearer {}"}
+`, dir, orDefault(o.timeout, 5*time.Second), up.http.URL)
+	if o.upstream != nil {
+		cfg += o.upstream(up)
+	}
+	if o.policy != "" {
+		path := dir + "/policy.cedar"
+		if err := writeFile(path, o.policy); err != nil {
+			t.Fatal(err)
+		}
+		cfg += "policy: " + path + "\n"
+	}
+	c, err := gateway.ParseConfig([]byte(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Now()}
+	att, err := sim.NewAttester(&sim.Options{Measurement: make([]byte, sim.MeasurementSize)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(context.Background(), c, &gateway.Options{
+		Attester: att,
+		Secrets:  staticSecrets{"up-token": []byte(canary)},
+		Audit:    o.audit,
+		Now:      clk.Now,
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- gw.Serve(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		<-served
+		gw.Close()
+	})
+	return &harness{t: t, gw: gw, url: "https://" + l.Addr().String(), up: up, now: clk,
+		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}}
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// admin calls the admin API and decodes a JSON answer into out.
+func (h *harness) admin(method, path string, body any, out any) int {
+	h.t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, h.url+path, r)
+	req.Header.Set("Authorization", "Bearer "+h.gw.AdminToken())
+	resp, err := h.client.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil && resp.StatusCode == 200 {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	return resp.StatusCode
+}
+
+func (h *harness) mint(subject string, tools ...string) gateway.MintResponse {
+	h.t.Helper()
+	var m gateway.MintResponse
+	if code := h.admin("POST", "/admin/v1/tokens", gateway.MintRequest{Tools: tools, Subject: subject, TTL: "1h"}, &m); code != 200 {
+		h.t.Fatalf("mint: status %d", code)
+	}
+	return m
+}
+
+type bearerRT struct {
+	token string
+	base  http.RoundTripper
+}
+
+func (b *bearerRT) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.base.RoundTrip(r)
+}
+
+// connect opens an MCP client session through the gateway with token.
+func (h *harness) connect(token string, copts *mcp.ClientOptions) (*mcp.ClientSession, error) {
+	hc := &http.Client{Transport: &bearerRT{token: token, base: h.client.Transport}}
+	c := mcp.NewClient(&mcp.Implementation{Name: "test-client"}, copts)
+	return c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: h.url + "/mcp", HTTPClient: hc, MaxRetries: -1, DisableStandaloneSSE: true}, nil)
+}
+
+func (h *harness) mustConnect(token string, copts *mcp.ClientOptions) *mcp.ClientSession {
+	h.t.Helper()
+	cs, err := h.connect(token, copts)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { cs.Close() })
+	return cs
+}
+
+func toolNames(t *testing.T, cs *mcp.ClientSession) []string {
+	t.Helper()
+	res, err := cs.ListTools(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, tl := range res.Tools {
+		out = append(out, tl.Name)
+	}
+	return out
+}
+
+func callText(res *mcp.CallToolResult) string {
+	var b strings.Builder
+	for _, c := range res.Content {
+		if tc, ok := c.(*mcp.TextContent); ok {
+			b.WriteString(tc.Text)
+		}
+	}
+	return b.String()
+}
+
+func TestToolsListShowsOnlyPermitted(t *testing.T) {
+	h := newHarness(t, hopts{})
+	cases := []struct {
+		globs []string
+		want  string
+	}{
+		{[]string{"up_echo"}, "up_echo"},
+		{[]string{"up_e*", "up_wr*"}, "up_echo,up_write"},
+		{[]string{"*"}, "up_echo,up_leak,up_whoami,up_write"},
+		{[]string{"other_*"}, ""},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.globs, ","), func(t *testing.T) {
+			cs := h.mustConnect(h.mint("alice", c.globs...).Token, nil)
+			if got := strings.Join(toolNames(t, cs), ","); got != c.want {
+				t.Errorf("tools = %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestRefusedCallNeverReachesUpstream(t *testing.T) {
+	h := newHarness(t, hopts{})
+	cs := h.mustConnect(h.mint("alice", "up_echo").Token, nil)
+	for _, name := range []string{"up_write", "up_leak", "up_nonexistent"} {
+		t.Run(name, func(t *testing.T) {
+			_, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: name, Arguments: map[string]any{"text": "x"}})
+			if err == nil {
+				t.Fatal("call succeeded")
+			}
+		})
+	}
+	if got := h.up.called(); len(got) != 0 {
+		t.Fatalf("upstream saw calls %v", got)
+	}
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up_echo", Arguments: map[string]any{"text": "hi"}})
+	if err != nil || callText(res) != "echo: hi" {
+		t.Fatalf("permitted call: %v %v", res, err)
+	}
+}
+
+func TestUnauthorized(t *testing.T) {
+	h := newHarness(t, hopts{})
+	good := h.mint("alice", "*")
+	otherKey, _ := captoken.NewKey()
+	foreign, _ := captoken.Mint(otherKey, captoken.Claims{Audience: "chatmcp-gateway:" + otherKey.Fingerprint(), Tools: []string{"*"}, Expires: time.Now().Add(time.Hour)})
+	// Same key is impossible to obtain from outside; a token for another
+	// audience signed by another key fails on the signature, so also
+	// check a token minted by this gateway's key path for another
+	// audience through captoken directly is refused (audience check).
+	short := h.mint("bob", "*")
+	revoked := h.mint("carol", "*")
+	if code := h.admin("POST", "/admin/v1/tokens/"+revoked.ID+"/revoke", nil, nil); code != 204 {
+		t.Fatalf("revoke: %d", code)
+	}
+	attenuated, err := captoken.Attenuate(short.Token, captoken.Caveat{Expires: time.Now().Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, header, want string
+		advance            time.Duration
+	}{
+		{"none", "", "missing bearer token", 0},
+		{"malformed", "Bearer not-a-token", "malformed token", 0},
+		{"basic scheme", "Basic " + good.Token, "missing bearer token", 0},
+		{"foreign gateway", "Bearer " + foreign, "invalid token signature", 0},
+		{"revoked", "Bearer " + revoked.Token, "token revoked", 0},
+		{"attenuated expiry passed", "Bearer " + attenuated, "token expired", 2 * time.Minute},
+		{"expired", "Bearer " + good.Token, "token expired", 2 * time.Hour},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h.now.Advance(c.advance)
+			req, _ := http.NewRequest("POST", h.url+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			if c.header != "" {
+				req.Header.Set("Authorization", c.header)
+			}
+			resp, err := h.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body struct{ Error string }
+			json.NewDecoder(resp.Body).Decode(&body)
+			if resp.StatusCode != 401 || body.Error != c.want || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `invalid_token`) {
+				t.Fatalf("status %d error %q (want 401 %q), WWW-Authenticate %q", resp.StatusCode, body.Error, c.want, resp.Header.Get("WWW-Authenticate"))
+			}
+		})
+	}
+}
+
+// TestAudience: a token minted with this gateway's own key but for
+// another audience is refused, so tokens cannot be replayed across
+// gateways sharing a key by mistake.
+func TestAudience(t *testing.T) {
+	h := newHarness(t, hopts{})
+	key, err := captoken.LoadOrCreateKey(h.dataDir() + "/token.key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := captoken.Mint(key, captoken.Claims{Audience: "chatmcp-gateway:someone-else", Tools: []string{"*"}, Expires: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.connect(tok, nil)
+	if err == nil {
+		t.Fatal("connected with a wrong-audience token")
+	}
+	if got := h.up.called(); len(got) != 0 {
+		t.Fatalf("upstream saw %v", got)
+	}
+}
+
+func (h *harness) dataDir() string { return h.gw.DataDir() }
+
+func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o600) }
+
+func readFile(path string) ([]byte, error) { return os.ReadFile(path) }
+
+func TestNoTokenPassthrough(t *testing.T) {
+	h := newHarness(t, hopts{})
+	m := h.mint("alice", "*")
+	cs := h.mustConnect(m.Token, nil)
+	if _, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up_echo", Arguments: map[string]any{"text": "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	h.up.mu.Lock()
+	defer h.up.mu.Unlock()
+	if len(h.up.auth) == 0 {
+		t.Fatal("upstream saw no requests")
+	}
+	for _, a := range h.up.auth {
+		if strings.Contains(a, m.Token) || strings.Contains(a, "cmt1.") {
+			t.Fatalf("client token reached the upstream: %q", a)
+		}
+		if a != "Bearer "+canary {
+			t.Fatalf("upstream Authorization = %q, want the layer-1 secret", a)
+		}
+	}
+}
+
+func TestRedaction(t *testing.T) {
+	h := newHarness(t, hopts{})
+	cs := h.mustConnect(h.mint("alice", "*").Token, nil)
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up_leak", Arguments: map[string]any{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(res)
+	for _, bad := range []string{canary, base64.StdEncoding.EncodeToString([]byte(canary))} {
+		if strings.Contains(string(b), bad) {
+			t.Fatalf("result carries the secret: %s", b)
+		}
+	}
+	if !strings.Contains(string(b), "[REDACTED]") {
+		t.Fatalf("result not redacted: %s", b)
+	}
+}
+
+func pendingApprovals(h *harness) []map[string]any {
+	var list []map[string]any
+	h.admin("GET", "/admin/v1/approvals", nil, &list)
+	return list
+}
+
+func waitApproval(t *testing.T, h *harness) map[string]any {
+	t.Helper()
+	for i := 0; i < 200; i++ {
+		if l := pendingApprovals(h); len(l) > 0 {
+			return l[0]
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no approval appeared")
+	return nil
+}
+
+func TestConfirmationGate(t *testing.T) {
+	cases := []struct {
+		name     string
+		decide   string // approve, deny, or "" for timeout
+		wantCall bool
+		wantText string
+	}{
+		{"approved", "approve", true, "wrote x"},
+		{"denied", "deny", false, "not approved (denied by admin)"},
+		{"timed out", "", false, "not approved (timed out)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			timeout := 300 * time.Millisecond
+			if c.decide != "" {
+				timeout = 10 * time.Second
+			}
+			h := newHarness(t, hopts{timeout: timeout})
+			cs := h.mustConnect(h.mint("alice", "up_write").Token, nil)
+			type result struct {
+				res *mcp.CallToolResult
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up_write", Arguments: map[string]any{"text": "x"}})
+				done <- result{res, err}
+			}()
+			if c.decide != "" {
+				a := waitApproval(t, h)
+				if a["principal"] != "alice" || a["tool"] != "up_write" {
+					t.Fatalf("approval = %v", a)
+				}
+				if len(h.up.called()) != 0 {
+					t.Fatal("upstream called before the decision")
+				}
+				if code := h.admin("POST", "/admin/v1/approvals/"+a["id"].(string)+"/"+c.decide, nil, nil); code != 204 {
+					t.Fatalf("decide: %d", code)
+				}
+				if code := h.admin("POST", "/admin/v1/approvals/"+a["id"].(string)+"/"+c.decide, nil, nil); code != 404 {
+					t.Fatalf("second decision: %d, want 404", code)
+				}
+			}
+			r := <-done
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			if got := callText(r.res); !strings.Contains(got, c.wantText) {
+				t.Fatalf("result %q, want %q", got, c.wantText)
+			}
+			if called := len(h.up.called()) > 0; called != c.wantCall {
+				t.Fatalf("upstream called = %v, want %v", called, c.wantCall)
+			}
+		})
+	}
+}
+
+func TestElicitationApproval(t *testing.T) {
+	for _, accept := range []bool{true, false} {
+		t.Run(fmt.Sprint("accept=", accept), func(t *testing.T) {
+			h := newHarness(t, hopts{timeout: 10 * time.Second})
+			var asked atomic.Int32
+			cs := h.mustConnect(h.mint("alice", "up_write").Token, &mcp.ClientOptions{
+				ElicitationHandler: func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+					asked.Add(1)
+					if !strings.Contains(req.Params.Message, "up_write") {
+						return nil, errors.New("message does not name the tool")
+					}
+					return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"approve": accept}}, nil
+				},
+			})
+			res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up_write", Arguments: map[string]any{"text": "x"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if asked.Load() != 1 {
+				t.Fatalf("elicited %d times", asked.Load())
+			}
+			if res.IsError == accept || (len(h.up.called()) > 0) != accept {
+				t.Fatalf("accept=%v: result %q, upstream calls %v", accept, callText(res), h.up.called())
+			}
+		})
+	}
+}
+
+// TestApprovalsAreNotShared: approving subject A's held call does not
+// release subject B's identical call (confused deputy).
+func TestApprovalsAreNotShared(t *testing.T) {
+	h := newHarness(t, hopts{timeout: 2 * time.Second})
+	a := h.mustConnect(h.mint("alice", "up_write").Token, nil)
+	b := h.mustConnect(h.mint("bob", "up_write").Token, nil)
+	call := func(cs *mcp.ClientSession, out chan<- *mcp.CallToolResult) {
+		res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up_write", Arguments: map[string]any{"text": "x"}})
+		if err != nil {
+			res = &mcp.CallToolResult{IsError: true}
+		}
+		out <- res
+	}
+	ra, rb := make(chan *mcp.CallToolResult, 1), make(chan *mcp.CallToolResult, 1)
+	go call(a, ra)
+	go call(b, rb)
+	var aliceID string
+	for i := 0; i < 200 && aliceID == ""; i++ {
+		l := pendingApprovals(h)
+		if len(l) == 2 {
+			for _, p := range l {
+				if p["principal"] == "alice" {
+					aliceID = p["id"].(string)
+				}
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if aliceID == "" {
+		t.Fatal("approvals did not appear")
+	}
+	h.admin("POST", "/admin/v1/approvals/"+aliceID+"/approve", nil, nil)
+	if res := <-ra; res.IsError {
+		t.Fatalf("alice's approved call failed: %q", callText(res))
+	}
+	if res := <-rb; !res.IsError || !strings.Contains(callText(res), "timed out") {
+		t.Fatalf("bob's call was released by alice's approval: %q", callText(res))
+	}
+	if got := h.up.called(); len(got) != 1 {
+		t.Fatalf("upstream calls %v, want exactly alice's", got)
+	}
+}
+
+func TestCedarPolicy(t *testing.T) {
+	policy := `
+permit (principal, action == Action::"call", resource);
+forbid (principal, action == Action::"call", resource == Tool::"up_echo")
+  when { context.arguments.text like "*secret*" };
+permit (principal == Subject::"ops", action == Action::"skip_confirmation", resource == Tool::"up_write");
+`
+	h := newHarness(t, hopts{policy: policy, timeout: 200 * time.Millisecond})
+	alice := h.mustConnect(h.mint("alice", "*").Token, nil)
+	ops := h.mustConnect(h.mint("ops", "*").Token, nil)
+	cases := []struct {
+		name   string
+		cs     *mcp.ClientSession
+		tool   string
+		args   map[string]any
+		wantOK bool
+	}{
+		{"permitted argument", alice, "up_echo", map[string]any{"text": "hello"}, true},
+		{"forbidden argument", alice, "up_echo", map[string]any{"text": "my secret"}, false},
+		{"missing argument errors and denies", alice, "up_echo", map[string]any{}, false},
+		{"null argument denies", alice, "up_echo", map[string]any{"text": nil}, false},
+		{"exempt from confirmation", ops, "up_write", map[string]any{"text": "x"}, true},
+		{"not exempt: times out", alice, "up_write", map[string]any{"text": "x"}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res, err := c.cs.CallTool(context.Background(), &mcp.CallToolParams{Name: c.tool, Arguments: c.args})
+			ok := err == nil && !res.IsError
+			if ok != c.wantOK {
+				t.Fatalf("ok = %v (err %v), want %v", ok, err, c.wantOK)
+			}
+		})
+	}
+}
+
+// failingAudit refuses every append after the first n.
+type failingAudit struct{ left atomic.Int32 }
+
+func (f *failingAudit) Append(context.Context, audit.Entry) error {
+	if f.left.Add(-1) < 0 {
+		return errors.New("disk full")
+	}
+	return nil
+}
+
+func TestAuditFailClosed(t *testing.T) {
+	fa := &failingAudit{}
+	h := newHarness(t, hopts{audit: fa})
+	cs := h.mustConnect(h.mint("alice", "*").Token, nil)
+	_, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up_echo", Arguments: map[string]any{"text": "x"}})
+	if err == nil || !strings.Contains(err.Error(), "audit") {
+		t.Fatalf("err = %v, want an audit refusal", err)
+	}
+	if got := h.up.called(); len(got) != 0 {
+		t.Fatalf("upstream saw %v while the audit log was down", got)
+	}
+}
+
+func TestAuditLogRecordsCalls(t *testing.T) {
+	h := newHarness(t, hopts{})
+	cs := h.mustConnect(h.mint("alice", "up_echo").Token, nil)
+	cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up_echo", Arguments: map[string]any{"text": "x"}})
+	cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up_write", Arguments: map[string]any{"text": "x"}})
+	h.gw.Close()
+	b, err := readFile(h.gw.DataDir() + "/audit.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := audit.Verify(bytes.NewReader(b), nil); err != nil {
+		t.Fatalf("audit log does not verify: %v", err)
+	}
+	s := string(b)
+	for _, want := range []string{`"tool":"up_echo"`, `"decision":"granted"`, `"decision":"ok"`, `"tool":"up_write"`, `"decision":"denied"`, `"principal":"alice"`, `"args_sha256":"`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("audit log lacks %s", want)
+		}
+	}
+	if strings.Contains(s, canary) {
+		t.Fatal("audit log carries the secret")
+	}
+}
+
+func TestRATLSAndAttestationEndpoint(t *testing.T) {
+	h := newHarness(t, hopts{})
+	pol, err := attest.ParsePolicy([]byte("allow: [sim]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := ratls.NewVerifier(attest.NewChecker(sim.NewVerifier()), pol, nil)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: ratls.ClientConfig(v)}}
+	resp, err := hc.Get(h.url + "/.well-known/chatmcp/attestation?nonce=" + strings.Repeat("ab", 16))
+	if err != nil {
+		t.Fatalf("RA-TLS connection: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("attestation endpoint: %d", resp.StatusCode)
+	}
+	// A policy that rejects sim refuses the connection.
+	strict, _ := attest.ParsePolicy([]byte("allow: [sevsnp]\n"))
+	hc2 := &http.Client{Transport: &http.Transport{TLSClientConfig: ratls.ClientConfig(ratls.NewVerifier(attest.NewChecker(sim.NewVerifier()), strict, nil))}}
+	if _, err := hc2.Get(h.url + "/admin/v1/info"); err == nil {
+		t.Fatal("connected although the policy rejects the evidence")
+	}
+	pins, err := readFile(h.gw.DataDir() + "/tls-pins.json")
+	if err != nil || !strings.Contains(string(pins), "spki_sha256") {
+		t.Fatalf("tls-pins.json: %s %v", pins, err)
+	}
+}
