@@ -1,0 +1,293 @@
+// Package chat is the ChatMCP messaging client: it keeps a wallet's device
+// keys and sessions under a home directory, signs in to a relay with
+// Sign-In With Solana, verifies conversation membership, seals and opens
+// end-to-end encrypted envelopes, mints stamps for strangers and manages
+// consent. It imports no server code; the relay sees only ciphertext.
+package chat
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/chatmcp/chatmcp/chat/envelope"
+	"github.com/chatmcp/chatmcp/chat/relayapi"
+	"github.com/chatmcp/chatmcp/internal/wire"
+	"github.com/chatmcp/chatmcp/wallet"
+	"github.com/go-json-experiment/json"
+)
+
+// Options configure a Client. The zero value of each field is documented.
+type Options struct {
+	// Relay is the relay's base URL, e.g. https://relay.example.com. Required.
+	Relay string
+	// Wallet is the user's wallet. Required.
+	Wallet *wallet.Keypair
+	// Home is the directory holding client state (device keys, sessions),
+	// one subdirectory per wallet. Required.
+	Home string
+	// HTTPClient makes requests. If nil, a client with a 60-second timeout.
+	HTTPClient *http.Client
+	// Now is the clock. If nil, time.Now.
+	Now func() time.Time
+	// Rand is the randomness source. If nil, crypto/rand.Reader.
+	Rand io.Reader
+	// MaxStampBits is the most proof-of-work the client will mint when a
+	// relay asks for it. If zero, 28 (about 25 seconds of one core).
+	MaxStampBits int
+}
+
+// Client talks to one relay as one wallet from one device.
+type Client struct {
+	opts    Options
+	base    *url.URL
+	dir     string
+	device  *envelope.Device
+	token   string
+	history map[string][]*envelope.Conversation // verified states by conversation, index epoch-1
+}
+
+// New returns a client. It creates the device keys on first use (certified
+// by the wallet) but does not contact the relay.
+func New(opts *Options) (*Client, error) {
+	if opts == nil || opts.Relay == "" || opts.Wallet == nil || opts.Home == "" {
+		return nil, errors.New("chat: Relay, Wallet and Home are required")
+	}
+	o := *opts
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: 60 * time.Second}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	if o.MaxStampBits == 0 {
+		o.MaxStampBits = 28
+	}
+	base, err := url.Parse(strings.TrimSuffix(o.Relay, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("chat: relay URL %q: want http(s)://host[:port]", o.Relay)
+	}
+	c := &Client{opts: o, base: base, dir: filepath.Join(o.Home, o.Wallet.Address().String()), history: map[string][]*envelope.Conversation{}}
+	if err := c.loadDevice(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Address is the client's wallet address.
+func (c *Client) Address() wallet.Address { return c.opts.Wallet.Address() }
+
+// Device is this client's device.
+func (c *Client) Device() *envelope.Device { return c.device }
+
+func (c *Client) loadDevice() error {
+	path := filepath.Join(c.dir, "device.json")
+	data, err := os.ReadFile(path)
+	if err == nil {
+		d, err := envelope.ParseDevice(data)
+		if err != nil {
+			return fmt.Errorf("chat: %s: %w", path, err)
+		}
+		if !d.Cert.Wallet.Equal(c.Address()) {
+			return fmt.Errorf("chat: %s belongs to another wallet", path)
+		}
+		c.device = d
+		return nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("chat: reading device: %w", err)
+	}
+	d, err := envelope.NewDevice(c.opts.Rand, c.opts.Wallet, c.opts.Now())
+	if err != nil {
+		return fmt.Errorf("chat: %w", err)
+	}
+	secret, err := d.MarshalSecret()
+	if err != nil {
+		return err
+	}
+	if err := writePrivate(path, secret); err != nil {
+		return fmt.Errorf("chat: saving device: %w", err)
+	}
+	c.device = d
+	return nil
+}
+
+// writePrivate writes data atomically with mode 0600.
+func writePrivate(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+type sessionFile struct {
+	Relay   string `json:"relay"`
+	Token   string `json:"token"`
+	Expires int64  `json:"expires"`
+}
+
+func (c *Client) sessionPath() string {
+	h := sha256.Sum256([]byte(c.base.String()))
+	return filepath.Join(c.dir, "session-"+hex.EncodeToString(h[:6])+".json")
+}
+
+// Login signs in to the relay with a fresh Sign-In With Solana message and
+// registers this device; the session is saved under Home.
+func (c *Client) Login(ctx context.Context) error {
+	var nr relayapi.NonceResponse
+	if err := c.do(ctx, http.MethodPost, "/v1/auth/nonce", struct{}{}, &nr, false); err != nil {
+		return fmt.Errorf("sign-in: %w", err)
+	}
+	// The domain is the one we are talking to, never the one the relay
+	// names: a phishing relay must not get a signature for another domain.
+	if nr.Domain != c.base.Host {
+		return fmt.Errorf("sign-in: relay at %s asks to sign in for %q", c.base.Host, nr.Domain)
+	}
+	now := c.opts.Now()
+	m := wallet.SignInMessage{
+		Domain:         c.base.Host,
+		Address:        c.Address(),
+		Statement:      "Sign in to the ChatMCP relay with this device.",
+		URI:            c.base.String(),
+		Version:        "1",
+		ChainID:        nr.ChainID,
+		Nonce:          nr.Nonce,
+		IssuedAt:       now,
+		ExpirationTime: now.Add(5 * time.Minute),
+		Resources:      []string{"chatmcp:device:" + c.device.Cert.Device},
+	}
+	text := m.String()
+	req := relayapi.LoginRequest{Message: text, Signature: c.opts.Wallet.Sign([]byte(text)), Device: c.device.Cert}
+	var lr relayapi.LoginResponse
+	if err := c.do(ctx, http.MethodPost, "/v1/auth/login", req, &lr, false); err != nil {
+		return fmt.Errorf("sign-in: %w", err)
+	}
+	c.token = lr.Token
+	data, err := json.Marshal(sessionFile{Relay: c.base.String(), Token: lr.Token, Expires: lr.Expires})
+	if err != nil {
+		return err
+	}
+	if err := writePrivate(c.sessionPath(), data); err != nil {
+		return fmt.Errorf("saving session: %w", err)
+	}
+	return nil
+}
+
+// session loads a saved, unexpired session or signs in.
+func (c *Client) session(ctx context.Context) error {
+	if c.token != "" {
+		return nil
+	}
+	data, err := os.ReadFile(c.sessionPath())
+	if err == nil {
+		var sf sessionFile
+		if wire.Decode(data, &sf) == nil && sf.Relay == c.base.String() && sf.Expires > c.opts.Now().Add(time.Minute).UnixMilli() {
+			c.token = sf.Token
+			return nil
+		}
+	}
+	return c.Login(ctx)
+}
+
+// APIError is an error response from the relay.
+type APIError struct {
+	Status int
+	Msg    string
+	Stamps []relayapi.StampNeeded
+}
+
+func (e *APIError) Error() string { return "relay: " + e.Msg }
+
+// do sends a JSON request and decodes a JSON response. With auth, a 401
+// on a saved session signs in again once.
+func (c *Client) do(ctx context.Context, method, path string, in, out any, auth bool) error {
+	if auth {
+		if err := c.session(ctx); err != nil {
+			return err
+		}
+	}
+	err := c.doOnce(ctx, method, path, in, out, auth)
+	var ae *APIError
+	if auth && errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
+		if err := c.Login(ctx); err != nil {
+			return err
+		}
+		return c.doOnce(ctx, method, path, in, out, auth)
+	}
+	return err
+}
+
+func (c *Client) doOnce(ctx context.Context, method, path string, in, out any, auth bool) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.opts.HTTPClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("relay unreachable: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		var e relayapi.Error
+		if err := wire.Read(resp.Body, relayapi.MaxSmallBody, &e); err != nil || e.Error == "" {
+			return &APIError{Status: resp.StatusCode, Msg: fmt.Sprintf("HTTP %d", resp.StatusCode)}
+		}
+		return &APIError{Status: resp.StatusCode, Msg: e.Error, Stamps: e.Stamps}
+	}
+	if out == nil {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, relayapi.MaxSmallBody))
+		return nil
+	}
+	if err := wire.Read(resp.Body, 64<<20, out); err != nil {
+		return fmt.Errorf("relay response: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,417 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chatmcp/chatmcp/chat/envelope"
+	"github.com/chatmcp/chatmcp/chat/relayapi"
+	"github.com/chatmcp/chatmcp/chat/stamp"
+	"github.com/chatmcp/chatmcp/wallet"
+	"github.com/coder/websocket"
+	"github.com/go-json-experiment/json"
+)
+
+// conversation fetches a conversation's membership history from the relay
+// and verifies every op from creation on; the relay cannot add members or
+// forge changes, it can only withhold the latest ones.
+func (c *Client) conversation(ctx context.Context, id string) ([]*envelope.Conversation, error) {
+	if !envelope.ValidID(id) {
+		return nil, fmt.Errorf("conversation ID %q is not 32 lowercase hex characters", id)
+	}
+	var resp relayapi.ConversationResponse
+	if err := c.do(ctx, http.MethodGet, "/v1/conversations/"+id, nil, &resp, true); err != nil {
+		return nil, err
+	}
+	var states []*envelope.Conversation
+	var cur *envelope.Conversation
+	for i := range resp.Ops {
+		next, err := envelope.Apply(cur, &resp.Ops[i])
+		if err != nil {
+			return nil, fmt.Errorf("conversation %s: %w", id, err)
+		}
+		if next.ID != id {
+			return nil, fmt.Errorf("conversation %s: relay returned another conversation", id)
+		}
+		states = append(states, next)
+		cur = next
+	}
+	if cur == nil {
+		return nil, fmt.Errorf("conversation %s: no membership history", id)
+	}
+	c.history[id] = states
+	return states, nil
+}
+
+func (c *Client) stateAt(ctx context.Context, id string, epoch uint64) (*envelope.Conversation, error) {
+	states := c.history[id]
+	if uint64(len(states)) < epoch {
+		var err error
+		if states, err = c.conversation(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	if epoch == 0 || uint64(len(states)) < epoch {
+		return nil, fmt.Errorf("conversation %s has no epoch %d", id, epoch)
+	}
+	return states[epoch-1], nil
+}
+
+// user fetches a user's devices and verifies each certificate names them.
+func (c *Client) user(ctx context.Context, a wallet.Address) (*relayapi.UserResponse, error) {
+	var u relayapi.UserResponse
+	if err := c.do(ctx, http.MethodGet, "/v1/users/"+a.String(), nil, &u, true); err != nil {
+		return nil, err
+	}
+	var ok []envelope.DeviceCert
+	for _, d := range u.Devices {
+		if d.Verify() == nil && d.Wallet.Equal(a) {
+			ok = append(ok, d)
+		}
+	}
+	u.Devices = ok
+	return &u, nil
+}
+
+// Sent acknowledges a message the relay stored.
+type Sent struct {
+	Conversation string
+	ID           string
+	Seq          int64
+}
+
+// SendDM sends text to a direct conversation with to, creating it (and
+// allowing to) on first use.
+func (c *Client) SendDM(ctx context.Context, to wallet.Address, text string) (*Sent, error) {
+	if to.Equal(c.Address()) {
+		return nil, errors.New("cannot send a direct message to yourself")
+	}
+	id := envelope.DMID(c.Address(), to)
+	_, err := c.conversation(ctx, id)
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+		op := &envelope.Op{Conversation: id, Kind: envelope.KindDM, Epoch: 1, Creator: c.Address(),
+			Members: envelope.SortMembers([]wallet.Address{c.Address(), to}), At: c.opts.Now().UnixMilli()}
+		op.Sign(c.device)
+		if err := c.do(ctx, http.MethodPost, "/v1/conversations", relayapi.OpRequest{Op: *op}, nil, true); err != nil && !isStatus(err, http.StatusConflict) {
+			return nil, fmt.Errorf("creating conversation: %w", err)
+		}
+		if err := c.setConsent(ctx, to, envelope.Allowed); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	return c.Send(ctx, id, text)
+}
+
+func isStatus(err error, status int) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Status == status
+}
+
+// CreateGroup creates a group of the caller and members and allows every
+// member; it returns the conversation ID.
+func (c *Client) CreateGroup(ctx context.Context, members []wallet.Address) (string, error) {
+	id, err := envelope.NewID(c.opts.Rand)
+	if err != nil {
+		return "", err
+	}
+	all := envelope.SortMembers(append([]wallet.Address{c.Address()}, members...))
+	op := &envelope.Op{Conversation: id, Kind: envelope.KindGroup, Epoch: 1, Creator: c.Address(), Members: all, At: c.opts.Now().UnixMilli()}
+	op.Sign(c.device)
+	if err := c.do(ctx, http.MethodPost, "/v1/conversations", relayapi.OpRequest{Op: *op}, nil, true); err != nil {
+		return "", fmt.Errorf("creating group: %w", err)
+	}
+	for _, m := range all {
+		if !m.Equal(c.Address()) {
+			if err := c.setConsent(ctx, m, envelope.Allowed); err != nil {
+				return "", err
+			}
+		}
+	}
+	return id, nil
+}
+
+// RemoveMember removes a member from a group the caller created. Messages
+// sent afterwards wrap no key for the removed member's devices.
+func (c *Client) RemoveMember(ctx context.Context, id string, member wallet.Address) error {
+	states, err := c.conversation(ctx, id)
+	if err != nil {
+		return err
+	}
+	cur := states[len(states)-1]
+	if !cur.IsMember(member) {
+		return fmt.Errorf("%s is not a member of conversation %s", member, id)
+	}
+	var rest []wallet.Address
+	for _, m := range cur.Members {
+		if !m.Equal(member) {
+			rest = append(rest, m)
+		}
+	}
+	if len(rest) == 0 {
+		return errors.New("cannot remove the last member")
+	}
+	op := &envelope.Op{Conversation: id, Kind: cur.Kind, Epoch: cur.Epoch + 1, Creator: cur.Creator, Members: rest, At: c.opts.Now().UnixMilli()}
+	op.Sign(c.device)
+	if _, err := envelope.Apply(cur, op); err != nil {
+		return err
+	}
+	if err := c.do(ctx, http.MethodPost, "/v1/conversations/"+id+"/ops", relayapi.OpRequest{Op: *op}, nil, true); err != nil {
+		return fmt.Errorf("removing member: %w", err)
+	}
+	delete(c.history, id)
+	return nil
+}
+
+// Send seals text to every current device of every current member and
+// posts it, minting stamps for recipients who ask for them.
+func (c *Client) Send(ctx context.Context, id, text string) (*Sent, error) {
+	for attempt := 0; ; attempt++ {
+		s, err := c.sendOnce(ctx, id, text)
+		if isStatus(err, http.StatusConflict) && attempt == 0 && !strings.Contains(err.Error(), "replay") {
+			continue // membership changed under us: refresh and reseal
+		}
+		return s, err
+	}
+}
+
+func (c *Client) sendOnce(ctx context.Context, id, text string) (*Sent, error) {
+	states, err := c.conversation(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	cur := states[len(states)-1]
+	if !cur.IsMember(c.Address()) {
+		return nil, fmt.Errorf("you are not a member of conversation %s", id)
+	}
+	var certs []envelope.DeviceCert
+	for _, m := range cur.Members {
+		u, err := c.user(ctx, m)
+		if err != nil {
+			return nil, fmt.Errorf("looking up %s: %w", m, err)
+		}
+		certs = append(certs, u.Devices...)
+	}
+	env, err := envelope.Seal(c.opts.Rand, c.device, cur, certs, []byte(text), c.opts.Now())
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(env)
+	if err != nil {
+		return nil, err
+	}
+	req := relayapi.SendRequest{Envelope: raw}
+	var resp relayapi.SendResponse
+	err = c.do(ctx, http.MethodPost, "/v1/messages", req, &resp, true)
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Status == http.StatusPaymentRequired && len(ae.Stamps) > 0 {
+		req.Stamps = map[string]stamp.Stamp{}
+		for _, n := range ae.Stamps {
+			if n.Bits > c.opts.MaxStampBits {
+				return nil, fmt.Errorf("%s asks for a %d-bit stamp, more than the %d bits this client mints", n.Recipient, n.Bits, c.opts.MaxStampBits)
+			}
+			st, err := stamp.Mint(ctx, stamp.Input{Recipient: n.Recipient, Sender: c.Address(), Message: env.Hash()}, n.Bits)
+			if err != nil {
+				return nil, err
+			}
+			req.Stamps[n.Recipient.String()] = *st
+		}
+		err = c.do(ctx, http.MethodPost, "/v1/messages", req, &resp, true)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Sent{Conversation: id, ID: resp.ID, Seq: resp.Seq}, nil
+}
+
+// Message is a delivered message after verification and decryption. When
+// it could not be opened, Err says why and Text is empty.
+type Message struct {
+	Seq          int64          `json:"seq"`
+	Folder       string         `json:"folder"`
+	Conversation string         `json:"conversation"`
+	ID           string         `json:"id"`
+	Sender       wallet.Address `json:"sender"`
+	SenderDevice string         `json:"sender_device"`
+	SentAt       time.Time      `json:"sent_at"`
+	Text         string         `json:"text,omitempty"`
+	Err          string         `json:"error,omitempty"`
+}
+
+// ReadOptions select messages. Zero values mean: all conversations, both
+// folders, from the start, 100 per page.
+type ReadOptions struct {
+	Conversation string
+	Folder       string
+	After        int64
+	Limit        int
+}
+
+// Read returns one page of messages and the cursor for the next page.
+func (c *Client) Read(ctx context.Context, o ReadOptions) ([]Message, int64, error) {
+	q := url.Values{}
+	q.Set("after", strconv.FormatInt(o.After, 10))
+	if o.Limit > 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	if o.Folder != "" {
+		q.Set("folder", o.Folder)
+	}
+	if o.Conversation != "" {
+		if !envelope.ValidID(o.Conversation) {
+			return nil, 0, fmt.Errorf("conversation ID %q is not 32 lowercase hex characters", o.Conversation)
+		}
+		q.Set("conversation", o.Conversation)
+	}
+	var page relayapi.MessagesResponse
+	if err := c.do(ctx, http.MethodGet, "/v1/messages?"+q.Encode(), nil, &page, true); err != nil {
+		return nil, 0, err
+	}
+	out := make([]Message, 0, len(page.Messages))
+	for _, m := range page.Messages {
+		out = append(out, c.open(ctx, m))
+	}
+	return out, page.Next, nil
+}
+
+// ReadAll follows the cursor to the end.
+func (c *Client) ReadAll(ctx context.Context, o ReadOptions) ([]Message, error) {
+	var all []Message
+	for {
+		page, next, err := c.Read(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if len(page) == 0 || next == o.After {
+			return all, nil
+		}
+		o.After = next
+	}
+}
+
+// open verifies and decrypts one delivered message.
+func (c *Client) open(ctx context.Context, m relayapi.Message) Message {
+	out := Message{Seq: m.Seq, Folder: m.Folder, Sender: m.Sender}
+	env, err := envelope.Parse(m.Envelope)
+	if err != nil {
+		out.Err = err.Error()
+		return out
+	}
+	out.Conversation, out.ID, out.SenderDevice, out.SentAt = env.Conversation, env.ID, env.Sender.Device, time.UnixMilli(env.SentAt).UTC()
+	if !env.Sender.Wallet.Equal(m.Sender) {
+		out.Err = "envelope: sender does not match the relay's record"
+		return out
+	}
+	conv, err := c.stateAt(ctx, env.Conversation, env.Epoch)
+	if err != nil {
+		out.Err = err.Error()
+		return out
+	}
+	pt, err := envelope.Open(env, c.device, conv)
+	if err != nil {
+		out.Err = err.Error()
+		return out
+	}
+	out.Text = string(pt)
+	return out
+}
+
+// Watch streams messages after the cursor over a WebSocket, live, calling
+// fn for each until ctx is done or fn returns an error.
+func (c *Client) Watch(ctx context.Context, after int64, fn func(Message) error) error {
+	if err := c.session(ctx); err != nil {
+		return err
+	}
+	u := *c.base
+	if u.Scheme == "https" {
+		u.Scheme = "wss"
+	} else {
+		u.Scheme = "ws"
+	}
+	u.Path += "/v1/watch"
+	u.RawQuery = "after=" + strconv.FormatInt(after, 10)
+	ws, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{
+		HTTPClient: c.opts.HTTPClient,
+		HTTPHeader: http.Header{"Authorization": {"Bearer " + c.token}},
+	})
+	if err != nil {
+		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
+			c.token = ""
+			if err := c.Login(ctx); err != nil {
+				return err
+			}
+			return c.Watch(ctx, after, fn)
+		}
+		return fmt.Errorf("watching: %w", err)
+	}
+	defer ws.CloseNow()
+	ws.SetReadLimit(int64(envelope.MaxEnvelope) + 4096)
+	for {
+		_, data, err := ws.Read(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("watching: %w", err)
+		}
+		var m relayapi.Message
+		if err := json.Unmarshal(data, &m); err != nil {
+			return fmt.Errorf("watching: malformed message from relay: %w", err)
+		}
+		if err := fn(c.open(ctx, m)); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *Client) setConsent(ctx context.Context, peer wallet.Address, state string) error {
+	u := &envelope.ConsentUpdate{Peer: peer, State: state, At: c.opts.Now().UnixMilli()}
+	u.Sign(c.device)
+	if err := c.do(ctx, http.MethodPut, "/v1/consent", relayapi.ConsentRequest{Update: *u}, nil, true); err != nil {
+		return fmt.Errorf("setting consent for %s: %w", peer, err)
+	}
+	return nil
+}
+
+// Allow moves peer's requests to the inbox; later messages need no stamp.
+func (c *Client) Allow(ctx context.Context, peer wallet.Address) error {
+	return c.setConsent(ctx, peer, envelope.Allowed)
+}
+
+// Deny drops peer's pending requests; nothing more from peer is delivered.
+func (c *Client) Deny(ctx context.Context, peer wallet.Address) error {
+	return c.setConsent(ctx, peer, envelope.Denied)
+}
+
+// SetDifficulty publishes the proof-of-work difficulty strangers must pay.
+func (c *Client) SetDifficulty(ctx context.Context, bits int) error {
+	return c.do(ctx, http.MethodPut, "/v1/settings", relayapi.SettingsRequest{Difficulty: bits}, nil, true)
+}
+
+// Devices lists the wallet's devices on the relay.
+func (c *Client) Devices(ctx context.Context) ([]relayapi.Device, error) {
+	var resp relayapi.DevicesResponse
+	if err := c.do(ctx, http.MethodGet, "/v1/devices", nil, &resp, true); err != nil {
+		return nil, err
+	}
+	return resp.Devices, nil
+}
+
+// RevokeDevice has the wallet revoke one of its devices. Messages sent
+// afterwards wrap no key for it, and its sessions end.
+func (c *Client) RevokeDevice(ctx context.Context, device string) error {
+	if !envelope.ValidID(device) {
+		return fmt.Errorf("device ID %q is not 32 lowercase hex characters", device)
+	}
+	r := envelope.NewRevocation(c.opts.Wallet, device, c.opts.Now())
+	return c.do(ctx, http.MethodPost, "/v1/devices/revoke", relayapi.RevokeRequest{Revocation: *r}, nil, true)
+}

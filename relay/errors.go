@@ -1,0 +1,58 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/chatmcp/chatmcp/chat/relayapi"
+	"github.com/chatmcp/chatmcp/internal/wire"
+	"github.com/go-json-experiment/json"
+)
+
+// httpError is an error with the status and the one-line message a client
+// sees. Internal causes are logged, never sent.
+type httpError struct {
+	status int
+	msg    string
+	stamps []relayapi.StampNeeded
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func errorf(status int, format string, args ...any) *httpError {
+	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.MarshalWrite(w, v)
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	var he *httpError
+	if !errors.As(err, &he) {
+		he = errorf(http.StatusInternalServerError, "internal error")
+	}
+	writeJSON(w, he.status, relayapi.Error{Error: he.msg, Stamps: he.stamps})
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var he *httpError
+	if !errors.As(err, &he) {
+		s.opts.Logger.Error("relay: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeError(w, err)
+}
+
+// decode reads a strict JSON body of at most limit bytes.
+func decode(r *http.Request, limit int64, v any) error {
+	if err := wire.Read(r.Body, limit, v); err != nil {
+		if errors.Is(err, wire.ErrTooLarge) {
+			return errorf(http.StatusRequestEntityTooLarge, "request body larger than %d bytes", limit)
+		}
+		return errorf(http.StatusBadRequest, "malformed request: %v", err)
+	}
+	return nil
+}

@@ -1,0 +1,366 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/chatmcp/chatmcp/chat/envelope"
+	"github.com/chatmcp/chatmcp/chat/relayapi"
+	"github.com/chatmcp/chatmcp/chat/stamp"
+	"github.com/chatmcp/chatmcp/store"
+	"github.com/chatmcp/chatmcp/wallet"
+	"github.com/go-json-experiment/json"
+)
+
+func (s *Server) handleSend(w http.ResponseWriter, r *http.Request, sess *session) {
+	var req relayapi.SendRequest
+	if err := decode(r, relayapi.MaxSendBody, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	resp, recipients, err := s.send(r.Context(), &req, sess)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.hub.wake(recipients)
+	writeJSON(w, http.StatusCreated, resp)
+}
+
+// send parses and verifies the envelope, then in one transaction checks
+// membership and epoch, consent and stamps for every recipient, and stores
+// the envelope and its deliveries. On any error nothing is stored.
+func (s *Server) send(ctx context.Context, req *relayapi.SendRequest, sess *session) (*relayapi.SendResponse, []string, error) {
+	if len(req.Envelope) == 0 {
+		return nil, nil, errorf(http.StatusBadRequest, "malformed request: no envelope")
+	}
+	env, err := envelope.Parse(req.Envelope)
+	if err != nil {
+		return nil, nil, errorf(http.StatusBadRequest, "%v", err)
+	}
+	if err := env.Verify(); err != nil {
+		return nil, nil, errorf(http.StatusBadRequest, "%v", err)
+	}
+	if !env.Sender.Wallet.Equal(sess.wallet) || env.Sender.Device != sess.device {
+		return nil, nil, errorf(http.StatusForbidden, "envelope sender is not this session's device")
+	}
+	now := s.opts.Now()
+	if d := now.UnixMilli() - env.SentAt; d > s.opts.MaxSkew.Milliseconds() || -d > s.opts.MaxSkew.Milliseconds() {
+		return nil, nil, errorf(http.StatusBadRequest, "envelope time is more than %s from the relay's clock", s.opts.MaxSkew)
+	}
+	stamps := map[wallet.Address]stamp.Stamp{}
+	for a, st := range req.Stamps {
+		addr, err := wallet.ParseAddress(a)
+		if err != nil {
+			return nil, nil, errorf(http.StatusBadRequest, "stamp for %v", err)
+		}
+		if err := st.Validate(); err != nil {
+			return nil, nil, errorf(http.StatusBadRequest, "stamp for %s: %v", a, err)
+		}
+		stamps[addr] = st
+	}
+	// The envelope JSON is stored as received, after the checks above; it
+	// holds ciphertext, wrapped keys and signatures only.
+	raw := bytes.Clone(req.Envelope)
+	hash := env.Hash()
+	var resp relayapi.SendResponse
+	var recipients []string
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		recipients = recipients[:0]
+		if s.db.Dialect == store.Postgres {
+			// Deliveries commit in sequence order, so a reader at cursor N
+			// never skips a row that commits later with a smaller seq.
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(4243)`); err != nil {
+				return err
+			}
+		}
+		var epoch int64
+		var membersHash []byte
+		err := tx.QueryRow(ctx, `SELECT epoch, members_hash FROM relay_conversations WHERE id = ?`, env.Conversation).Scan(&epoch, &membersHash)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errorf(http.StatusNotFound, "unknown conversation %s", env.Conversation)
+		}
+		if err != nil {
+			return err
+		}
+		members, err := currentMembers(ctx, tx, env.Conversation)
+		if err != nil {
+			return err
+		}
+		if !containsAddr(members, sess.wallet.String()) {
+			if err := s.requireParticipant(ctx, tx, env.Conversation, sess); err != nil {
+				return err
+			}
+			return errorf(http.StatusForbidden, "you are not a member of conversation %s", env.Conversation)
+		}
+		if uint64(epoch) != env.Epoch || !bytes.Equal(membersHash, env.MembersHash) {
+			return errorf(http.StatusConflict, "conversation %s membership changed (epoch %d); refresh and resend", env.Conversation, epoch)
+		}
+		type delivery struct{ to, folder string }
+		deliveries := []delivery{{sess.wallet.String(), relayapi.FolderInbox}}
+		var needed []relayapi.StampNeeded
+		for _, m := range members {
+			if m == sess.wallet.String() {
+				continue
+			}
+			var state string
+			err := tx.QueryRow(ctx, `SELECT state FROM relay_consent WHERE wallet = ? AND peer = ?`, m, sess.wallet.String()).Scan(&state)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			if state == envelope.Allowed {
+				deliveries = append(deliveries, delivery{m, relayapi.FolderInbox})
+				continue
+			}
+			addr, err := wallet.ParseAddress(m)
+			if err != nil {
+				return err
+			}
+			bitsWanted, err := s.difficulty(ctx, tx, m)
+			if err != nil {
+				return err
+			}
+			st, ok := stamps[addr]
+			if !ok {
+				needed = append(needed, relayapi.StampNeeded{Recipient: addr, Bits: bitsWanted})
+				continue
+			}
+			v := s.opts.Stamps[st.Kind]
+			if v == nil {
+				return errorf(http.StatusPaymentRequired, "stamp for %s: kind %q is not accepted by this relay", m, st.Kind)
+			}
+			in := stamp.Input{Recipient: addr, Sender: sess.wallet, Message: hash}
+			if err := v.Verify(ctx, &st, in, stamp.Requirement{Bits: bitsWanted}); err != nil {
+				return errorf(http.StatusPaymentRequired, "stamp for %s rejected: %v", m, err)
+			}
+			// Denied senders pay like strangers and are then dropped, so
+			// the sender cannot tell a denial from an unanswered request.
+			if state != envelope.Denied {
+				deliveries = append(deliveries, delivery{m, relayapi.FolderRequests})
+			}
+		}
+		if len(needed) > 0 {
+			he := errorf(http.StatusPaymentRequired, "stamp required: %d recipient(s) have not allowed you", len(needed))
+			he.stamps = needed
+			return he
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO relay_messages (id, conversation, sender, envelope, stored) VALUES (?, ?, ?, ?, ?)`,
+			env.ID, env.Conversation, sess.wallet.String(), raw, now.UnixMilli()); err != nil {
+			if store.IsUniqueViolation(err) {
+				return errorf(http.StatusConflict, "message %s was already sent (replay)", env.ID)
+			}
+			return err
+		}
+		for _, d := range deliveries {
+			var seq int64
+			if err := tx.QueryRow(ctx, `INSERT INTO relay_deliveries (recipient, message, conversation, sender, folder) VALUES (?, ?, ?, ?, ?) RETURNING seq`,
+				d.to, env.ID, env.Conversation, sess.wallet.String(), d.folder).Scan(&seq); err != nil {
+				return err
+			}
+			if d.to == sess.wallet.String() {
+				resp.Seq = seq
+			}
+			recipients = append(recipients, d.to)
+		}
+		return notify(ctx, tx, recipients)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	resp.ID = env.ID
+	return &resp, recipients, nil
+}
+
+// notify tells other replicas which recipients have new deliveries. Each
+// payload stays under PostgreSQL's 8000-byte limit.
+func notify(ctx context.Context, tx *store.Tx, recipients []string) error {
+	for i := 0; i < len(recipients); i += 100 {
+		end := min(i+100, len(recipients))
+		if err := tx.Notify(ctx, notifyChannel, strings.Join(recipients[i:end], ",")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func currentMembers(ctx context.Context, q querier, id string) ([]string, error) {
+	rows, err := q.Query(ctx, `SELECT wallet FROM relay_members WHERE conversation = ? AND current = 1`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+func containsAddr(list []string, a string) bool {
+	for _, x := range list {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request, sess *session) {
+	q := r.URL.Query()
+	var after int64
+	limit := 100
+	var err error
+	if v := q.Get("after"); v != "" {
+		if after, err = strconv.ParseInt(v, 10, 64); err != nil || after < 0 {
+			s.fail(w, r, errorf(http.StatusBadRequest, "after: not a cursor"))
+			return
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > relayapi.MaxPageSize {
+			s.fail(w, r, errorf(http.StatusBadRequest, "limit: want 1 to %d", relayapi.MaxPageSize))
+			return
+		}
+	}
+	folder := q.Get("folder")
+	if folder != "" && folder != relayapi.FolderInbox && folder != relayapi.FolderRequests {
+		s.fail(w, r, errorf(http.StatusBadRequest, "folder: want inbox or requests"))
+		return
+	}
+	conv := q.Get("conversation")
+	if conv != "" {
+		if !envelope.ValidID(conv) {
+			s.fail(w, r, errorf(http.StatusBadRequest, "conversation ID is not 32 lowercase hex characters"))
+			return
+		}
+		if err := s.requireParticipant(r.Context(), s.db, conv, sess); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	page, err := s.page(r.Context(), sess.wallet.String(), after, limit, folder, conv)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// page reads a recipient's deliveries after the cursor, oldest first.
+func (s *Server) page(ctx context.Context, recipient string, after int64, limit int, folder, conv string) (*relayapi.MessagesResponse, error) {
+	query := `SELECT d.seq, d.folder, d.sender, m.envelope FROM relay_deliveries d JOIN relay_messages m ON m.id = d.message
+		WHERE d.recipient = ? AND d.seq > ?`
+	args := []any{recipient, after}
+	if folder != "" {
+		query += ` AND d.folder = ?`
+		args = append(args, folder)
+	}
+	if conv != "" {
+		query += ` AND d.conversation = ?`
+		args = append(args, conv)
+	}
+	query += ` ORDER BY d.seq LIMIT ?`
+	args = append(args, limit)
+	rows, err := s.db.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	resp := &relayapi.MessagesResponse{Messages: []relayapi.Message{}, Next: after}
+	for rows.Next() {
+		var m relayapi.Message
+		var sender string
+		var raw []byte
+		if err := rows.Scan(&m.Seq, &m.Folder, &sender, &raw); err != nil {
+			return nil, err
+		}
+		if m.Sender, err = wallet.ParseAddress(sender); err != nil {
+			return nil, err
+		}
+		m.Envelope = raw
+		resp.Messages = append(resp.Messages, m)
+		resp.Next = m.Seq
+	}
+	return resp, rows.Err()
+}
+
+func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request, sess *session) {
+	var req relayapi.ConsentRequest
+	if err := decode(r, relayapi.MaxSmallBody, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	u := &req.Update
+	if err := u.Verify(); err != nil {
+		s.fail(w, r, errorf(http.StatusBadRequest, "%v", err))
+		return
+	}
+	if !u.Signer.Wallet.Equal(sess.wallet) || u.Signer.Device != sess.device {
+		s.fail(w, r, errorf(http.StatusForbidden, "consent update not signed by this session's device"))
+		return
+	}
+	raw, _ := json.Marshal(u)
+	me, peer := sess.wallet.String(), u.Peer.String()
+	ctx := r.Context()
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		res, err := tx.Exec(ctx, `UPDATE relay_consent SET state = ?, update_json = ? WHERE wallet = ? AND peer = ?`, u.State, raw, me, peer)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			if _, err := tx.Exec(ctx, `INSERT INTO relay_consent (wallet, peer, state, update_json) VALUES (?, ?, ?, ?)`, me, peer, u.State, raw); err != nil {
+				return err
+			}
+		}
+		if u.State == envelope.Allowed {
+			_, err = tx.Exec(ctx, `UPDATE relay_deliveries SET folder = ? WHERE recipient = ? AND sender = ? AND folder = ?`,
+				relayapi.FolderInbox, me, peer, relayapi.FolderRequests)
+		} else {
+			_, err = tx.Exec(ctx, `DELETE FROM relay_deliveries WHERE recipient = ? AND sender = ? AND folder = ?`,
+				me, peer, relayapi.FolderRequests)
+		}
+		return err
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request, sess *session) {
+	var req relayapi.SettingsRequest
+	if err := decode(r, relayapi.MaxSmallBody, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if req.Difficulty < 0 || req.Difficulty > stamp.MaxBits {
+		s.fail(w, r, errorf(http.StatusBadRequest, "difficulty %d out of range 0-%d", req.Difficulty, stamp.MaxBits))
+		return
+	}
+	ctx := r.Context()
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		res, err := tx.Exec(ctx, `UPDATE relay_users SET difficulty = ? WHERE wallet = ?`, req.Difficulty, sess.wallet.String())
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			_, err = tx.Exec(ctx, `INSERT INTO relay_users (wallet, difficulty) VALUES (?, ?)`, sess.wallet.String(), req.Difficulty)
+		}
+		return err
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
