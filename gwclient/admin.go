@@ -72,10 +72,24 @@ func (a *Admin) do(ctx context.Context, method, path string, in, out any) error 
 	if out == nil {
 		return nil
 	}
-	if err := readStrict(resp, out); err != nil {
+	if err := readJSON(resp, out); err != nil {
 		return fmt.Errorf("gateway response to %s %s: %w", method, path, err)
 	}
 	return nil
+}
+
+// readJSON decodes an admin API answer, capped at MaxResponseSize. Unknown
+// members are ignored so that a newer gateway can add fields: the peer is
+// the authenticated gateway, and nothing here is a security decision.
+func readJSON(resp *http.Response, out any) error {
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseSize+1))
+	if err != nil {
+		return err
+	}
+	if len(b) > MaxResponseSize {
+		return fmt.Errorf("answer exceeds %d bytes", MaxResponseSize)
+	}
+	return json.Unmarshal(b, out)
 }
 
 // readStrict decodes a response body strictly (internal/wire), capped at
@@ -180,6 +194,8 @@ func (a *Admin) ApproveTool(ctx context.Context, name string) error {
 type Info struct {
 	Audience string   `json:"audience"`
 	Tools    []string `json:"tools"`
+	// Dev is true for a development gateway on simulated evidence.
+	Dev bool `json:"dev"`
 }
 
 // Info fetches /admin/v1/info.

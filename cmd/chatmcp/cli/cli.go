@@ -107,6 +107,7 @@ func NewRoot(env *Env) *cobra.Command {
 		newApprovalsCmd(env),
 		newToolsCmd(env),
 		newConnectCmd(env),
+		newDevCmd(env),
 		newAuditCmd(env),
 		newKBSCmd(env),
 	)

@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chatmcp/chatmcp/devstack"
+	"github.com/chatmcp/chatmcp/gwclient"
+)
+
+func newDevCmd(env *Env) *cobra.Command {
+	var (
+		dir    string
+		listen string
+	)
+	c := &cobra.Command{
+		Use:   "dev",
+		Short: "Run the whole stack in one process on loopback (INSECURE simulated TEE)",
+		Long: `dev starts, in this one process and on loopback only: a key broker (--dev,
+SQLite), an example MCP server (notes: list_notes, read_note, write_note) and a
+gateway in front of it that fetches the example's API key from the key broker.
+Everything runs on the SIMULATED TEE, whose evidence anyone can forge: use it to
+try ChatMCP, never for real data. It prints a capability token and the lines to
+connect a client. Ctrl-C stops everything.
+
+Data lives in a fresh temporary directory removed on exit, unless --dir is given.`,
+		Example: `  go run ./cmd/chatmcp dev
+  chatmcp dev --listen 127.0.0.1:8443 --dir ~/.chatmcp/dev`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ctx := c.Context()
+			if dir == "" {
+				tmp, err := os.MkdirTemp("", "chatmcp-dev-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(tmp)
+				dir = tmp
+			}
+			st, err := devstack.Start(ctx, &devstack.Options{Dir: dir, Listen: listen, Log: env.Stderr})
+			if err != nil && listen == "127.0.0.1:8443" && !c.Flags().Changed("listen") {
+				// The default port is taken: any free port will do.
+				st, err = devstack.Start(ctx, &devstack.Options{Dir: dir, Listen: "127.0.0.1:0", Log: env.Stderr})
+			}
+			if err != nil {
+				return exitf(ExitUsage, "%w", err)
+			}
+			defer st.Close()
+			mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			m, err := st.Admin.Mint(mctx, gwclient.MintRequest{Tools: []string{"*"}, TTL: "12h", Subject: "dev"})
+			cancel()
+			if err != nil {
+				return exitf(ExitUsage, "minting a token: %w", err)
+			}
+			printDevBanner(env, st, m, dir)
+			<-ctx.Done()
+			fmt.Fprintln(env.Stderr, "chatmcp dev: stopping")
+			return nil
+		},
+	}
+	c.Flags().StringVar(&dir, "dir", "", "data directory to keep (default: a temporary one, removed on exit)")
+	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "gateway address (loopback only; a free port if the default is taken)")
+	return c
+}
+
+func printDevBanner(env *Env, st *devstack.Stack, m *gwclient.Minted, dir string) {
+	w := env.Stdout
+	gwData, _ := filepath.Abs(st.GatewayData)
+	policy, _ := filepath.Abs(st.PolicyFile)
+	fmt.Fprintf(w, `
+ChatMCP development stack — INSECURE: simulated TEE, loopback only
+  key broker  %s
+  gateway     %s   (upstream "notes", tools notes_list_notes, notes_read_note, notes_write_note)
+  data        %s
+  relay       (not part of dev yet)
+
+Capability token (all tools, 12h, id %s):
+  %s
+
+Connect a desktop MCP client (stdio command):
+  chatmcp connect %s --policy %s --token %s
+  (from a checkout: go run ./cmd/chatmcp connect ...)
+
+Try it with the MCP inspector:
+  npx @modelcontextprotocol/inspector --cli chatmcp connect %s --policy %s --token %s --method tools/list
+
+notes_write_note is destructive, so each call waits for you:
+  chatmcp approvals list --gateway %s --data %s
+  chatmcp approvals approve --gateway %s --data %s ID
+
+Ctrl-C stops everything.
+`, st.KBSURL, st.GatewayURL, dir, m.ID, m.Token,
+		st.GatewayURL, policy, m.Token,
+		st.GatewayURL, policy, m.Token,
+		st.GatewayURL, gwData, st.GatewayURL, gwData)
+}

@@ -1,0 +1,239 @@
+// Package devstack starts ChatMCP's development stack in one process on
+// loopback: a key broker in --dev mode, an example MCP upstream, and a
+// gateway in front of it, all on the INSECURE simulated TEE. It backs
+// `chatmcp dev` and the end-to-end tests; nothing in it is for production.
+package devstack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/chatmcp/chatmcp/attest/sim"
+	"github.com/chatmcp/chatmcp/examples/notes"
+	"github.com/chatmcp/chatmcp/gateway"
+	"github.com/chatmcp/chatmcp/gwclient"
+	"github.com/chatmcp/chatmcp/kbs"
+	"github.com/chatmcp/chatmcp/kbs/daemon"
+)
+
+// NotesSecret is the KBS secret the built-in notes upstream requires as its
+// X-Api-Key header: it shows a layer-1 credential travelling from the KBS
+// through the attested gateway to an upstream, never to the client.
+const NotesSecret = "notes-api-key"
+
+// Options configure Start.
+type Options struct {
+	// Dir holds the KBS data (Dir/kbs), the gateway data (Dir/gateway) and
+	// the policy file. Required.
+	Dir string
+	// Listen is the gateway's address. If empty, 127.0.0.1:0 (any free
+	// port). It must be a loopback address.
+	Listen string
+	// Upstreams replaces the built-in notes upstream. If nil, one upstream
+	// "notes" serves package notes over streamable HTTP on loopback, behind
+	// an X-Api-Key header holding the KBS secret NotesSecret.
+	Upstreams map[string]*gateway.Upstream
+	// Secrets are put into the KBS before the gateway starts, each under a
+	// policy that releases it only to this process's simulated measurement.
+	Secrets map[string][]byte
+	// ApprovalTimeout is how long gated calls wait. If zero, the gateway's
+	// default.
+	ApprovalTimeout time.Duration
+	// Log receives the KBS banner and operational logs. If nil, io.Discard.
+	Log io.Writer
+}
+
+// Stack is a running development stack.
+type Stack struct {
+	// KBSURL is the key broker (plain HTTP, loopback).
+	KBSURL string
+	// GatewayURL is the gateway, https://127.0.0.1:PORT (RA-TLS, sim).
+	GatewayURL string
+	// GatewayData is the gateway's data directory (admin.token,
+	// tls-pins.json, audit.jsonl).
+	GatewayData string
+	// PolicyFile is an attestation policy accepting exactly this process's
+	// simulated measurement, for `chatmcp connect --policy`.
+	PolicyFile string
+	// Gateway is the gateway itself.
+	Gateway *gateway.Server
+	// Admin calls the gateway's admin API, trusting it by its TLS pins.
+	Admin *gwclient.Admin
+	// Measurement is the simulated measurement, hex.
+	Measurement string
+
+	stop func()
+}
+
+// Start brings the stack up. Close it to stop everything.
+func Start(ctx context.Context, o *Options) (_ *Stack, err error) {
+	if o == nil || o.Dir == "" {
+		return nil, errors.New("devstack: Dir is required")
+	}
+	logw := o.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	att, err := sim.NewAttester(nil)
+	if err != nil {
+		return nil, fmt.Errorf("devstack: %w", err)
+	}
+	st := &Stack{Measurement: hex.EncodeToString(att.Measurement())}
+	runCtx, cancel := context.WithCancel(context.Background())
+	var stops []func()
+	st.stop = func() {
+		cancel()
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			st.stop()
+		}
+	}()
+
+	// Policy: sim, this measurement only.
+	policy := fmt.Sprintf("# INSECURE development policy written by chatmcp dev: it accepts the\n# SIMULATED TEE, whose evidence anyone can forge.\nallow: [sim]\nsim:\n  measurement: [%s]\n", st.Measurement)
+	st.PolicyFile = filepath.Join(o.Dir, "dev-policy.yaml")
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("devstack: %w", err)
+	}
+	if err := os.WriteFile(st.PolicyFile, []byte(policy), 0o600); err != nil {
+		return nil, fmt.Errorf("devstack: writing policy: %w", err)
+	}
+
+	// Key broker.
+	kbsDir := filepath.Join(o.Dir, "kbs")
+	ready := make(chan net.Addr, 1)
+	kbsDone := make(chan error, 1)
+	go func() {
+		kbsDone <- daemon.Run(runCtx, &daemon.Options{Listen: "127.0.0.1:0", Data: kbsDir, Dev: true, Stderr: logw, Ready: func(a net.Addr) { ready <- a }})
+	}()
+	select {
+	case a := <-ready:
+		st.KBSURL = "http://" + a.String()
+	case err := <-kbsDone:
+		return nil, fmt.Errorf("devstack: key broker: %w", err)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	stops = append(stops, func() { <-kbsDone })
+	kbsToken, err := os.ReadFile(filepath.Join(kbsDir, daemon.FileAdminToken))
+	if err != nil {
+		return nil, fmt.Errorf("devstack: %w", err)
+	}
+	kadmin := &kbs.AdminClient{BaseURL: st.KBSURL, Token: string(trimNL(kbsToken))}
+	secrets := map[string][]byte{}
+	for k, v := range o.Secrets {
+		secrets[k] = v
+	}
+
+	upstreams := o.Upstreams
+	if upstreams == nil {
+		key := make([]byte, 16)
+		rand.Read(key)
+		secrets[NotesSecret] = []byte("notes-" + hex.EncodeToString(key))
+		url, stopNotes, err := serveNotes(string(secrets[NotesSecret]))
+		if err != nil {
+			return nil, err
+		}
+		stops = append(stops, stopNotes)
+		upstreams = map[string]*gateway.Upstream{"notes": {
+			URL:     url,
+			Headers: map[string]gateway.Value{"X-Api-Key": {Secret: NotesSecret}},
+		}}
+	}
+	for name, v := range secrets {
+		if _, err := kadmin.Put(ctx, name, v, policy); err != nil {
+			return nil, fmt.Errorf("devstack: putting secret %s into the key broker: %w", name, err)
+		}
+	}
+
+	// Gateway.
+	listen := o.Listen
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("devstack: gateway listener: %w", err)
+	}
+	if ta, ok := ln.Addr().(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
+		ln.Close()
+		return nil, fmt.Errorf("devstack: %s is not a loopback address", listen)
+	}
+	st.GatewayData = filepath.Join(o.Dir, "gateway")
+	cfg := &gateway.Config{
+		Listen: ln.Addr().String(), Data: st.GatewayData, KBS: st.KBSURL,
+		ApprovalTimeout: gateway.Duration(o.ApprovalTimeout), Upstreams: upstreams,
+	}
+	gw, err := gateway.New(ctx, cfg, &gateway.Options{
+		Attester: att,
+		Secrets:  &kbs.Client{BaseURL: st.KBSURL, Attester: att},
+		Logger:   logger,
+		Dev:      true,
+	})
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("devstack: %w", err)
+	}
+	st.Gateway = gw
+	gwDone := make(chan error, 1)
+	go func() { gwDone <- gw.Serve(runCtx, ln) }()
+	stops = append(stops, func() { <-gwDone; gw.Close() })
+	st.GatewayURL = "https://" + ln.Addr().String()
+
+	trust := &gwclient.Trust{PinsFile: filepath.Join(st.GatewayData, "tls-pins.json")}
+	tlsConf, err := trust.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	st.Admin = &gwclient.Admin{BaseURL: st.GatewayURL, Token: gw.AdminToken(), HTTP: &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf}}}
+	// A relay (chatmcp-relay) joins the stack here once it exists.
+	return st, nil
+}
+
+// Close stops the gateway, the upstream and the key broker, in that order.
+func (s *Stack) Close() { s.stop() }
+
+func trimNL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// serveNotes serves the example notes server on loopback, refusing
+// requests without the right X-Api-Key.
+func serveNotes(apiKey string) (url string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("devstack: notes listener: %w", err)
+	}
+	h := notes.Handler(notes.NewServer(notes.NewNotebook()))
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Api-Key") != apiKey {
+			http.Error(w, "missing or wrong X-Api-Key", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})}
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String() + "/mcp", func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}, nil
+}
