@@ -197,4 +197,3 @@ func BenchmarkFloor(b *testing.B) {
 		}
 	})
 }
-
