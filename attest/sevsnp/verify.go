@@ -23,9 +23,10 @@ import (
 
 // Verify parses ev's report, finds the certificate of the key that signed
 // it (in ev.Certs, the cache directory or AMD's KDS), checks that key's chain
-// to a trusted AMD root at opts.Now (once per key: see Verifier), checks that
-// the key was issued for this chip and this reported TCB, checks the report's
-// signature and returns the claims. It applies no policy.
+// to a trusted AMD root (once per key: see Verifier) and that the chain is
+// valid at opts.Now, checks the report's signature, checks that the key was
+// issued for this product line, chip and reported TCB, and returns the
+// claims. It applies no policy.
 func (v *Verifier) Verify(ctx context.Context, ev *attest.Evidence, opts *attest.VerifyOptions) (*attest.Claims, error) {
 	if ev == nil {
 		return nil, attest.Errorf(attest.CheckMalformed, "no evidence")

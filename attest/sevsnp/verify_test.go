@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -407,4 +408,34 @@ func TestVCEKFromCacheDirAndKDS(t *testing.T) {
 		_, err := NewVerifier(&Options{Roots: masked.roots, Getter: getter}).Verify(ctx, ev, opts)
 		wantCheck(t, err, attest.CheckCertificate)
 	})
+}
+
+// TestConcurrentVerify shares one verifier (and its key cache) between
+// goroutines; run with -race.
+func TestConcurrentVerify(t *testing.T) {
+	f := newFakeChain(t, kds.TCBParts{}, chipID())
+	v := f.verifier()
+	good := f.evidence(f.report(t, nil))
+	bad := f.evidence(f.report(t, nil))
+	bad.Report[0x90] ^= 1
+	errs := make(chan error, 16)
+	for i := range 16 {
+		go func() {
+			ev := good
+			if i%2 == 1 {
+				ev = bad
+			}
+			_, err := v.Verify(context.Background(), ev, &attest.VerifyOptions{Now: fakeNow})
+			if (err == nil) != (i%2 == 0) {
+				errs <- fmt.Errorf("goroutine %d: %v", i, err)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
 }
