@@ -206,20 +206,27 @@ upstreams:
 	if err != nil {
 		t.Fatal(err)
 	}
+	h := &harness{t: t, gw: gw, up: up, now: clk}
+	h.serve(t)
+	return h
+}
+
+// serve starts the gateway on a loopback listener.
+func (h *harness) serve(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- gw.Serve(ctx, l) }()
+	go func() { served <- h.gw.Serve(ctx, l) }()
 	t.Cleanup(func() {
 		cancel()
 		<-served
-		gw.Close()
+		h.gw.Close()
 	})
-	return &harness{t: t, gw: gw, url: "https://" + l.Addr().String(), up: up, now: clk,
-		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}}
+	h.url = "https://" + l.Addr().String()
+	h.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 }
 
 func orDefault(d, def time.Duration) time.Duration {
