@@ -63,8 +63,9 @@ func (c *Client) stateAt(ctx context.Context, id string, epoch uint64) (*envelop
 	return states[epoch-1], nil
 }
 
-// user fetches a user's devices and verifies each certificate names them.
-func (c *Client) user(ctx context.Context, a wallet.Address) (*relayapi.UserResponse, error) {
+// User fetches a user's published devices (keeping only certificates that
+// verify and name them) and proof-of-work difficulty.
+func (c *Client) User(ctx context.Context, a wallet.Address) (*relayapi.UserResponse, error) {
 	var u relayapi.UserResponse
 	if err := c.do(ctx, http.MethodGet, "/v1/users/"+a.String(), nil, &u, true); err != nil {
 		return nil, err
@@ -194,7 +195,7 @@ func (c *Client) sendOnce(ctx context.Context, id, text string) (*Sent, error) {
 	}
 	var certs []envelope.DeviceCert
 	for _, m := range cur.Members {
-		u, err := c.user(ctx, m)
+		u, err := c.User(ctx, m)
 		if err != nil {
 			return nil, fmt.Errorf("looking up %s: %w", m, err)
 		}

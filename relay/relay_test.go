@@ -37,9 +37,6 @@ func startRelay(t *testing.T, db *store.DB, opts relay.Options) *testRelay {
 	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
 	opts.Domain = ts.Listener.Addr().String()
-	if opts.DefaultDifficulty == 0 {
-		opts.DefaultDifficulty = testBits
-	}
 	srv, err := relay.New(context.Background(), db, &opts)
 	if err != nil {
 		t.Fatal(err)
@@ -100,12 +97,14 @@ func mustTexts(t *testing.T, c *chat.Client, o chat.ReadOptions) []string {
 	return texts(msgs)
 }
 
-func eq(a, b []string) bool { return strings.Join(a, "\x00") == strings.Join(b, "\x00") && len(a) == len(b) }
+func eq(a, b []string) bool {
+	return strings.Join(a, "\x00") == strings.Join(b, "\x00") && len(a) == len(b)
+}
 
 func TestMessaging(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		r := startRelay(t, db, relay.Options{})
+		r := startRelay(t, db, relay.Options{DefaultDifficulty: testBits})
 		alice, bob, carol := newPerson(t), newPerson(t), newPerson(t)
 		ac, bc, cc := alice.client(t, r.URL), bob.client(t, r.URL), carol.client(t, r.URL)
 		for _, c := range []*chat.Client{ac, bc, cc} {
