@@ -389,3 +389,30 @@ func BenchmarkP256Verify(b *testing.B) {
 		}
 	}
 }
+
+// FuzzVerify runs mutated copies of go-tdx-guest's sample quote through the
+// whole offline verifier: it must never panic, every error must be an
+// *attest.Error, and nothing but the signed quote may verify.
+func FuzzVerify(f *testing.F) {
+	good := sampleQuote(f)
+	v := NewVerifier(nil)
+	f.Add(uint16(offMRTD), byte(1))
+	f.Add(uint16(offSignature+70), byte(0x80))
+	f.Add(uint16(0), byte(0))
+	f.Fuzz(func(t *testing.T, off uint16, x byte) {
+		b := bytes.Clone(good)
+		b[int(off)%len(b)] ^= x
+		_, err := v.Verify(context.Background(), evidence(b), &attest.VerifyOptions{Now: sampleTime})
+		if err == nil {
+			// A flip in a PEM line break or base64 padding can leave the
+			// same certificates; the signed header and body must be intact.
+			if !bytes.Equal(b[:signedSizeOff], good[:signedSizeOff]) {
+				t.Fatalf("a quote with a changed body verified (offset %d)", int(off)%len(b))
+			}
+			return
+		}
+		if _, ok := attest.CheckOf(err); !ok {
+			t.Fatalf("error %v is not an *attest.Error", err)
+		}
+	})
+}
