@@ -81,6 +81,8 @@ func (i *Issuer) ServerConfig() *tls.Config {
 // exists or the current one is past its renewal time. When renewal fails
 // while the current certificate is still valid, the current one is served
 // and the next call retries; an expired certificate is never served.
+// Handshakes wait while a renewal attests (once per rotation), so that no
+// two renewals race and every client sees one current certificate.
 func (i *Issuer) Certificate(ctx context.Context) (*tls.Certificate, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()

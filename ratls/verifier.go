@@ -59,8 +59,9 @@ func (v *Verifier) CacheStats() CacheStats { return v.cache.stats() }
 // the verifier's clock (CheckExpired), its self-signature (CheckSignature),
 // its evidence under the policy, and that the evidence's report data binds
 // the certificate's own public key (CheckReportData). A certificate verified
-// before and not yet expired is accepted from the cache. Every error is an
-// *attest.Error.
+// before and not yet expired is accepted from the cache, so the returned
+// claims may be shared with other callers and must not be modified. Every
+// error is an *attest.Error.
 func (v *Verifier) VerifyCertificate(ctx context.Context, cert *x509.Certificate) (*attest.Claims, error) {
 	now := v.now()
 	if now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
