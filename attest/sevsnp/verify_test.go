@@ -3,6 +3,7 @@ package sevsnp
 import (
 	"bytes"
 	"context"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -438,4 +439,63 @@ func TestConcurrentVerify(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// TestVerifyFakeChainMore covers the remaining rejection paths and a
+// version 2 report, whose product line comes from the VCEK.
+func TestVerifyFakeChainMore(t *testing.T) {
+	ctx := context.Background()
+	opts := &attest.VerifyOptions{Now: fakeNow}
+	f := newFakeChain(t, kds.TCBParts{SnpSpl: 3}, chipID())
+
+	t.Run("version 2 report", func(t *testing.T) {
+		ev := f.evidence(f.report(t, func(r *spb.Report) { r.Version = 2; r.Cpuid1EaxFms = 0 }))
+		c, err := f.verifier().Verify(ctx, ev, opts)
+		if err != nil {
+			t.Fatalf("Verify: %v", err)
+		}
+		if c.Platform["product_line"] != "Milan" || c.Platform["report_version"] != "2" {
+			t.Errorf("platform %v", c.Platform)
+		}
+	})
+	t.Run("VCEK without KDS extensions", func(t *testing.T) {
+		b := &sevtest.AmdSignerBuilder{
+			Keys: sevtest.DefaultAmdKeys(), ProductName: "Milan-B0",
+			ArkCreationTime: fakeTime, AskCreationTime: fakeTime, AsvkCreationTime: fakeTime, VcekCreationTime: fakeTime,
+			VcekCustom: sevtest.CertOverride{Extensions: []pkix.Extension{}},
+		}
+		s, err := b.TestOnlyCertChain()
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := &fakeChain{signer: s, roots: f.roots, hwid: chipID(), tcb: kds.TCBParts{}}
+		_, err = g.verifier().Verify(ctx, g.evidence(g.report(t, nil)), opts)
+		wantCheck(t, err, attest.CheckCertificate)
+	})
+	t.Run("unknown product line with AMD roots", func(t *testing.T) {
+		ev := f.evidence(f.report(t, func(r *spb.Report) { r.Cpuid1EaxFms = 0x00f00f00 }))
+		_, err := NewVerifier(nil).Verify(ctx, ev, opts)
+		wantCheck(t, err, attest.CheckCertificate)
+	})
+	t.Run("KDS returns nothing", func(t *testing.T) {
+		ev := &attest.Evidence{Version: attest.EnvelopeVersion, TEE: attest.SEVSNP, Report: f.report(t, nil)}
+		tcb, _ := kds.ComposeTCBParts(f.tcb)
+		getter := sevtest.SimpleGetter(map[string][]byte{kds.VCEKCertURL("Milan", chipID(), tcb): {}})
+		_, err := NewVerifier(&Options{Roots: f.roots, Getter: getter}).Verify(ctx, ev, opts)
+		wantCheck(t, err, attest.CheckCertificate)
+	})
+	t.Run("cache dir entry unreadable", func(t *testing.T) {
+		dir := t.TempDir()
+		tcb, _ := kds.ComposeTCBParts(f.tcb)
+		if err := os.Mkdir(filepath.Join(dir, VCEKFileName("Milan", chipID(), uint64(tcb))), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		ev := &attest.Evidence{Version: attest.EnvelopeVersion, TEE: attest.SEVSNP, Report: f.report(t, nil)}
+		_, err := NewVerifier(&Options{Roots: f.roots, CacheDir: dir}).Verify(ctx, ev, opts)
+		wantCheck(t, err, attest.CheckCertificate)
+	})
+	t.Run("no evidence", func(t *testing.T) {
+		_, err := f.verifier().Verify(ctx, nil, opts)
+		wantCheck(t, err, attest.CheckMalformed)
+	})
 }

@@ -157,6 +157,11 @@ func TestVerifyRejections(t *testing.T) {
 			b[rootSig] = map[bool]byte{true: 'B', false: 'A'}[b[rootSig] == 'A']
 			return b
 		}, want: attest.CheckCertificate},
+		{name: "broken PCK chain PEM", mut: func(b []byte) []byte {
+			i := bytes.LastIndex(b, []byte("-----BEGIN CERTIFICATE-----"))
+			copy(b[i:], "-----BEGIN CERTIFICATX-----")
+			return b
+		}, want: attest.CheckCertificate},
 		{name: "other trusted root", v: NewVerifier(&Options{Roots: otherRoot(t)}), want: attest.CheckCertificate},
 		{name: "PCK certificate expired", now: time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC), want: attest.CheckExpired},
 		{name: "before the root", now: time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC), want: attest.CheckExpired},
@@ -206,6 +211,13 @@ func TestVerifyRejections(t *testing.T) {
 			_, err := v.Verify(context.Background(), evidence(b), &attest.VerifyOptions{Now: now})
 			wantCheck(t, err, tc.want)
 		})
+	}
+}
+
+func TestVerifyNoEvidence(t *testing.T) {
+	for _, ev := range []*attest.Evidence{nil, {Version: 1, TEE: attest.SEVSNP, Report: []byte{1}}} {
+		_, err := NewVerifier(nil).Verify(context.Background(), ev, nil)
+		wantCheck(t, err, attest.CheckMalformed)
 	}
 }
 

@@ -41,7 +41,7 @@ func (v *Verifier) Verify(ctx context.Context, ev *attest.Evidence, opts *attest
 	if roots == nil {
 		sum := sha256.Sum256(chain.RootCertificate.Raw)
 		if hex.EncodeToString(sum[:]) != IntelSGXRootCAHash {
-			return nil, attest.Errorf(attest.CheckCertificate, "the quote's root certificate (%s) is not Intel's SGX Root CA", chain.RootCertificate.Subject)
+			return nil, attest.Errorf(attest.CheckCertificate, "the quote's root certificate (subject %s) is not Intel's SGX Root CA: its SHA-256 is not %s", chain.RootCertificate.Subject, IntelSGXRootCAHash)
 		}
 		roots = x509.NewCertPool()
 		roots.AddCert(chain.RootCertificate)
