@@ -80,6 +80,11 @@ func (c *Client) User(ctx context.Context, a wallet.Address) (*relayapi.UserResp
 	return &u, nil
 }
 
+// ErrNotPermitted marks requests the client refuses itself, from verified
+// membership, because the relay would refuse them too (not a member, not
+// the group's creator).
+var ErrNotPermitted = errors.New("not permitted")
+
 // Sent acknowledges a message the relay stored.
 type Sent struct {
 	Conversation string
@@ -163,7 +168,7 @@ func (c *Client) RemoveMember(ctx context.Context, id string, member wallet.Addr
 	op := &envelope.Op{Conversation: id, Kind: cur.Kind, Epoch: cur.Epoch + 1, Creator: cur.Creator, Members: rest, At: c.opts.Now().UnixMilli()}
 	op.Sign(c.device)
 	if _, err := envelope.Apply(cur, op); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", err, ErrNotPermitted)
 	}
 	if err := c.do(ctx, http.MethodPost, "/v1/conversations/"+id+"/ops", relayapi.OpRequest{Op: *op}, nil, true); err != nil {
 		return fmt.Errorf("removing member: %w", err)
@@ -191,13 +196,16 @@ func (c *Client) sendOnce(ctx context.Context, id, text string) (*Sent, error) {
 	}
 	cur := states[len(states)-1]
 	if !cur.IsMember(c.Address()) {
-		return nil, fmt.Errorf("you are not a member of conversation %s", id)
+		return nil, fmt.Errorf("you are not a member of conversation %s: %w", id, ErrNotPermitted)
 	}
 	var certs []envelope.DeviceCert
 	for _, m := range cur.Members {
 		u, err := c.User(ctx, m)
 		if err != nil {
 			return nil, fmt.Errorf("looking up %s: %w", m, err)
+		}
+		if len(u.Devices) == 0 && cur.Kind == envelope.KindDM {
+			return nil, fmt.Errorf("%s has no devices on this relay: they must run 'chatmcp chat login' once before anyone can write to them", m)
 		}
 		certs = append(certs, u.Devices...)
 	}
@@ -245,6 +253,9 @@ type Message struct {
 	SentAt       time.Time      `json:"sent_at"`
 	Text         string         `json:"text,omitempty"`
 	Err          string         `json:"error,omitempty"`
+	// NotForDevice is set when the envelope verified but wraps no key for
+	// this device (sent before it existed, or after it was removed).
+	NotForDevice bool `json:"not_for_device,omitempty"`
 }
 
 // ReadOptions select messages. Zero values mean: all conversations, both
@@ -320,6 +331,7 @@ func (c *Client) open(ctx context.Context, m relayapi.Message) Message {
 	pt, err := envelope.Open(env, c.device, conv)
 	if err != nil {
 		out.Err = err.Error()
+		out.NotForDevice = errors.Is(err, envelope.ErrNotRecipient)
 		return out
 	}
 	out.Text = string(pt)

@@ -103,6 +103,8 @@ func NewRoot(env *Env) *cobra.Command {
 	})
 	root.AddCommand(
 		newAttestCmd(env),
+		newChatCmd(env),
+		newWalletCmd(env),
 		newTokenCmd(env),
 		newApprovalsCmd(env),
 		newToolsCmd(env),

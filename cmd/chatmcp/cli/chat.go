@@ -1,0 +1,462 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	"github.com/spf13/cobra"
+
+	"github.com/chatmcp/chatmcp/chat"
+	"github.com/chatmcp/chatmcp/chat/relayapi"
+	"github.com/chatmcp/chatmcp/wallet"
+)
+
+// chatFlags are the flags every chat subcommand takes.
+type chatFlags struct {
+	relay, wallet, home string
+}
+
+// newChatCmd is the `chatmcp chat` group: end-to-end encrypted messaging.
+func newChatCmd(env *Env) *cobra.Command {
+	f := &chatFlags{}
+	cmd := &cobra.Command{
+		Use:   "chat",
+		Short: "End-to-end encrypted messaging signed in with a Solana wallet",
+		Long: `End-to-end encrypted messaging through a ChatMCP relay, signed in with a
+Solana wallet (Sign-In With Solana). Messages are sealed on this machine to
+every device of every member; the relay sees only ciphertext. See
+docs/messaging.md.
+
+Every subcommand takes --relay URL (or CHATMCP_RELAY), --wallet FILE (or
+CHATMCP_WALLET, a solana-keygen keypair file) and --home DIR (client state:
+device keys and sessions, one subdirectory per wallet; default ~/.chatmcp).
+Commands sign in on their own when there is no valid session.
+
+A first message to someone who has not allowed you needs a proof-of-work
+stamp: the client mints it (about a second) when the relay asks.
+
+Exit codes:
+  0  success
+  1  usage, input/output or network error
+  2  invalid input, or a received message failed verification (tampered or
+     forged)
+  3  the relay refused the request (not a member, stamp required, unknown
+     conversation, revoked device …)`,
+		Example: `  chatmcp wallet new -o alice.json
+  chatmcp chat login --relay https://relay.example.com --wallet alice.json
+  chatmcp chat send --to BOB_ADDRESS "hello bob" --relay https://relay.example.com --wallet alice.json
+  chatmcp chat group create --members BOB,CAROL ...
+  chatmcp chat read --json ...`,
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.relay, "relay", "", "relay URL (default $CHATMCP_RELAY)")
+	pf.StringVar(&f.wallet, "wallet", "", "wallet keypair file (default $CHATMCP_WALLET)")
+	pf.StringVar(&f.home, "home", "", "client state directory (default $CHATMCP_HOME or ~/.chatmcp)")
+
+	var to, conversation, members string
+	var asJSON bool
+	var after int64
+	var limit int
+
+	login := &cobra.Command{
+		Use:   "login",
+		Short: "Sign in to the relay and register this device",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.client(env)
+			if err != nil {
+				return err
+			}
+			if err := c.Login(cmd.Context()); err != nil {
+				return chatErr(err)
+			}
+			fmt.Fprintf(env.Stdout, "signed in as %s (device %s)\n", c.Address(), c.Device().Cert.Device)
+			return nil
+		},
+	}
+
+	send := &cobra.Command{
+		Use:   "send (--to ADDRESS | --conversation ID) TEXT",
+		Short: "Send a message to a person or a conversation",
+		Example: `  chatmcp chat send --to 4vJ9JU1bJJE96FWSJKvHsmmFADCg4gpZQff4P3bkLKi "hello"
+  chatmcp chat send --conversation 0f1e2d3c4b5a69788796a5b4c3d2e1f0 "hello all"`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (to == "") == (conversation == "") {
+				return &ExitError{Code: ExitUsage, Err: errors.New("exactly one of --to and --conversation is required")}
+			}
+			text := strings.Join(args, " ")
+			c, err := f.client(env)
+			if err != nil {
+				return err
+			}
+			var sent *chat.Sent
+			if to != "" {
+				a, err := parseAddress(to)
+				if err != nil {
+					return err
+				}
+				sent, err = c.SendDM(cmd.Context(), a, text)
+				if err != nil {
+					return chatErr(err)
+				}
+			} else if sent, err = c.Send(cmd.Context(), conversation, text); err != nil {
+				return chatErr(err)
+			}
+			fmt.Fprintf(env.Stdout, "sent %s to conversation %s\n", sent.ID, sent.Conversation)
+			return nil
+		},
+	}
+	send.Flags().StringVar(&to, "to", "", "recipient wallet address (direct conversation)")
+	send.Flags().StringVar(&conversation, "conversation", "", "conversation ID")
+
+	group := &cobra.Command{Use: "group", Short: "Create groups and change their members"}
+	create := &cobra.Command{
+		Use:     "create --members A,B,…",
+		Short:   "Create a group with you and the members; prints its conversation ID",
+		Example: "  chatmcp chat group create --members BOB_ADDRESS,CAROL_ADDRESS",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var list []wallet.Address
+			for _, m := range strings.Split(members, ",") {
+				if m = strings.TrimSpace(m); m == "" {
+					continue
+				}
+				a, err := parseAddress(m)
+				if err != nil {
+					return err
+				}
+				list = append(list, a)
+			}
+			if len(list) == 0 {
+				return &ExitError{Code: ExitUsage, Err: errors.New("--members is required"), Hint: "--members ADDRESS,ADDRESS"}
+			}
+			c, err := f.client(env)
+			if err != nil {
+				return err
+			}
+			id, err := c.CreateGroup(cmd.Context(), list)
+			if err != nil {
+				return chatErr(err)
+			}
+			fmt.Fprintln(env.Stdout, id)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&members, "members", "", "comma-separated member wallet addresses")
+	remove := &cobra.Command{
+		Use:   "remove --conversation ID ADDRESS",
+		Short: "Remove a member from a group you created",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if conversation == "" {
+				return &ExitError{Code: ExitUsage, Err: errors.New("--conversation is required")}
+			}
+			a, err := parseAddress(args[0])
+			if err != nil {
+				return err
+			}
+			c, err := f.client(env)
+			if err != nil {
+				return err
+			}
+			if err := c.RemoveMember(cmd.Context(), conversation, a); err != nil {
+				return chatErr(err)
+			}
+			fmt.Fprintf(env.Stdout, "removed %s from %s\n", a, conversation)
+			return nil
+		},
+	}
+	remove.Flags().StringVar(&conversation, "conversation", "", "conversation ID")
+	group.AddCommand(create, remove)
+
+	read := &cobra.Command{
+		Use:   "read [--conversation ID] [--json]",
+		Short: "Print your inbox, or one conversation (requests included, marked)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.client(env)
+			if err != nil {
+				return err
+			}
+			o := chat.ReadOptions{Conversation: conversation, After: after, Limit: limit}
+			if conversation == "" {
+				o.Folder = relayapi.FolderInbox
+			}
+			return listMessages(cmd.Context(), env, c, o, asJSON, limit > 0)
+		},
+	}
+	read.Flags().StringVar(&conversation, "conversation", "", "only this conversation")
+	requests := &cobra.Command{
+		Use:   "requests [--json]",
+		Short: "Print messages from people you have not allowed yet",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.client(env)
+			if err != nil {
+				return err
+			}
+			return listMessages(cmd.Context(), env, c, chat.ReadOptions{Folder: relayapi.FolderRequests, After: after, Limit: limit}, asJSON, limit > 0)
+		},
+	}
+	for _, c := range []*cobra.Command{read, requests} {
+		c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+		c.Flags().Int64Var(&after, "after", 0, "cursor: only messages after this sequence number")
+		c.Flags().IntVar(&limit, "limit", 0, "print one page of at most this many messages (default: all)")
+	}
+
+	watch := &cobra.Command{
+		Use:   "watch [--json]",
+		Short: "Print messages live as they arrive (over WebSocket) until interrupted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.client(env)
+			if err != nil {
+				return err
+			}
+			err = c.Watch(cmd.Context(), after, func(m chat.Message) error {
+				return printMessage(env.Stdout, m, asJSON)
+			})
+			return chatErr(err)
+		},
+	}
+	watch.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
+	watch.Flags().Int64Var(&after, "after", 0, "also print stored messages after this sequence number (default: all)")
+
+	consent := func(use, short string, allow bool) *cobra.Command {
+		return &cobra.Command{
+			Use:   use + " ADDRESS",
+			Short: short,
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				a, err := parseAddress(args[0])
+				if err != nil {
+					return err
+				}
+				c, err := f.client(env)
+				if err != nil {
+					return err
+				}
+				if allow {
+					err = c.Allow(cmd.Context(), a)
+				} else {
+					err = c.Deny(cmd.Context(), a)
+				}
+				if err != nil {
+					return chatErr(err)
+				}
+				fmt.Fprintf(env.Stdout, "%s %s\n", map[bool]string{true: "allowed", false: "denied"}[allow], a)
+				return nil
+			},
+		}
+	}
+
+	devices := &cobra.Command{
+		Use:   "devices [--json]",
+		Short: "List this wallet's devices on the relay",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.client(env)
+			if err != nil {
+				return err
+			}
+			devs, err := c.Devices(cmd.Context())
+			if err != nil {
+				return chatErr(err)
+			}
+			if asJSON {
+				return writeJSONLine(env.Stdout, devs)
+			}
+			for _, d := range devs {
+				state := "active"
+				if d.Revoked != 0 {
+					state = "revoked " + time.UnixMilli(d.Revoked).UTC().Format(time.RFC3339)
+				}
+				this := ""
+				if d.Cert.Device == c.Device().Cert.Device {
+					this = " (this device)"
+				}
+				fmt.Fprintf(env.Stdout, "%s  created %s  %s%s\n", d.Cert.Device, time.UnixMilli(d.Cert.Created).UTC().Format(time.RFC3339), state, this)
+			}
+			return nil
+		},
+	}
+	devices.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	revoke := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke a device: later messages are not encrypted to it and its sessions end",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client(env)
+			if err != nil {
+				return err
+			}
+			if err := c.RevokeDevice(cmd.Context(), args[0]); err != nil {
+				return chatErr(err)
+			}
+			fmt.Fprintf(env.Stdout, "revoked device %s\n", args[0])
+			return nil
+		},
+	}
+	devices.AddCommand(revoke)
+
+	var bits int
+	difficulty := &cobra.Command{
+		Use:   "difficulty BITS",
+		Short: "Set the proof-of-work difficulty (leading zero bits) strangers must pay you",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := fmt.Sscanf(args[0], "%d", &bits); err != nil {
+				return exitf(ExitUsage, "difficulty %q is not a number", args[0])
+			}
+			c, err := f.client(env)
+			if err != nil {
+				return err
+			}
+			if err := c.SetDifficulty(cmd.Context(), bits); err != nil {
+				return chatErr(err)
+			}
+			fmt.Fprintf(env.Stdout, "difficulty set to %d bits\n", bits)
+			return nil
+		},
+	}
+
+	cmd.AddCommand(login, send, group, read, watch, requests,
+		consent("allow", "Allow a sender: their requests move to your inbox, no stamps needed after", true),
+		consent("deny", "Deny a sender: nothing more from them is delivered to you", false),
+		devices, difficulty)
+	return cmd
+}
+
+func (f *chatFlags) client(env *Env) (*chat.Client, error) {
+	relayURL := firstNonEmpty(f.relay, env.getenv("CHATMCP_RELAY"))
+	walletFile := firstNonEmpty(f.wallet, env.getenv("CHATMCP_WALLET"))
+	home := firstNonEmpty(f.home, env.getenv("CHATMCP_HOME"))
+	if relayURL == "" {
+		return nil, &ExitError{Code: ExitUsage, Err: errors.New("--relay URL is required"), Hint: "or set CHATMCP_RELAY"}
+	}
+	if walletFile == "" {
+		return nil, &ExitError{Code: ExitUsage, Err: errors.New("--wallet FILE is required"), Hint: "create one with 'chatmcp wallet new -o FILE'"}
+	}
+	if home == "" {
+		h := env.getenv("HOME")
+		if h == "" {
+			return nil, &ExitError{Code: ExitUsage, Err: errors.New("--home DIR is required when $HOME is unset")}
+		}
+		home = filepath.Join(h, ".chatmcp")
+	}
+	w, err := wallet.LoadFile(walletFile)
+	if err != nil {
+		return nil, exitf(ExitUsage, "%w", err)
+	}
+	c, err := chat.New(&chat.Options{Relay: relayURL, Wallet: w, Home: home, Now: env.Now})
+	if err != nil {
+		return nil, exitf(ExitUsage, "%w", err)
+	}
+	return c, nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func parseAddress(s string) (wallet.Address, error) {
+	a, err := wallet.ParseAddress(s)
+	if err != nil {
+		return a, exitf(ExitInvalid, "%w", err)
+	}
+	return a, nil
+}
+
+// chatErr maps relay refusals to ExitRejected and keeps other errors.
+func chatErr(err error) error {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return nil
+	}
+	var ae *chat.APIError
+	if errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500 || errors.Is(err, chat.ErrNotPermitted) {
+		return &ExitError{Code: ExitRejected, Err: err}
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	return &ExitError{Code: ExitUsage, Err: err}
+}
+
+// listMessages prints messages; a message that failed verification makes
+// the command exit 2 after everything is printed.
+func listMessages(ctx context.Context, env *Env, c *chat.Client, o chat.ReadOptions, asJSON, onePage bool) error {
+	var msgs []chat.Message
+	var err error
+	if onePage {
+		msgs, _, err = c.Read(ctx, o)
+	} else {
+		msgs, err = c.ReadAll(ctx, o)
+	}
+	if err != nil {
+		return chatErr(err)
+	}
+	if asJSON {
+		if msgs == nil {
+			msgs = []chat.Message{}
+		}
+		if err := writeJSONLine(env.Stdout, msgs); err != nil {
+			return err
+		}
+	} else {
+		for _, m := range msgs {
+			printMessage(env.Stdout, m, false)
+		}
+	}
+	rejected := 0
+	for _, m := range msgs {
+		if m.Err != "" && !m.NotForDevice {
+			rejected++
+		}
+	}
+	if rejected > 0 {
+		return exitf(ExitInvalid, "%d message(s) rejected: failed verification (tampered or forged)", rejected)
+	}
+	return nil
+}
+
+func printMessage(w io.Writer, m chat.Message, asJSON bool) error {
+	if asJSON {
+		return writeJSONLine(w, m)
+	}
+	body := m.Text
+	if m.Err != "" {
+		body = "[rejected: " + m.Err + "]"
+		if m.NotForDevice {
+			body = "[not encrypted to this device]"
+		}
+	}
+	mark := ""
+	if m.Folder == relayapi.FolderRequests {
+		mark = " (request)"
+	}
+	_, err := fmt.Fprintf(w, "%d %s %s %s%s: %s\n", m.Seq, m.SentAt.Format(time.RFC3339), m.Conversation, m.Sender, mark, body)
+	return err
+}
+
+func writeJSONLine(w io.Writer, v any) error {
+	b, err := json.Marshal(v, jsontext.Multiline(false))
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}

@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/go-json-experiment/json"
+
+	"github.com/chatmcp/chatmcp/chat"
+	"github.com/chatmcp/chatmcp/relay"
+	"github.com/chatmcp/chatmcp/store"
+	"net/http/httptest"
+)
+
+// run executes chatmcp in-process and returns exit code, stdout, stderr.
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), args, &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
+		Getenv: func(string) string { return "" }})
+	return code, out.String(), errb.String()
+}
+
+// ok runs chatmcp and fails the test unless it exits 0.
+func ok(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out, errs := run(t, args...)
+	if code != 0 {
+		t.Fatalf("chatmcp %s: exit %d: %s", strings.Join(args, " "), code, errs)
+	}
+	return out
+}
+
+func startTestRelay(t *testing.T) string {
+	t.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "relay.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ts := httptest.NewUnstartedServer(nil)
+	srv, err := relay.New(context.Background(), db, &relay.Options{Domain: ts.Listener.Addr().String(), DefaultDifficulty: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Config.Handler = srv
+	ts.Start()
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+func TestChatCLI(t *testing.T) {
+	url := startTestRelay(t)
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home") // one home shared by all users of this machine
+	users := map[string]string{}
+	for _, name := range []string{"alice", "bob", "carol"} {
+		file := filepath.Join(dir, name+".json")
+		users[name] = strings.TrimSpace(ok(t, "wallet", "new", "-o", file))
+		if got := strings.TrimSpace(ok(t, "wallet", "address", file)); got != users[name] {
+			t.Fatalf("wallet address = %q, want %q", got, users[name])
+		}
+	}
+	as := func(name string, args ...string) []string {
+		return append(args, "--relay", url, "--wallet", filepath.Join(dir, name+".json"), "--home", home)
+	}
+	if code, _, errs := run(t, "wallet", "new", "-o", filepath.Join(dir, "alice.json")); code != ExitUsage || !strings.Contains(errs, "refusing to overwrite") {
+		t.Fatalf("overwrite: exit %d %s", code, errs)
+	}
+
+	ok(t, as("alice", "chat", "login")...)
+	ok(t, as("bob", "chat", "login")...)
+	if code, _, errs := run(t, as("alice", "chat", "send", "--to", users["carol"], "too early")...); code != ExitUsage || !strings.Contains(errs, "has no devices") {
+		t.Fatalf("sending to a user who never signed in: exit %d %s", code, errs)
+	}
+	ok(t, as("carol", "chat", "login")...)
+	ok(t, as("alice", "chat", "send", "--to", users["bob"], "hello bob")...)
+	if out := ok(t, as("bob", "chat", "read")...); strings.Contains(out, "hello bob") {
+		t.Fatalf("bob's inbox shows a request before allow: %s", out)
+	}
+	if out := ok(t, as("bob", "chat", "requests")...); !strings.Contains(out, users["alice"]+" (request): hello bob") {
+		t.Fatalf("bob's requests: %q", out)
+	}
+	ok(t, as("bob", "chat", "allow", users["alice"])...)
+	if out := ok(t, as("bob", "chat", "read")...); !strings.Contains(out, users["alice"]+": hello bob") {
+		t.Fatalf("bob's inbox after allow: %q", out)
+	}
+	ok(t, as("bob", "chat", "send", "--to", users["alice"], "hi", "alice")...)
+
+	gid := strings.TrimSpace(ok(t, as("alice", "chat", "group", "create", "--members", users["bob"]+","+users["carol"])...))
+	if len(gid) != 32 {
+		t.Fatalf("group create printed %q, want a conversation ID", gid)
+	}
+	ok(t, as("alice", "chat", "send", "--conversation", gid, "welcome")...)
+	ok(t, as("alice", "chat", "group", "remove", "--conversation", gid, users["carol"])...)
+	ok(t, as("alice", "chat", "send", "--conversation", gid, "carol is gone")...)
+
+	var msgs []chat.Message
+	out := ok(t, as("bob", "chat", "read", "--conversation", gid, "--json")...)
+	if err := json.Unmarshal([]byte(out), &msgs); err != nil {
+		t.Fatalf("read --json: %v: %s", err, out)
+	}
+	if len(msgs) != 2 || msgs[0].Text != "welcome" || msgs[1].Text != "carol is gone" || msgs[1].Sender.String() != users["alice"] {
+		t.Fatalf("bob's group messages: %+v", msgs)
+	}
+	out = ok(t, as("carol", "chat", "read", "--conversation", gid, "--json")...)
+	msgs = nil
+	json.Unmarshal([]byte(out), &msgs)
+	if len(msgs) != 1 || msgs[0].Text != "welcome" {
+		t.Fatalf("carol after removal sees %+v", msgs)
+	}
+
+	ok(t, as("carol", "chat", "send", "--to", users["bob"], "buy now")...)
+	ok(t, as("bob", "chat", "deny", users["carol"])...)
+	ok(t, as("carol", "chat", "send", "--to", users["bob"], "buy now!!")...)
+	if out := ok(t, as("bob", "chat", "requests")...) + ok(t, as("bob", "chat", "read")...); strings.Contains(out, "buy now") {
+		t.Fatalf("denied sender delivered: %s", out)
+	}
+
+	devs := ok(t, as("alice", "chat", "devices")...)
+	if !strings.Contains(devs, "(this device)") {
+		t.Fatalf("devices: %s", devs)
+	}
+
+	// Errors: one line, non-zero exit.
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{as("carol", "chat", "send", "--conversation", gid, "let me in"), ExitRejected, "not a member"},
+		{as("alice", "chat", "send", "--conversation", strings.Repeat("ab", 16), "x"), ExitRejected, "unknown conversation"},
+		{as("alice", "chat", "send", "--to", "not-an-address", "x"), ExitInvalid, "invalid wallet address"},
+		{as("alice", "chat", "send", "x"), ExitUsage, "exactly one of --to and --conversation"},
+		{as("alice", "chat", "group", "create"), ExitUsage, "--members is required"},
+		{as("bob", "chat", "group", "remove", "--conversation", gid, users["alice"]), ExitRejected, "only the group's creator"},
+		{[]string{"chat", "read", "--wallet", filepath.Join(dir, "alice.json"), "--home", home}, ExitUsage, "--relay URL is required"},
+		{[]string{"chat", "read", "--relay", "http://127.0.0.1:1", "--wallet", filepath.Join(dir, "alice.json"), "--home", home}, ExitUsage, "relay unreachable"},
+	} {
+		t.Run(strings.Join(tt.args[:3], " "), func(t *testing.T) {
+			code, _, errs := run(t, tt.args...)
+			if code != tt.code || !strings.Contains(errs, tt.want) || strings.Count(strings.TrimSpace(errs), "\n") > 1 {
+				t.Fatalf("exit %d, stderr %q; want exit %d and %q", code, errs, tt.code, tt.want)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(home, users["alice"], "device.json")); err != nil {
+		t.Fatalf("alice's device state not under --home: %v", err)
+	}
+}
