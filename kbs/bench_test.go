@@ -181,19 +181,27 @@ func BenchmarkFloor(b *testing.B) {
 		}
 	}
 	b.Run("sim", func(b *testing.B) {
+		var lat latencies
 		for b.Loop() {
+			t0 := time.Now()
 			if !ed25519.Verify(edPriv.Public().(ed25519.PublicKey), msg, edSig) {
 				b.Fatal("verify")
 			}
 			common(b)
+			lat = append(lat, time.Since(t0))
 		}
+		lat.report(b)
 	})
 	b.Run("snp", func(b *testing.B) {
+		var lat latencies
 		for b.Loop() {
+			t0 := time.Now()
 			if !ecdsa.VerifyASN1(&ecPriv.PublicKey, digest[:], ecSig) {
 				b.Fatal("verify")
 			}
 			common(b)
+			lat = append(lat, time.Since(t0))
 		}
+		lat.report(b)
 	})
 }
