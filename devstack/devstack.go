@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/chatmcp/chatmcp/attest/sim"
@@ -39,10 +40,12 @@ type Options struct {
 	// Listen is the gateway's address. If empty, 127.0.0.1:0 (any free
 	// port). It must be a loopback address.
 	Listen string
-	// Upstreams replaces the built-in notes upstream. If nil, one upstream
-	// "notes" serves package notes over streamable HTTP on loopback, behind
-	// an X-Api-Key header holding the KBS secret NotesSecret.
-	Upstreams map[string]*gateway.Upstream
+	// Upstreams replaces the built-in notes upstream: the value of the
+	// gateway config's "upstreams:" key, in YAML (docs/gateway.md). If
+	// empty, one upstream "notes" serves package notes over streamable HTTP
+	// on loopback, behind an X-Api-Key header holding the KBS secret
+	// NotesSecret.
+	Upstreams string
 	// Secrets are put into the KBS before the gateway starts, each under a
 	// policy that releases it only to this process's simulated measurement.
 	Secrets map[string][]byte
@@ -141,7 +144,7 @@ func Start(ctx context.Context, o *Options) (_ *Stack, err error) {
 	}
 
 	upstreams := o.Upstreams
-	if upstreams == nil {
+	if upstreams == "" {
 		key := make([]byte, 16)
 		rand.Read(key)
 		secrets[NotesSecret] = []byte("notes-" + hex.EncodeToString(key))
@@ -150,10 +153,7 @@ func Start(ctx context.Context, o *Options) (_ *Stack, err error) {
 			return nil, err
 		}
 		stops = append(stops, stopNotes)
-		upstreams = map[string]*gateway.Upstream{"notes": {
-			URL:     url,
-			Headers: map[string]gateway.Value{"X-Api-Key": {Secret: NotesSecret}},
-		}}
+		upstreams = fmt.Sprintf("notes:\n  url: %q\n  headers:\n    X-Api-Key: {secret: %s}\n", url, NotesSecret)
 	}
 	for name, v := range secrets {
 		if _, err := kadmin.Put(ctx, name, v, policy); err != nil {
@@ -175,9 +175,14 @@ func Start(ctx context.Context, o *Options) (_ *Stack, err error) {
 		return nil, fmt.Errorf("devstack: %s is not a loopback address", listen)
 	}
 	st.GatewayData = filepath.Join(o.Dir, "gateway")
-	cfg := &gateway.Config{
-		Listen: ln.Addr().String(), Data: st.GatewayData, KBS: st.KBSURL,
-		ApprovalTimeout: gateway.Duration(o.ApprovalTimeout), Upstreams: upstreams,
+	cfgYAML := fmt.Sprintf("listen: %q\ndata: %q\nkbs: %q\nupstreams:\n%s", ln.Addr().String(), st.GatewayData, st.KBSURL, indent(upstreams))
+	if o.ApprovalTimeout > 0 {
+		cfgYAML += fmt.Sprintf("approval_timeout: %s\n", o.ApprovalTimeout)
+	}
+	cfg, err := gateway.ParseConfig([]byte(cfgYAML))
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("devstack: gateway config: %w", err)
 	}
 	gw, err := gateway.New(ctx, cfg, &gateway.Options{
 		Attester: att,
@@ -207,6 +212,15 @@ func Start(ctx context.Context, o *Options) (_ *Stack, err error) {
 
 // Close stops the gateway, the upstream and the key broker, in that order.
 func (s *Stack) Close() { s.stop() }
+
+// indent indents a YAML block by two spaces.
+func indent(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = "  " + l
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
 
 func trimNL(b []byte) []byte {
 	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
