@@ -89,6 +89,8 @@ type Value struct {
 	Secret     string
 	Credential string
 	Format     string
+
+	set bool // false for a YAML null, which yaml.v3 never hands to UnmarshalYAML
 }
 
 // Duration is a time.Duration written as "2m", "90s".
@@ -115,7 +117,7 @@ func (v *Value) UnmarshalYAML(n *yaml.Node) error {
 		if n.Tag == "!!null" {
 			return fmt.Errorf("line %d: empty value", n.Line)
 		}
-		*v = Value{Literal: n.Value}
+		*v = Value{Literal: n.Value, set: true}
 		return nil
 	case yaml.MappingNode:
 	default:
@@ -156,6 +158,7 @@ func (v *Value) UnmarshalYAML(n *yaml.Node) error {
 	if out.Format != "" && strings.Count(out.Format, "{}") != 1 {
 		return fmt.Errorf("line %d: format must contain {} exactly once", n.Line)
 	}
+	out.set = true
 	*v = out
 	return nil
 }
@@ -294,9 +297,12 @@ func (u *Upstream) validate() error {
 		if len(u.Headers) > 0 {
 			return errors.New("headers apply to url upstreams only")
 		}
-		for k := range u.Env {
+		for k, v := range u.Env {
 			if !envName.MatchString(k) {
 				return fmt.Errorf("env: invalid variable name %q", k)
+			}
+			if !v.set {
+				return fmt.Errorf("env %s: empty value", k)
 			}
 		}
 	default:
@@ -307,9 +313,12 @@ func (u *Upstream) validate() error {
 		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 			return fmt.Errorf("url: %q is not an http(s) URL", u.URL)
 		}
-		for k := range u.Headers {
+		for k, v := range u.Headers {
 			if !headerName.MatchString(k) {
 				return fmt.Errorf("headers: invalid header name %q", k)
+			}
+			if !v.set {
+				return fmt.Errorf("header %s: empty value", k)
 			}
 		}
 	}
