@@ -213,6 +213,12 @@ func (c *Client) sendOnce(ctx context.Context, id, text string) (*Sent, error) {
 	if err != nil {
 		return nil, err
 	}
+	return c.Post(ctx, env)
+}
+
+// Post sends an envelope sealed by this device, minting stamps when the
+// relay asks for them.
+func (c *Client) Post(ctx context.Context, env *envelope.Envelope) (*Sent, error) {
 	raw, err := json.Marshal(env)
 	if err != nil {
 		return nil, err
@@ -238,7 +244,7 @@ func (c *Client) sendOnce(ctx context.Context, id, text string) (*Sent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Sent{Conversation: id, ID: resp.ID, Seq: resp.Seq}, nil
+	return &Sent{Conversation: env.Conversation, ID: resp.ID, Seq: resp.Seq}, nil
 }
 
 // Message is a delivered message after verification and decryption. When

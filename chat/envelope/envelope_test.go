@@ -2,8 +2,10 @@ package envelope
 
 import (
 	"crypto/ed25519"
+	"crypto/hpke"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -294,6 +296,92 @@ func FuzzParseDevice(f *testing.F) {
 			if err := d.Cert.Verify(); err != nil {
 				t.Fatal(err)
 			}
+		}
+	})
+}
+
+// Benchmarks: sealing and opening an envelope for n member devices,
+// against the primitives it is made of, measured in the same run.
+func benchConv(b *testing.B, devices int) (*user, *Conversation, []DeviceCert) {
+	alice := newUser(b, 1)
+	var members []*user
+	var certs []DeviceCert
+	for i := 1; i < devices; i++ {
+		u := newUser(b, 1)
+		members = append(members, u)
+		certs = append(certs, u.certs()...)
+	}
+	conv, _ := group(b, alice, members...)
+	return alice, conv, certs
+}
+
+func BenchmarkSeal(b *testing.B) {
+	for _, n := range []int{2, 50} {
+		b.Run(fmt.Sprintf("devices=%d", n), func(b *testing.B) {
+			alice, conv, certs := benchConv(b, n)
+			msg := make([]byte, 1024)
+			for b.Loop() {
+				if _, err := Seal(rand.Reader, alice.devices[0], conv, certs, msg, now); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkOpen(b *testing.B) {
+	for _, n := range []int{2, 50} {
+		b.Run(fmt.Sprintf("devices=%d", n), func(b *testing.B) {
+			alice, conv, certs := benchConv(b, n)
+			e, err := Seal(rand.Reader, alice.devices[0], conv, certs, make([]byte, 1024), now)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, err := Open(e, alice.devices[0], conv); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkPrimitives(b *testing.B) {
+	d := newUser(b, 1).devices[0]
+	pk, _ := kem.NewPublicKey(d.Cert.HPKE)
+	sk, _ := d.hpkePrivate()
+	key := make([]byte, 32)
+	b.Run("hpke-seal-32B", func(b *testing.B) {
+		for b.Loop() {
+			hpke.Seal(pk, kdf, aead, []byte("info"), key)
+		}
+	})
+	ct, _ := hpke.Seal(pk, kdf, aead, []byte("info"), key)
+	b.Run("hpke-open-32B", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := hpke.Open(sk, kdf, aead, []byte("info"), ct); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	g, _ := contentAEAD(key)
+	msg := make([]byte, 1024)
+	nonce := make([]byte, 12)
+	b.Run("aes256gcm-seal-1KiB", func(b *testing.B) {
+		for b.Loop() {
+			g.Seal(nil, nonce, msg, nil)
+		}
+	})
+	sealed := g.Seal(nil, nonce, msg, nil)
+	b.Run("aes256gcm-open-1KiB", func(b *testing.B) {
+		for b.Loop() {
+			g.Open(nil, nonce, sealed, nil)
+		}
+	})
+	sig := ed25519.Sign(d.sign, msg)
+	b.Run("ed25519-verify", func(b *testing.B) {
+		for b.Loop() {
+			ed25519.Verify(d.Cert.Signing, msg, sig)
 		}
 	})
 }
