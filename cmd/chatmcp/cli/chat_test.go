@@ -3,17 +3,19 @@ package cli
 import (
 	"bytes"
 	"context"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-json-experiment/json"
 
 	"github.com/chatmcp/chatmcp/chat"
 	"github.com/chatmcp/chatmcp/relay"
 	"github.com/chatmcp/chatmcp/store"
-	"net/http/httptest"
 )
 
 // run executes chatmcp in-process and returns exit code, stdout, stderr.
@@ -36,6 +38,11 @@ func ok(t *testing.T, args ...string) string {
 }
 
 func startTestRelay(t *testing.T) string {
+	url, _ := startTestRelayDB(t)
+	return url
+}
+
+func startTestRelayDB(t *testing.T) (string, *store.DB) {
 	t.Helper()
 	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "relay.db"))
 	if err != nil {
@@ -50,7 +57,7 @@ func startTestRelay(t *testing.T) string {
 	ts.Config.Handler = srv
 	ts.Start()
 	t.Cleanup(ts.Close)
-	return ts.URL
+	return ts.URL, db
 }
 
 func TestChatCLI(t *testing.T) {
@@ -150,5 +157,91 @@ func TestChatCLI(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(home, users["alice"], "device.json")); err != nil {
 		t.Fatalf("alice's device state not under --home: %v", err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestChatWatchTamperRevoke(t *testing.T) {
+	url, db := startTestRelayDB(t)
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	users := map[string]string{}
+	for _, name := range []string{"alice", "bob"} {
+		users[name] = strings.TrimSpace(ok(t, "wallet", "new", "-o", filepath.Join(dir, name+".json")))
+	}
+	as := func(name string, args ...string) []string {
+		return append(args, "--relay", url, "--wallet", filepath.Join(dir, name+".json"), "--home", home)
+	}
+	ok(t, as("bob", "chat", "login")...)
+	ok(t, as("bob", "chat", "allow", users["alice"])...)
+
+	// watch prints messages live until its context ends.
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan int)
+	go func() {
+		done <- Main(ctx, as("bob", "chat", "watch"), &Env{Stdin: strings.NewReader(""), Stdout: out, Stderr: out, Getenv: func(string) string { return "" }})
+	}()
+	time.Sleep(200 * time.Millisecond)
+	ok(t, as("alice", "chat", "send", "--to", users["bob"], "live hello")...)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), users["alice"]+": live hello") {
+		if time.Now().After(deadline) {
+			t.Fatalf("watch output: %q", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("watch exit %d: %s", code, out.String())
+	}
+
+	// A relay that alters a stored envelope is caught: read prints the
+	// rejection and exits 2.
+	if _, err := db.Exec(context.Background(), `UPDATE relay_messages SET envelope = REPLACE(envelope, '"sent_at":', '"sent_at":1')`); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, errs := run(t, as("bob", "chat", "read")...)
+	if code != ExitInvalid || !strings.Contains(stdout, "[rejected: envelope: signature does not verify") || !strings.Contains(errs, "1 message(s) rejected") {
+		t.Fatalf("tampered read: exit %d\n%s%s", code, stdout, errs)
+	}
+
+	// Revoke a second device of bob's from the first.
+	home2 := filepath.Join(dir, "home2")
+	ok(t, "chat", "login", "--relay", url, "--wallet", filepath.Join(dir, "bob.json"), "--home", home2)
+	devs := ok(t, as("bob", "chat", "devices")...)
+	var other string
+	for _, line := range strings.Split(strings.TrimSpace(devs), "\n") {
+		if !strings.Contains(line, "(this device)") {
+			other = strings.Fields(line)[0]
+		}
+	}
+	if other == "" {
+		t.Fatalf("devices: %s", devs)
+	}
+	ok(t, as("bob", "chat", "devices", "revoke", other)...)
+	if out := ok(t, as("bob", "chat", "devices")...); !strings.Contains(out, other+"  created") || !strings.Contains(out, "revoked") {
+		t.Fatalf("devices after revoke: %s", out)
+	}
+	code, _, errs = run(t, "chat", "read", "--relay", url, "--wallet", filepath.Join(dir, "bob.json"), "--home", home2)
+	if code != ExitRejected || !strings.Contains(errs, "revoked") {
+		t.Fatalf("revoked device reading: exit %d %s", code, errs)
 	}
 }
