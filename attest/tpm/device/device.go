@@ -26,14 +26,21 @@ type Options struct {
 	// PCRs are the SHA-256 bank registers to quote. If nil, 0 through 7
 	// (firmware, boot loader and their configuration).
 	PCRs []int
+	// GCE selects the Google Compute Engine AK, whose template and
+	// certificate Google provisions in the vTPM's NV storage; the evidence
+	// then carries that certificate (verify it with Google's "EK/AK CA Root").
+	// If false, go-tpm-tools' generic ECC AK under the owner hierarchy is
+	// used and the evidence carries no certificate.
+	GCE bool
 }
 
 // Attester quotes PCRs with the TPM's ECC attestation key (go-tpm-tools'
 // standard AK template under the owner hierarchy, persisted at its default
-// handle). It opens the TPM for each call and holds no state.
+// handle, or the GCE AK). It opens the TPM for each call and holds no state.
 type Attester struct {
 	open func() (io.ReadWriteCloser, error)
 	pcrs []int
+	gce  bool
 }
 
 var _ attest.Attester = (*Attester)(nil)
@@ -43,7 +50,7 @@ func NewAttester(opts *Options) *Attester {
 	if opts == nil {
 		opts = &Options{}
 	}
-	a := &Attester{open: opts.Open, pcrs: opts.PCRs}
+	a := &Attester{open: opts.Open, pcrs: opts.PCRs, gce: opts.GCE}
 	if a.open == nil {
 		a.open = func() (io.ReadWriteCloser, error) { return os.OpenFile(DefaultPath, os.O_RDWR, 0) }
 	}
@@ -67,9 +74,9 @@ func (a *Attester) AKPublic(ctx context.Context) (crypto.PublicKey, error) {
 		return nil, fmt.Errorf("opening the TPM: %w", err)
 	}
 	defer rw.Close()
-	ak, err := client.AttestationKeyECC(rw)
+	ak, err := a.loadAK(rw)
 	if err != nil {
-		return nil, fmt.Errorf("loading the attestation key: %w", err)
+		return nil, err
 	}
 	defer ak.Close()
 	return ak.PublicKey(), nil
@@ -86,9 +93,9 @@ func (a *Attester) Attest(ctx context.Context, reportData [attest.ReportDataSize
 		return nil, fmt.Errorf("opening the TPM: %w", err)
 	}
 	defer rw.Close()
-	ak, err := client.AttestationKeyECC(rw)
+	ak, err := a.loadAK(rw)
 	if err != nil {
-		return nil, fmt.Errorf("loading the attestation key: %w", err)
+		return nil, err
 	}
 	defer ak.Close()
 	pub, err := ak.PublicArea().Encode()
@@ -117,4 +124,16 @@ func (a *Attester) Attest(ctx context.Context, reportData [attest.ReportDataSize
 		return nil, fmt.Errorf("encoding TPM evidence: %w", err)
 	}
 	return &attest.Evidence{Version: attest.EnvelopeVersion, TEE: attest.TPM, Report: b}, nil
+}
+
+func (a *Attester) loadAK(rw io.ReadWriter) (*client.Key, error) {
+	load := client.AttestationKeyECC
+	if a.gce {
+		load = client.GceAttestationKeyECC
+	}
+	ak, err := load(rw)
+	if err != nil {
+		return nil, fmt.Errorf("loading the attestation key: %w", err)
+	}
+	return ak, nil
 }

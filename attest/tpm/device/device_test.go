@@ -186,7 +186,13 @@ func TestAttesterErrors(t *testing.T) {
 	if _, err := a.Attest(cancelled, [attest.ReportDataSize]byte{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("error %v, want context.Canceled", err)
 	}
-	sa, _ := simAttester(t, []int{30})
+	// The simulator has no GCE AK template in NV storage.
+	_, sim := simAttester(t, nil)
+	gce := device.NewAttester(&device.Options{Open: func() (io.ReadWriteCloser, error) { return noClose{sim}, nil }, GCE: true})
+	if _, err := gce.Attest(ctx, [attest.ReportDataSize]byte{}); err == nil || !strings.Contains(err.Error(), "loading the attestation key") {
+		t.Errorf("GCE AK on the simulator: error %v, want a loading error", err)
+	}
+	sa := device.NewAttester(&device.Options{Open: func() (io.ReadWriteCloser, error) { return noClose{sim}, nil }, PCRs: []int{30}})
 	if _, err := sa.Attest(ctx, [attest.ReportDataSize]byte{}); err == nil || !strings.Contains(err.Error(), "quoting PCRs") {
 		t.Errorf("quoting PCR 30: error %v, want a quoting error", err)
 	}
