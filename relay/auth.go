@@ -21,8 +21,9 @@ import (
 
 // session is an authenticated caller.
 type session struct {
-	wallet wallet.Address
-	device string
+	wallet    wallet.Address
+	device    string
+	tokenHash []byte
 }
 
 func (s *Server) handleNonce(w http.ResponseWriter, r *http.Request) {
@@ -170,8 +171,19 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *session)) ht
 			s.fail(w, r, err)
 			return
 		}
-		h(w, r, &session{wallet: a, device: device})
+		h(w, r, &session{wallet: a, device: device, tokenHash: th[:]})
 	}
+}
+
+// live reports whether the session still exists and has not expired (a
+// revocation deletes the device's sessions).
+func (s *Server) live(ctx context.Context, sess *session) (bool, error) {
+	var expires int64
+	err := s.db.QueryRow(ctx, `SELECT expires FROM relay_sessions WHERE token_hash = ?`, sess.tokenHash).Scan(&expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil && expires >= s.opts.Now().UnixMilli(), err
 }
 
 func (s *Server) handleDevices(w http.ResponseWriter, r *http.Request, sess *session) {

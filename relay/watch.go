@@ -34,6 +34,13 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, sess *sessi
 	tick := time.NewTicker(s.opts.PollInterval)
 	defer tick.Stop()
 	for {
+		// Sessions end on revocation and expiry, also mid-watch.
+		if ok, err := s.live(ctx, sess); !ok {
+			if err == nil {
+				c.Close(websocket.StatusPolicyViolation, "session ended")
+			}
+			return
+		}
 		for {
 			page, err := s.page(ctx, addr, after, 100, "", "")
 			if err != nil {

@@ -156,3 +156,31 @@ func TestFlags(t *testing.T) {
 		}
 	}
 }
+
+// The relay is untrusted: its binary links no key broker, gateway or
+// attestation-verifying code, and the chat client and wallet link no server.
+func TestDependencies(t *testing.T) {
+	for _, tt := range []struct {
+		pkgs      []string
+		forbidden []string
+	}{
+		{[]string{"."}, []string{"/kbs", "/gateway", "/attest", "/ratls", "/captoken", "/audit"}},
+		{[]string{"../../chat/...", "../../wallet/..."}, []string{"/relay", "/kbs", "/gateway"}},
+	} {
+		out, err := exec.Command("go", append([]string{"list", "-deps"}, tt.pkgs...)...).Output()
+		if err != nil {
+			t.Fatalf("go list: %v", err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			rest, ok := strings.CutPrefix(dep, "github.com/chatmcp/chatmcp")
+			if !ok {
+				continue
+			}
+			for _, f := range tt.forbidden {
+				if rest == f || strings.HasPrefix(rest, f+"/") {
+					t.Errorf("%v links %s", tt.pkgs, dep)
+				}
+			}
+		}
+	}
+}
