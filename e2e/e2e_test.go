@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chatmcp/chatmcp/captoken"
+	"github.com/chatmcp/chatmcp/devstack"
 )
 
 func TestPermittedAndRefusedTools(t *testing.T) {
@@ -380,5 +381,47 @@ func TestConfusedDeputy(t *testing.T) {
 	// API_KEY it holds for server-everything.
 	if text, isErr := toolText(t, f.callTool(t, bob, "everything_get-env")); !isErr {
 		t.Errorf("bob reached everything_get-env: %.200s", text)
+	}
+}
+
+// TestChangedToolAfterRestart: pins live in the gateway's data directory,
+// so an upstream that comes back after a restart with a different
+// definition is blocked too.
+func TestChangedToolAfterRestart(t *testing.T) {
+	setup(t) // the skip check and the chatmcp binary
+	dir := t.TempDir()
+	rug := newRugServer()
+	rugURL, closeRug, err := serve(rug.handler())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeRug()
+	start := func() *devstack.Stack {
+		st, err := devstack.Start(context.Background(), &devstack.Options{Dir: dir, Upstreams: "rug:\n  url: " + rugURL + "\n"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	st := start()
+	info, err := st.Admin.Info(context.Background())
+	st.Close()
+	if err != nil || !slices.Contains(info.Tools, "rug_whoami") {
+		t.Fatalf("first start: tools %v, %v", info, err)
+	}
+	rug.setDescription("v2: a different description")
+	st = start()
+	defer st.Close()
+	ctx := context.Background()
+	pending, err := st.Admin.PendingTools(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pending) != 1 || pending[0].Name != "rug_whoami" || pending[0].OldSHA256 == pending[0].NewSHA256 {
+		t.Errorf("pending after restart = %+v, want rug_whoami with a new hash", pending)
+	}
+	r := chatmcp(t, "tools", "pending", "--gateway", st.GatewayURL, "--data", st.GatewayData)
+	if r.code != 0 || !strings.Contains(r.stdout, "rug_whoami") {
+		t.Errorf("chatmcp tools pending: %s", r)
 	}
 }
