@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -210,8 +211,16 @@ func TestMessaging(t *testing.T) {
 			t.Fatalf("paged %q, all %q", paged, all)
 		}
 
-		// The relay holds no plaintext.
-		assertNoPlaintext(t, db, []string{"hello bob", "hi alice", "to the group", "after carol left", "spam 1"})
+		// The relay holds no plaintext: neither the texts above nor a unique
+		// one that cannot occur in any other test's data.
+		var rnd [12]byte
+		rand.Read(rnd[:])
+		secret := fmt.Sprintf("secret-%x", rnd)
+		sentSecret, err := ac.SendDM(ctx, bob.addr(), secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertNoPlaintext(t, db, []string{"hello bob", "hi alice", "to the group", "after carol left", "spam 1", secret}, sentSecret.ID)
 	})
 }
 
@@ -262,7 +271,9 @@ func stateAt(t *testing.T, db *store.DB, e *envelope.Envelope) *envelope.Convers
 // assertNoPlaintext searches every byte the relay stored for each text:
 // the SQLite files (database and write-ahead log), or every row of every
 // table of the PostgreSQL database, as text and as hex.
-func assertNoPlaintext(t *testing.T, db *store.DB, plain []string) {
+// present is a stored value (the message ID) that must be found, to show
+// the search looks where the data is.
+func assertNoPlaintext(t *testing.T, db *store.DB, plain []string, present string) {
 	t.Helper()
 	ctx := context.Background()
 	var haystack []byte
@@ -308,8 +319,34 @@ func assertNoPlaintext(t *testing.T, db *store.DB, plain []string) {
 			rows.Close()
 		}
 	}
-	if len(haystack) < 1000 {
-		t.Fatalf("only %d bytes of stored data: the search is not looking at the right place", len(haystack))
+	if db.Dialect == store.Postgres {
+		// Also the server's files: this database's relations and the
+		// write-ahead log, when this process may read them (CI runs as
+		// root). The WAL is shared with other databases, so only the
+		// unique secret (the last text) is searched there.
+		files := postgresFiles(t, db)
+		var wal []byte
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Logf("not searching PostgreSQL's files: %v", err)
+				wal = nil
+				break
+			}
+			wal = append(wal, b...)
+		}
+		if wal != nil {
+			t.Logf("searched %d PostgreSQL files (%d bytes) for %q", len(files), len(wal), plain[len(plain)-1])
+			if !bytes.Contains(wal, []byte(present)) {
+				t.Errorf("stored message ID %s not found in PostgreSQL's files: the search looks in the wrong place", present)
+			}
+			if bytes.Contains(wal, []byte(plain[len(plain)-1])) {
+				t.Errorf("plaintext %q found in PostgreSQL's files", plain[len(plain)-1])
+			}
+		}
+	}
+	if !bytes.Contains(haystack, []byte(present)) {
+		t.Fatalf("stored message ID %s not found in %d bytes of stored data: the search looks in the wrong place", present, len(haystack))
 	}
 	for _, p := range plain {
 		if bytes.Contains(haystack, []byte(p)) || bytes.Contains(bytes.ToLower(haystack), []byte(hexOf(p))) {
@@ -330,3 +367,32 @@ func hexOf(s string) string {
 
 var _ = http.StatusOK
 var _ = time.Second
+
+// postgresFiles lists the files of the database's tables, TOAST tables and
+// indexes, and the server's WAL segments, after a checkpoint.
+func postgresFiles(t *testing.T, db *store.DB) []string {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := db.Exec(ctx, `CHECKPOINT`); err != nil {
+		t.Logf("CHECKPOINT: %v", err)
+	}
+	var dataDir string
+	if err := db.QueryRow(ctx, `SHOW data_directory`).Scan(&dataDir); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Query(ctx, `SELECT pg_relation_filepath(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind IN ('r', 't', 'i') AND n.nspname IN ('public', 'pg_toast') AND pg_relation_filepath(c.oid) IS NOT NULL`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var files []string
+	for rows.Next() {
+		var rel string
+		rows.Scan(&rel)
+		segs, _ := filepath.Glob(filepath.Join(dataDir, rel) + "*")
+		files = append(files, segs...)
+	}
+	wal, _ := filepath.Glob(filepath.Join(dataDir, "pg_wal", "0*"))
+	return append(files, wal...)
+}
