@@ -34,7 +34,7 @@ type testRelay struct {
 }
 
 // startRelay serves a relay over db on a loopback listener.
-func startRelay(t *testing.T, db *store.DB, opts relay.Options) *testRelay {
+func startRelay(t testing.TB, db *store.DB, opts relay.Options) *testRelay {
 	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
 	opts.Domain = ts.Listener.Addr().String()
@@ -58,7 +58,7 @@ type person struct {
 	home string
 }
 
-func newPerson(t *testing.T) *person {
+func newPerson(t testing.TB) *person {
 	w, err := wallet.Generate(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +68,7 @@ func newPerson(t *testing.T) *person {
 
 func (p *person) addr() wallet.Address { return p.w.Address() }
 
-func (p *person) client(t *testing.T, url string) *chat.Client {
+func (p *person) client(t testing.TB, url string) *chat.Client {
 	t.Helper()
 	c, err := chat.New(&chat.Options{Relay: url, Wallet: p.w, Home: p.home})
 	if err != nil {
