@@ -425,3 +425,25 @@ func TestChangedToolAfterRestart(t *testing.T) {
 		t.Errorf("chatmcp tools pending: %s", r)
 	}
 }
+
+// TestAdminOverRATLS: admin commands verify the gateway by RA-TLS when
+// given a policy, and refuse (exit 3) a gateway the policy rejects.
+func TestAdminOverRATLS(t *testing.T) {
+	f := setup(t)
+	tokenFile := filepath.Join(f.st.GatewayData, "admin.token")
+	ok := chatmcp(t, "token", "mint", "--gateway", f.st.GatewayURL, "--policy", f.st.PolicyFile, "--token-file", tokenFile, "--tools", "fs_*")
+	if ok.code != 0 || !strings.HasPrefix(ok.stdout, captoken.Prefix) {
+		t.Fatalf("mint over RA-TLS: %s", ok)
+	}
+	bad := filepath.Join(t.TempDir(), "nosim.yaml")
+	os.WriteFile(bad, []byte("allow: [sevsnp]\n"), 0o600)
+	r := chatmcp(t, "approvals", "list", "--gateway", f.st.GatewayURL, "--policy", bad, "--token-file", tokenFile)
+	if r.code != 3 || !strings.Contains(r.stderr, "attestation rejected") {
+		t.Errorf("admin command against a gateway the policy rejects: %s", r)
+	}
+	wrong := filepath.Join(t.TempDir(), "wrong.token")
+	os.WriteFile(wrong, []byte("not-the-admin-token\n"), 0o600)
+	if r := chatmcp(t, "approvals", "list", "--gateway", f.st.GatewayURL, "--policy", f.st.PolicyFile, "--token-file", wrong); r.code != 3 {
+		t.Errorf("wrong admin token: %s", r)
+	}
+}

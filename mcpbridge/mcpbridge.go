@@ -126,7 +126,7 @@ func (b *bridge) logf(format string, args ...any) {
 }
 
 func (b *bridge) initialize(ctx context.Context, req *jsonrpc.Request) error {
-	var answer jsonrpc.Message
+	var answer *jsonrpc.Response
 	b.send(ctx, req, func(m jsonrpc.Message) {
 		if r, ok := m.(*jsonrpc.Response); ok && r.ID == req.ID {
 			answer = r
@@ -143,7 +143,12 @@ func (b *bridge) initialize(ctx context.Context, req *jsonrpc.Request) error {
 		b.write(ctx, m)
 	})
 	if answer == nil {
-		// send already answered the client with an error.
+		return nil
+	}
+	if answer.Error != nil {
+		// Refused or unreachable: pass the error on; there is no session
+		// to prepare.
+		b.write(ctx, answer)
 		return nil
 	}
 	if b.opts.AfterInitialize != nil {

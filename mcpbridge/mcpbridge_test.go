@@ -130,7 +130,11 @@ func TestBridgeRefusals(t *testing.T) {
 	var refused atomic.Int32
 	srv := upstream(t, "good", &refused)
 	t.Run("bad token", func(t *testing.T) {
-		cs, _ := connect(t, srv.URL, "bad", nil)
+		called := false
+		cs, _ := connect(t, srv.URL, "bad", func(context.Context, string) error { called = true; return nil })
+		if called {
+			t.Error("AfterInitialize ran although initialize was refused")
+		}
 		if cs != nil {
 			t.Fatal("client initialized through a refused token")
 		}
