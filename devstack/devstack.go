@@ -1,6 +1,6 @@
 // Package devstack starts ChatMCP's development stack in one process on
-// loopback: a key broker in --dev mode, an example MCP upstream, and a
-// gateway in front of it, all on the INSECURE simulated TEE. It backs
+// loopback: a key broker in --dev mode, an example MCP upstream, a gateway
+// in front of it and a messaging relay, all on the INSECURE simulated TEE. It backs
 // `chatmcp dev` and the end-to-end tests; nothing in it is for production.
 package devstack
 
@@ -25,6 +25,8 @@ import (
 	"github.com/chatmcp/chatmcp/gwclient"
 	"github.com/chatmcp/chatmcp/kbs"
 	"github.com/chatmcp/chatmcp/kbs/daemon"
+	"github.com/chatmcp/chatmcp/relay"
+	"github.com/chatmcp/chatmcp/store"
 )
 
 // NotesSecret is the KBS secret the built-in notes upstream requires as its
@@ -52,6 +54,9 @@ type Options struct {
 	// ApprovalTimeout is how long gated calls wait. If zero, the gateway's
 	// default.
 	ApprovalTimeout time.Duration
+	// RelayListen is the relay's address. If empty, 127.0.0.1:0 (any free
+	// port). It must be a loopback address.
+	RelayListen string
 	// Log receives the KBS banner and operational logs. If nil, io.Discard.
 	Log io.Writer
 }
@@ -74,6 +79,9 @@ type Stack struct {
 	Admin *gwclient.Admin
 	// Measurement is the simulated measurement, hex.
 	Measurement string
+	// RelayURL is the messaging relay (plain HTTP, loopback, SQLite in
+	// Dir/relay).
+	RelayURL string
 
 	stop func()
 }
@@ -206,8 +214,55 @@ func Start(ctx context.Context, o *Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	st.Admin = &gwclient.Admin{BaseURL: st.GatewayURL, Token: gw.AdminToken(), HTTP: &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf}}}
-	// A relay (chatmcp-relay) joins the stack here once it exists.
+
+	// Relay: it shares nothing with the KBS and gateway but the process.
+	relayURL, stopRelay, err := serveRelay(runCtx, filepath.Join(o.Dir, "relay"), o.RelayListen, logger)
+	if err != nil {
+		return nil, err
+	}
+	stops = append(stops, stopRelay)
+	st.RelayURL = relayURL
 	return st, nil
+}
+
+// serveRelay runs a relay on loopback with SQLite in dir.
+func serveRelay(ctx context.Context, dir, listen string, logger *slog.Logger) (url string, stop func(), err error) {
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return "", nil, fmt.Errorf("devstack: relay listener: %w", err)
+	}
+	if ta, ok := ln.Addr().(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
+		ln.Close()
+		return "", nil, fmt.Errorf("devstack: relay address %s is not a loopback address", listen)
+	}
+	db, err := store.Open(ctx, filepath.Join(dir, "relay.db"))
+	if err != nil {
+		ln.Close()
+		return "", nil, fmt.Errorf("devstack: relay store: %w", err)
+	}
+	rs, err := relay.New(ctx, db, &relay.Options{Domain: ln.Addr().String(), Logger: logger})
+	if err != nil {
+		ln.Close()
+		db.Close()
+		return "", nil, fmt.Errorf("devstack: %w", err)
+	}
+	runDone := make(chan struct{})
+	ready := make(chan struct{})
+	runCtx, cancel := context.WithCancel(ctx)
+	go func() { rs.Run(runCtx, ready); close(runDone) }()
+	srv := &http.Server{Handler: rs, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return "http://" + ln.Addr().String(), func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer scancel()
+		srv.Shutdown(sctx)
+		cancel()
+		<-runDone
+		db.Close()
+	}, nil
 }
 
 // Close stops the gateway, the upstream and the key broker, in that order.

@@ -23,7 +23,8 @@ func newDevCmd(env *Env) *cobra.Command {
 		Short: "Run the whole stack in one process on loopback (INSECURE simulated TEE)",
 		Long: `dev starts, in this one process and on loopback only: a key broker (--dev,
 SQLite), an example MCP server (notes: list_notes, read_note, write_note) and a
-gateway in front of it that fetches the example's API key from the key broker.
+gateway in front of it that fetches the example's API key from the key broker,
+and a messaging relay (SQLite) for end-to-end encrypted chat.
 Everything runs on the SIMULATED TEE, whose evidence anyone can forge: use it to
 try ChatMCP, never for real data. It prints a capability token and the lines to
 connect a client. Ctrl-C stops everything.
@@ -77,7 +78,7 @@ ChatMCP development stack — INSECURE: simulated TEE, loopback only
   key broker  %s
   gateway     %s   (upstream "notes", tools notes_list_notes, notes_read_note, notes_write_note)
   data        %s
-  relay       (not part of dev yet)
+  relay       %s   (messaging, SQLite)
 
 Capability token (all tools, 12h, id %s):
   %s
@@ -93,9 +94,19 @@ notes_write_note is destructive, so each call waits for you:
   chatmcp approvals list --gateway %s --data %s
   chatmcp approvals approve --gateway %s --data %s ID
 
+Two people, one end-to-end encrypted conversation:
+  export CHATMCP_RELAY=%s CHATMCP_HOME=%s
+  chatmcp wallet new -o alice.json && chatmcp wallet new -o bob.json
+  chatmcp chat login --wallet bob.json
+  chatmcp chat send --wallet alice.json --to "$(chatmcp wallet address bob.json)" "hello bob"
+  chatmcp chat requests --wallet bob.json
+  chatmcp chat allow --wallet bob.json "$(chatmcp wallet address alice.json)"
+  chatmcp chat read --wallet bob.json
+
 Ctrl-C stops everything.
-`, st.KBSURL, st.GatewayURL, dir, m.ID, m.Token,
+`, st.KBSURL, st.GatewayURL, st.RelayURL, dir, m.ID, m.Token,
 		st.GatewayURL, policy, m.Token,
 		st.GatewayURL, policy, m.Token,
-		st.GatewayURL, gwData, st.GatewayURL, gwData)
+		st.GatewayURL, gwData, st.GatewayURL, gwData,
+		st.RelayURL, filepath.Join(dir, "homes"))
 }
