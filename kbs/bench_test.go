@@ -16,6 +16,7 @@ import (
 
 	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/audit"
+	"github.com/chatmcp/chatmcp/internal/testvectors"
 	"github.com/chatmcp/chatmcp/store/storetest"
 )
 
@@ -125,16 +126,11 @@ const snpMeasurement = "7f51e17f72a04d5422cb2c00998166536019a217376f3aa45a630e59
 
 // loadSNP reads the real SEV-SNP vector in place, or returns nil.
 func loadSNP(b *testing.B) *attest.Evidence {
-	dir, err := os.Getwd()
-	if err != nil {
+	root := testvectors.Root()
+	if root == "" {
 		return nil
 	}
-	for ; dir != "/"; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-	}
-	vec := filepath.Join(dir, "..", "shared", "testvectors", "sevsnp")
+	vec := filepath.Join(root, "sevsnp")
 	rep, err := os.ReadFile(filepath.Join(vec, "sev_snp_report.bin"))
 	if err != nil {
 		return nil

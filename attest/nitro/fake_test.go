@@ -4,26 +4,17 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"os"
 	"path/filepath"
+
+	"github.com/chatmcp/chatmcp/internal/testvectors"
 )
 
 func newP256() (*ecdsa.PrivateKey, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) }
 
 // vectorsNoSkip locates the Nitro vectors for fuzz seeds without skipping.
 func vectorsNoSkip() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return ""
+	if root := testvectors.Root(); root != "" {
+		return filepath.Join(root, "nitro")
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "testvectors", "nitro")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
+	return ""
 }

@@ -13,10 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/veraison/go-cose"
+
 	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/attest/nitro"
 	"github.com/chatmcp/chatmcp/attest/nitro/internal/fake"
-	"github.com/veraison/go-cose"
+	"github.com/chatmcp/chatmcp/internal/testvectors"
 )
 
 const (
@@ -34,25 +36,7 @@ var (
 // skips.
 func vectors(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found; cannot locate ../shared/testvectors")
-		}
-		dir = parent
-	}
-	v := filepath.Join(dir, "..", "shared", "testvectors", "nitro")
-	if _, err := os.Stat(v); err != nil {
-		t.Skipf("Nitro test vectors not found at %s (they live beside the checkout): %v", v, err)
-	}
-	return v
+	return testvectors.Dir(t, "nitro")
 }
 
 func readVector(t testing.TB, name string) []byte {

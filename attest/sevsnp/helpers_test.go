@@ -7,12 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chatmcp/chatmcp/attest"
 	"github.com/google/go-sev-guest/abi"
 	"github.com/google/go-sev-guest/kds"
 	spb "github.com/google/go-sev-guest/proto/sevsnp"
 	sevtest "github.com/google/go-sev-guest/testing"
 	"github.com/google/go-sev-guest/verify/trust"
+
+	"github.com/chatmcp/chatmcp/attest"
+	"github.com/chatmcp/chatmcp/internal/testvectors"
 )
 
 // vectorTime is a time at which the real vector's VCEK (issued 2026-06-17,
@@ -29,25 +31,7 @@ const (
 // skipping the test when it is absent.
 func vectorsDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no go.mod above the test directory: cannot find ../shared/testvectors")
-		}
-		dir = parent
-	}
-	vd := filepath.Join(dir, "..", "shared", "testvectors", "sevsnp")
-	if _, err := os.Stat(vd); err != nil {
-		t.Skipf("real SEV-SNP test vectors not found at %s (they live beside the checkout): %v", vd, err)
-	}
-	return vd
+	return testvectors.Dir(t, "sevsnp")
 }
 
 // pemDER reads a one-certificate PEM file as DER, as the CLI does for

@@ -12,14 +12,14 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"math/big"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/chatmcp/chatmcp/attest"
 	tdxtest "github.com/google/go-tdx-guest/testing"
 	"github.com/google/go-tdx-guest/testing/testdata"
+
+	"github.com/chatmcp/chatmcp/attest"
+	"github.com/chatmcp/chatmcp/internal/testvectors"
 )
 
 // The real vector's MRTD (testvectors/README.md).
@@ -41,26 +41,7 @@ const (
 
 func realQuote(t testing.TB) []byte {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no go.mod above the test directory: cannot find ../shared/testvectors")
-		}
-		dir = parent
-	}
-	path := filepath.Join(dir, "..", "shared", "testvectors", "tdx", "tdx_quote.bin")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Skipf("real TDX test vector not found at %s (it lives beside the checkout): %v", path, err)
-	}
-	return b
+	return testvectors.Read(t, "tdx", "tdx_quote.bin")
 }
 
 func evidence(b []byte) *attest.Evidence {

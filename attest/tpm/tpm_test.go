@@ -18,11 +18,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fxamacker/cbor/v2"
+	"github.com/google/go-tpm/tpm2"
+
 	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/attest/tpm"
 	"github.com/chatmcp/chatmcp/attest/tpm/internal/fake"
-	"github.com/fxamacker/cbor/v2"
-	"github.com/google/go-tpm/tpm2"
+	"github.com/chatmcp/chatmcp/internal/testvectors"
 )
 
 var testTime = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
@@ -30,24 +32,10 @@ var testTime = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 // vectorDir returns ../shared/testvectors/tpm beside the repository root, or
 // "" when it is absent.
 func vectorDir() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return ""
+	if root := testvectors.Root(); root != "" {
+		return filepath.Join(root, "tpm")
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			v := filepath.Join(dir, "..", "shared", "testvectors", "tpm")
-			if _, err := os.Stat(v); err != nil {
-				return ""
-			}
-			return v
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
+	return ""
 }
 
 func readVector(t *testing.T, name string) []byte {

@@ -8,14 +8,13 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/chatmcp/chatmcp/attest/sim"
+	"github.com/chatmcp/chatmcp/internal/testvectors"
 	"github.com/chatmcp/chatmcp/ratls"
 )
 
@@ -23,25 +22,7 @@ import (
 // "" when it is absent.
 func vectorsDir(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-	v := filepath.Join(dir, "..", "shared", "testvectors")
-	if _, err := os.Stat(filepath.Join(v, "README.md")); err != nil {
-		return ""
-	}
-	return v
+	return testvectors.Root()
 }
 
 // TestAttestScripts runs testdata/attest/*.txtar. Scripts that need the real
