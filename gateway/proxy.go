@@ -400,6 +400,10 @@ func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.C
 
 	res, callErr := s.forward(ctx, req, t, p)
 
+	// The outcome is recorded off the response path: the decision entry
+	// above already made the call auditable before the upstream saw it, and
+	// a failed write here breaks the log (audit.ErrBroken), which refuses
+	// every later call at its decision entry.
 	done := entry
 	done.Type = "gateway.call.result"
 	done.DurationMS = ms(s.now().Sub(start))
@@ -411,10 +415,13 @@ func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.C
 	default:
 		done.Decision, done.Reason = "ok", ""
 	}
-	if err := s.audit.Append(ctx, done); err != nil {
-		s.log.Error("audit append failed: withholding result", "err", err)
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "chatmcp-gateway: audit log unavailable; result withheld"}
-	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.audit.Append(context.WithoutCancel(ctx), done); err != nil {
+			s.log.Error("audit append of a call result failed", "err", err)
+		}
+	}()
 	if callErr != nil {
 		return failed("upstream %s: %s", t.upstream.cfg.Name, s.redactFor(req).String(callErr.Error())), nil
 	}

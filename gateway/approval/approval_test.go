@@ -14,7 +14,9 @@ func TestBroker(t *testing.T) {
 		wantBy string
 	}{
 		{"approved", func(b *Broker, id string, _ chan time.Time, _ context.CancelFunc) { b.Decide(id, Approved, "admin") }, Approved, "admin"},
-		{"denied", func(b *Broker, id string, _ chan time.Time, _ context.CancelFunc) { b.Decide(id, Denied, "elicitation") }, Denied, "elicitation"},
+		{"denied", func(b *Broker, id string, _ chan time.Time, _ context.CancelFunc) {
+			b.Decide(id, Denied, "elicitation")
+		}, Denied, "elicitation"},
 		{"timed out", func(_ *Broker, _ string, fire chan time.Time, _ context.CancelFunc) { fire <- time.Now() }, TimedOut, ""},
 		{"cancelled", func(_ *Broker, _ string, _ chan time.Time, cancel context.CancelFunc) { cancel() }, Cancelled, ""},
 	}

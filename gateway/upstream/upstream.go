@@ -39,7 +39,7 @@ type Options struct {
 	// server-to-client requests). If nil, none.
 	Client *mcp.ClientOptions
 	// HTTPClient carries streamable-HTTP requests. If nil, a client with
-	// http.DefaultTransport's settings.
+	// http.DefaultTransport's settings and 64 idle connections per host.
 	HTTPClient *http.Client
 	// Getenv reads the gateway's environment. If nil, os.Getenv.
 	Getenv func(string) string
@@ -69,7 +69,11 @@ func Dial(ctx context.Context, spec *Spec, opts *Options) (*mcp.ClientSession, e
 		}
 		rt := base.Transport
 		if rt == nil {
-			rt = http.DefaultTransport
+			// Many client sessions share one upstream: keep enough idle
+			// connections that concurrent calls do not redial.
+			t := http.DefaultTransport.(*http.Transport).Clone()
+			t.MaxIdleConnsPerHost = 64
+			rt = t
 		}
 		hc := *base
 		hc.Transport = &headerTransport{base: rt, headers: spec.Headers}
