@@ -140,8 +140,10 @@ func (s *Server) dial(ctx context.Context, u *backend, sp *upstream.Spec) (*conn
 			if ss.InitializeParams() == nil || ss.InitializeParams().Capabilities == nil || ss.InitializeParams().Capabilities.Elicitation == nil {
 				return nil, errors.New("the client did not declare elicitation")
 			}
-			p := *req.Params
-			p.Message = s.redactor.String(p.Message)
+			var p mcp.ElicitParams
+			if err := s.redactCopy(req.Params, &p); err != nil {
+				return nil, err
+			}
 			return ss.Elicit(ctx, &p)
 		},
 		CreateMessageHandler: func(ctx context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {

@@ -8,13 +8,18 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/gateway"
+	"github.com/chatmcp/chatmcp/kbs"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := gateway.Run(ctx, os.Args[1:], os.Stderr, gateway.Deps{}); err != nil {
+	kbsClient := func(url string, a attest.Attester) (gateway.SecretSource, error) {
+		return &kbs.Client{BaseURL: url, Attester: a}, nil
+	}
+	if err := gateway.Run(ctx, os.Args[1:], os.Stderr, gateway.Deps{NewSecretSource: kbsClient}); err != nil {
 		fmt.Fprintln(os.Stderr, "chatmcp-gateway: error:", err)
 		os.Exit(1)
 	}

@@ -1,0 +1,77 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chatmcp/chatmcp/gateway"
+)
+
+func TestRunErrors(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "gw.yaml")
+	os.WriteFile(good, []byte("upstreams:\n  a:\n    url: http://127.0.0.1:1/mcp\n"), 0o600)
+	secret := filepath.Join(dir, "secret.yaml")
+	os.WriteFile(secret, []byte("kbs: http://127.0.0.1:1\nupstreams:\n  a:\n    url: http://127.0.0.1:1/mcp\n    headers: {A: {secret: s}}\n"), 0o600)
+	args := filepath.Join(dir, "args.yaml")
+	os.WriteFile(args, []byte("audit_arguments: true\nupstreams:\n  a:\n    url: http://127.0.0.1:1/mcp\n"), 0o600)
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no config", nil, "usage"},
+		{"missing file", []string{"--config", filepath.Join(dir, "nope.yaml")}, "no such file"},
+		{"no attester outside dev", []string{"--config", good}, "no TEE attester"},
+		{"secrets without a KBS client", []string{"--config", secret, "--dev"}, "no KBS client"},
+		{"audit arguments", []string{"--config", args, "--dev"}, "audit_arguments"},
+		{"unreachable upstream", []string{"--config", good, "--dev"}, "upstream"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			err := gateway.Run(context.Background(), c.args, &stderr, gateway.Deps{})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestRunDev(t *testing.T) {
+	up := newUpstream(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "gw.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("listen: 127.0.0.1:0\ndata: ./data\nupstreams:\n  up:\n    url: %s\n", up.http.URL)), 0o600)
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- gateway.Run(ctx, []string{"--config", cfg, "--dev"}, &stderr, gateway.Deps{}) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "data", "tls-pins.json")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("gateway did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr.String(), "SIMULATED TEE") {
+		t.Fatal("no --dev banner")
+	}
+	st, err := os.Stat(filepath.Join(dir, "data", "admin.token"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("admin.token: %v", err)
+	}
+}
