@@ -296,6 +296,15 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	case <-ctx.Done():
 	case <-s.ctx.Done():
 	}
+	// Close the MCP sessions first: their long-lived response streams
+	// would otherwise hold the graceful shutdown until its timeout.
+	var open []*mcp.ServerSession
+	for ss := range s.mcp.Sessions() {
+		open = append(open, ss)
+	}
+	for _, ss := range open {
+		ss.Close()
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	hs.Shutdown(sctx)

@@ -119,6 +119,18 @@ func newUpstream(t *testing.T) *testUpstream {
 			u.addCall("whoami")
 			return text("ok"), nil
 		})
+	u.server.AddTool(&mcp.Tool{Name: "progress", Description: "reports progress and logs", InputSchema: obj, Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			u.addCall("progress")
+			if tok := req.Params.GetProgressToken(); tok != nil {
+				req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: tok, Progress: 1, Total: 2, Message: "half with " + canary})
+			}
+			req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "warning", Logger: "tool", Data: "log with " + canary})
+			// Work goes on after the notifications, as in a real long call:
+			// the gateway routes them while the call is in flight.
+			time.Sleep(100 * time.Millisecond)
+			return text("done"), nil
+		})
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return u.server }, nil)
 	u.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.record(r)
@@ -327,7 +339,7 @@ func TestToolsListShowsOnlyPermitted(t *testing.T) {
 	}{
 		{[]string{"up_echo"}, "up_echo"},
 		{[]string{"up_e*", "up_wr*"}, "up_echo,up_write"},
-		{[]string{"*"}, "up_echo,up_leak,up_whoami,up_write"},
+		{[]string{"*"}, "up_echo,up_leak,up_progress,up_whoami,up_write"},
 		{[]string{"other_*"}, ""},
 	}
 	for _, c := range cases {
@@ -842,7 +854,7 @@ func TestAdminAPI(t *testing.T) {
 	}
 	var info gateway.Info
 	h.admin("GET", "/admin/v1/info", nil, &info)
-	if !strings.HasPrefix(info.Audience, "chatmcp-gateway:") || strings.Join(info.Tools, ",") != "up_echo,up_leak,up_whoami,up_write" {
+	if !strings.HasPrefix(info.Audience, "chatmcp-gateway:") || strings.Join(info.Tools, ",") != "up_echo,up_leak,up_progress,up_whoami,up_write" {
 		t.Fatalf("info = %+v", info)
 	}
 	st, err := os.Stat(h.gw.DataDir() + "/admin.token")
@@ -906,5 +918,54 @@ func TestStartRefusesWithoutSecrets(t *testing.T) {
 	}
 	if len(up.auth) != 0 {
 		t.Fatal("upstream contacted before the secrets were fetched")
+	}
+}
+
+func TestProgressAndLogPassThrough(t *testing.T) {
+	h := newHarness(t, hopts{})
+	var mu sync.Mutex
+	var progress []*mcp.ProgressNotificationParams
+	var logs []*mcp.LoggingMessageParams
+	cs := h.mustConnect(h.mint("alice", "up_progress").Token, &mcp.ClientOptions{
+		ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
+			mu.Lock()
+			progress = append(progress, req.Params)
+			mu.Unlock()
+		},
+		LoggingMessageHandler: func(_ context.Context, req *mcp.LoggingMessageRequest) {
+			mu.Lock()
+			logs = append(logs, req.Params)
+			mu.Unlock()
+		},
+	})
+	if err := cs.SetLoggingLevel(context.Background(), &mcp.SetLoggingLevelParams{Level: "info"}); err != nil {
+		t.Fatal(err)
+	}
+	params := &mcp.CallToolParams{Name: "up_progress", Arguments: map[string]any{}}
+	params.SetProgressToken("my-token")
+	if _, err := cs.CallTool(context.Background(), params); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		mu.Lock()
+		n, m := len(progress), len(logs)
+		mu.Unlock()
+		if n > 0 && m > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("progress %d, logs %d", n, m)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if progress[0].ProgressToken != "my-token" || strings.Contains(progress[0].Message, canary) {
+		t.Fatalf("progress = %+v", progress[0])
+	}
+	b, _ := json.Marshal(logs[0])
+	if logs[0].Logger != "up/tool" || strings.Contains(string(b), canary) || !strings.Contains(string(b), "[REDACTED]") {
+		t.Fatalf("log = %s", b)
 	}
 }

@@ -44,7 +44,10 @@ type conn struct {
 // call is a forwarded call, for routing what the upstream sends back
 // during it (progress, elicitation, sampling, logs).
 type call struct {
-	ss            *mcp.ServerSession
+	ss *mcp.ServerSession
+	// ctx is the client request's context: messages sent with it travel on
+	// that request's response stream, which the client is reading.
+	ctx           context.Context
 	progressToken any // the client's token, nil if it asked for none
 }
 
@@ -133,10 +136,11 @@ func (s *Server) dial(ctx context.Context, u *backend, sp *upstream.Spec) (*conn
 			s.forwardLog(ctx, u, c, req.Params)
 		},
 		ElicitationHandler: func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
-			ss, err := c.soleCaller()
+			cl, err := c.soleCaller()
 			if err != nil {
 				return nil, err
 			}
+			ss := cl.ss
 			if ss.InitializeParams() == nil || ss.InitializeParams().Capabilities == nil || ss.InitializeParams().Capabilities.Elicitation == nil {
 				return nil, errors.New("the client did not declare elicitation")
 			}
@@ -144,13 +148,14 @@ func (s *Server) dial(ctx context.Context, u *backend, sp *upstream.Spec) (*conn
 			if err := s.redactCopy(req.Params, &p); err != nil {
 				return nil, err
 			}
-			return ss.Elicit(ctx, &p)
+			return ss.Elicit(withDeadlineOf(cl.ctx, ctx), &p)
 		},
 		CreateMessageHandler: func(ctx context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
-			ss, err := c.soleCaller()
+			cl, err := c.soleCaller()
 			if err != nil {
 				return nil, err
 			}
+			ss := cl.ss
 			if ss.InitializeParams() == nil || ss.InitializeParams().Capabilities == nil || ss.InitializeParams().Capabilities.Sampling == nil {
 				return nil, errors.New("the client did not declare sampling")
 			}
@@ -158,7 +163,7 @@ func (s *Server) dial(ctx context.Context, u *backend, sp *upstream.Spec) (*conn
 			if err := s.redactCopy(req.Params, &p); err != nil {
 				return nil, err
 			}
-			return ss.CreateMessage(ctx, &p)
+			return ss.CreateMessage(withDeadlineOf(cl.ctx, ctx), &p)
 		},
 	}
 	cs, err := upstream.Dial(ctx, sp, &upstream.Options{Client: copts, HTTPClient: s.opts.UpstreamHTTPClient, Getenv: s.opts.Getenv})
@@ -166,6 +171,13 @@ func (s *Server) dial(ctx context.Context, u *backend, sp *upstream.Spec) (*conn
 		return nil, err
 	}
 	c.cs = cs
+	// Ask for every log level: each client session's own level filters
+	// what it receives (ServerSession.Log).
+	if caps := cs.InitializeResult().Capabilities; caps != nil && caps.Logging != nil {
+		if err := cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "debug"}); err != nil {
+			s.log.Warn("upstream refused logging/setLevel", "upstream", u.cfg.Name, "err", err)
+		}
+	}
 	return c, nil
 }
 
@@ -178,20 +190,20 @@ func (u *backend) sharedConn() *conn {
 // soleCaller returns the client session of the only call in flight on c. A
 // request from the upstream during two concurrent calls cannot be
 // attributed, and is refused rather than sent to the wrong person.
-func (c *conn) soleCaller() (*mcp.ServerSession, error) {
+func (c *conn) soleCaller() (*call, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var ss *mcp.ServerSession
+	var one *call
 	for _, cl := range c.inflight {
-		if ss != nil && cl.ss != ss {
+		if one != nil && cl.ss != one.ss {
 			return nil, errors.New("chatmcp-gateway: cannot attribute this request to one client session")
 		}
-		ss = cl.ss
+		one = cl
 	}
-	if ss == nil {
+	if one == nil || one.ss == nil {
 		return nil, errors.New("chatmcp-gateway: no call in progress")
 	}
-	return ss, nil
+	return one, nil
 }
 
 // startUpstream connects to u (a discovery connection with blank
@@ -499,8 +511,11 @@ func (s *Server) forward(ctx context.Context, req *mcp.CallToolRequest, t *tool,
 		return nil, err
 	}
 	id := t.upstream.ids.Add(1)
-	cl := &call{ss: req.Session, progressToken: req.Params.GetProgressToken()}
-	params := &mcp.CallToolParams{Name: t.def.Name, Arguments: req.Params.Arguments}
+	cl := &call{ss: req.Session, ctx: ctx, progressToken: req.Params.GetProgressToken()}
+	// Ask the upstream for every log level (the 2026-07-28 protocol takes
+	// it per request); the client's own level filters what it receives.
+	params := &mcp.CallToolParams{Name: t.def.Name, Arguments: req.Params.Arguments,
+		Meta: mcp.Meta{mcp.MetaKeyLogLevel: "debug"}}
 	if cl.progressToken != nil {
 		params.SetProgressToken(fmt.Sprintf("chatmcp-%d", id))
 	}
@@ -667,7 +682,7 @@ func (s *Server) forwardProgress(ctx context.Context, c *conn, p *mcp.ProgressNo
 	out := *p
 	out.ProgressToken = cl.progressToken
 	out.Message = s.redactor.String(out.Message)
-	cl.ss.NotifyProgress(ctx, &out)
+	cl.ss.NotifyProgress(cl.ctx, &out)
 }
 
 // forwardLog sends an upstream log message, redacted, to the client
@@ -683,15 +698,25 @@ func (s *Server) forwardLog(ctx context.Context, u *backend, c *conn, p *mcp.Log
 	} else {
 		out.Logger = u.cfg.Name + "/" + out.Logger
 	}
-	seen := map[*mcp.ServerSession]bool{}
+	// One message per session, on the stream of one of its calls.
+	seen := map[*mcp.ServerSession]context.Context{}
 	c.mu.Lock()
 	for _, cl := range c.inflight {
 		if cl.ss != nil {
-			seen[cl.ss] = true
+			seen[cl.ss] = cl.ctx
 		}
 	}
 	c.mu.Unlock()
-	for ss := range seen {
-		ss.Log(ctx, &out)
+	for ss, cctx := range seen {
+		ss.Log(cctx, &out)
 	}
+}
+
+// withDeadlineOf returns parent (the client request's context, for
+// routing) cancelled also when other (the upstream's request) ends.
+func withDeadlineOf(parent, other context.Context) context.Context {
+	ctx, cancel := context.WithCancel(parent)
+	stop := context.AfterFunc(other, cancel)
+	context.AfterFunc(ctx, func() { stop() })
+	return ctx
 }
