@@ -136,3 +136,7 @@ func TestLayer2Credentials(t *testing.T) {
 		t.Fatalf("new session used the old session's credentials: %v %q", err, callText(res))
 	}
 }
+
+func credentialSeal(pub []byte, tokenID, plaintext string) (*credential.Sealed, error) {
+	return credential.Seal(pub, tokenID, []byte(plaintext))
+}

@@ -59,6 +59,7 @@ type backend struct {
 	mu     sync.Mutex
 	shared *conn
 	bySes  map[string]*conn
+	dialMu sync.Mutex // serializes reconnection of the shared connection
 	ids    atomic.Uint64
 	pass   *passthrough // guarded by Server.mu
 }
@@ -219,6 +220,7 @@ func (s *Server) startUpstream(ctx context.Context, cfg *Upstream) error {
 		return err
 	}
 	u.shared = c
+	s.watch(u, c, "")
 	s.mu.Lock()
 	s.upstreams[cfg.Name] = u
 	s.mu.Unlock()
@@ -510,6 +512,14 @@ func (s *Server) forward(ctx context.Context, req *mcp.CallToolRequest, t *tool,
 	if err != nil {
 		return nil, err
 	}
+	// A reconnection re-checks the pins; a definition that changed
+	// meanwhile is not called.
+	s.mu.RLock()
+	cur := s.tools[t.exposed]
+	s.mu.RUnlock()
+	if cur == nil || !cur.enabled {
+		return nil, errors.New("the tool's definition changed; call not forwarded")
+	}
 	id := t.upstream.ids.Add(1)
 	cl := &call{ss: req.Session, ctx: ctx, progressToken: req.Params.GetProgressToken()}
 	// Ask the upstream for every log level (the 2026-07-28 protocol takes
@@ -545,7 +555,7 @@ func (s *Server) connFor(ctx context.Context, u *backend, ss *mcp.ServerSession,
 		if c := u.sharedConn(); c != nil {
 			return c, nil
 		}
-		return nil, errors.New("upstream not connected")
+		return s.reconnect(ctx, u)
 	}
 	sid := sessionID(ss)
 	key := p.TokenID + "/" + sid
@@ -572,6 +582,60 @@ func (s *Server) connFor(ctx context.Context, u *backend, ss *mcp.ServerSession,
 	}
 	u.bySes[key] = c
 	u.mu.Unlock()
+	s.watch(u, c, key)
+	return c, nil
+}
+
+// watch forgets c when its upstream goes away (a stdio process exits, an
+// HTTP session ends), so that the next call dials a new connection.
+func (s *Server) watch(u *backend, c *conn, key string) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		c.cs.Wait()
+		if s.ctx.Err() != nil {
+			return
+		}
+		u.mu.Lock()
+		lost := false
+		if key == "" && u.shared == c {
+			u.shared, lost = nil, true
+		}
+		if key != "" && u.bySes[key] == c {
+			delete(u.bySes, key)
+			lost = true
+		}
+		u.mu.Unlock()
+		if lost {
+			s.log.Warn("upstream connection lost; the next call reconnects", "upstream", u.cfg.Name)
+		}
+	}()
+}
+
+// reconnect dials the shared connection again and re-checks the tools
+// against their pins before any call uses it.
+func (s *Server) reconnect(ctx context.Context, u *backend) (*conn, error) {
+	u.dialMu.Lock()
+	defer u.dialMu.Unlock()
+	if c := u.sharedConn(); c != nil {
+		return c, nil
+	}
+	sp, err := s.spec(u.cfg, nil, true)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.dial(s.ctx, u, sp)
+	if err != nil {
+		return nil, errors.New("upstream unavailable")
+	}
+	if err := s.syncTools(ctx, u, c); err != nil {
+		c.cs.Close()
+		return nil, errors.New("upstream unavailable")
+	}
+	u.mu.Lock()
+	u.shared = c
+	u.mu.Unlock()
+	s.watch(u, c, "")
 	return c, nil
 }
 
