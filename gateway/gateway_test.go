@@ -131,6 +131,23 @@ func newUpstream(t *testing.T) *testUpstream {
 			time.Sleep(100 * time.Millisecond)
 			return text("done"), nil
 		})
+	u.server.AddTool(&mcp.Tool{Name: "ask", Description: "asks the user", InputSchema: obj, Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			u.addCall("ask")
+			res, err := req.Session.Elicit(ctx, &mcp.ElicitParams{Mode: "form", Message: "your name? (" + canary + ")",
+				RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}}}})
+			if err != nil {
+				return nil, err
+			}
+			return text(fmt.Sprintf("%s %v", res.Action, res.Content["name"])), nil
+		})
+	u.server.AddResource(&mcp.Resource{Name: "notes", URI: "file:///notes.txt", MIMEType: "text/plain"},
+		func(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+			return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, Text: "notes " + canary}}}, nil
+		})
+	u.server.AddPrompt(&mcp.Prompt{Name: "greet"}, func(ctx context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+		return &mcp.GetPromptResult{Messages: []*mcp.PromptMessage{{Role: "user", Content: &mcp.TextContent{Text: "hello " + canary}}}}, nil
+	})
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return u.server }, nil)
 	u.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.record(r)
@@ -339,7 +356,7 @@ func TestToolsListShowsOnlyPermitted(t *testing.T) {
 	}{
 		{[]string{"up_echo"}, "up_echo"},
 		{[]string{"up_e*", "up_wr*"}, "up_echo,up_write"},
-		{[]string{"*"}, "up_echo,up_leak,up_progress,up_whoami,up_write"},
+		{[]string{"*"}, "up_ask,up_echo,up_leak,up_progress,up_whoami,up_write"},
 		{[]string{"other_*"}, ""},
 	}
 	for _, c := range cases {
@@ -854,7 +871,7 @@ func TestAdminAPI(t *testing.T) {
 	}
 	var info gateway.Info
 	h.admin("GET", "/admin/v1/info", nil, &info)
-	if !strings.HasPrefix(info.Audience, "chatmcp-gateway:") || strings.Join(info.Tools, ",") != "up_echo,up_leak,up_progress,up_whoami,up_write" {
+	if !strings.HasPrefix(info.Audience, "chatmcp-gateway:") || strings.Join(info.Tools, ",") != "up_ask,up_echo,up_leak,up_progress,up_whoami,up_write" {
 		t.Fatalf("info = %+v", info)
 	}
 	st, err := os.Stat(h.gw.DataDir() + "/admin.token")
@@ -967,5 +984,62 @@ func TestProgressAndLogPassThrough(t *testing.T) {
 	b, _ := json.Marshal(logs[0])
 	if logs[0].Logger != "up/tool" || strings.Contains(string(b), canary) || !strings.Contains(string(b), "[REDACTED]") {
 		t.Fatalf("log = %s", b)
+	}
+}
+
+// TestUpstreamElicitation: an upstream's elicitation during a call reaches
+// the calling client, redacted, and its answer goes back.
+func TestUpstreamElicitation(t *testing.T) {
+	h := newHarness(t, hopts{})
+	var msg string
+	cs := h.mustConnect(h.mint("alice", "up_ask").Token, &mcp.ClientOptions{
+		ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			msg = req.Params.Message
+			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"name": "Ada"}}, nil
+		},
+	})
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up_ask", Arguments: map[string]any{}})
+	if err != nil || res.IsError || callText(res) != "accept Ada" {
+		t.Fatalf("ask: %v %q", err, callText(res))
+	}
+	if strings.Contains(msg, canary) || !strings.Contains(msg, "[REDACTED]") {
+		t.Fatalf("elicitation message %q", msg)
+	}
+	// A client without the capability: the upstream's request is refused.
+	cs2 := h.mustConnect(h.mint("bob", "up_ask").Token, nil)
+	res, err = cs2.CallTool(context.Background(), &mcp.CallToolParams{Name: "up_ask", Arguments: map[string]any{}})
+	if err == nil && !res.IsError {
+		t.Fatalf("elicitation passed to a client that did not declare it: %q", callText(res))
+	}
+}
+
+func TestResourcesAndPrompts(t *testing.T) {
+	h := newHarness(t, hopts{})
+	all := h.mustConnect(h.mint("alice", "*").Token, nil)
+	none := h.mustConnect(h.mint("bob", "up_echo").Token, nil)
+	ctx := context.Background()
+	rl, err := all.ListResources(ctx, nil)
+	if err != nil || len(rl.Resources) != 1 || rl.Resources[0].Name != "up_notes" || rl.Resources[0].URI != "file:///notes.txt" {
+		t.Fatalf("resources: %v %v", rl, err)
+	}
+	rr, err := all.ReadResource(ctx, &mcp.ReadResourceParams{URI: "file:///notes.txt"})
+	if err != nil || len(rr.Contents) != 1 || strings.Contains(rr.Contents[0].Text, canary) || !strings.Contains(rr.Contents[0].Text, "notes [REDACTED]") {
+		t.Fatalf("read: %v %v", rr, err)
+	}
+	pr, err := all.GetPrompt(ctx, &mcp.GetPromptParams{Name: "up_greet"})
+	if err != nil || len(pr.Messages) != 1 || pr.Messages[0].Content.(*mcp.TextContent).Text != "hello [REDACTED]" {
+		t.Fatalf("prompt: %v %v", pr, err)
+	}
+	if rl, err := none.ListResources(ctx, nil); err != nil || len(rl.Resources) != 0 {
+		t.Fatalf("resources listed without permission: %v %v", rl, err)
+	}
+	if pl, err := none.ListPrompts(ctx, nil); err != nil || len(pl.Prompts) != 0 {
+		t.Fatalf("prompts listed without permission: %v %v", pl, err)
+	}
+	if _, err := none.ReadResource(ctx, &mcp.ReadResourceParams{URI: "file:///notes.txt"}); err == nil {
+		t.Fatal("resource read without permission")
+	}
+	if _, err := none.GetPrompt(ctx, &mcp.GetPromptParams{Name: "up_greet"}); err == nil {
+		t.Fatal("prompt read without permission")
 	}
 }
