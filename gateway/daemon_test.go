@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,14 +49,21 @@ func TestRunDev(t *testing.T) {
 	up := newUpstream(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "gw.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("listen: 127.0.0.1:0\ndata: ./data\nupstreams:\n  up:\n    url: %s\n", up.http.URL)), 0o600)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	os.WriteFile(cfg, []byte(fmt.Sprintf("listen: %s\ndata: ./data\nupstreams:\n  up:\n    url: %s\n", addr, up.http.URL)), 0o600)
 	ctx, cancel := context.WithCancel(context.Background())
 	var stderr bytes.Buffer
 	done := make(chan error, 1)
 	go func() { done <- gateway.Run(ctx, []string{"--config", cfg, "--dev"}, &stderr, gateway.Deps{}) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "data", "tls-pins.json")); err == nil {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
 			break
 		}
 		if time.Now().After(deadline) {
