@@ -719,6 +719,7 @@ func TestAuditLogRecordsCalls(t *testing.T) {
 	cs := h.mustConnect(h.mint("alice", "up_echo").Token, nil)
 	cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up_echo", Arguments: map[string]any{"text": "x"}})
 	cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up_write", Arguments: map[string]any{"text": "x"}})
+	cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up_nonexistent", Arguments: map[string]any{}})
 	h.gw.Close()
 	b, err := readFile(h.gw.DataDir() + "/audit.jsonl")
 	if err != nil {
@@ -728,7 +729,7 @@ func TestAuditLogRecordsCalls(t *testing.T) {
 		t.Fatalf("audit log does not verify: %v", err)
 	}
 	s := string(b)
-	for _, want := range []string{`"tool":"up_echo"`, `"decision":"granted"`, `"decision":"ok"`, `"tool":"up_write"`, `"decision":"denied"`, `"principal":"alice"`, `"args_sha256":"`} {
+	for _, want := range []string{`"tool":"up_echo"`, `"decision":"granted"`, `"decision":"ok"`, `"tool":"up_write"`, `"decision":"denied"`, `"principal":"alice"`, `"args_sha256":"`, `"tool":"up_nonexistent"`, `"reason":"tool not available"`, `"reason":"not permitted by token"`} {
 		if !strings.Contains(s, want) {
 			t.Errorf("audit log lacks %s", want)
 		}

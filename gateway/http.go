@@ -16,6 +16,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/chatmcp/chatmcp/audit"
 	"github.com/chatmcp/chatmcp/captoken"
 	"github.com/chatmcp/chatmcp/gateway/approval"
 	"github.com/chatmcp/chatmcp/gateway/authz"
@@ -163,6 +164,20 @@ func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 		p := principalOf(req.GetExtra())
 		if ss, ok := req.GetSession().(*mcp.ServerSession); ok && p != nil {
 			s.track(ss, p)
+		}
+		if method == "tools/call" && p != nil {
+			// A call of a name the gateway does not expose (unknown, or
+			// disabled by a pin change) never reaches a handler; audit it
+			// here so that every tools/call leaves an entry.
+			if cp, ok := req.GetParams().(*mcp.CallToolParamsRaw); ok && !s.toolEnabled(cp.Name) {
+				_, argsHash, _ := decodeArgs(cp.Arguments)
+				e := audit.Entry{Type: "gateway.call", Actor: "token:" + p.TokenID, Principal: p.Name(), Tool: cp.Name,
+					Action: "tools/call", Decision: "denied", Reason: "tool not available", ArgsSHA256: argsHash}
+				if err := s.audit.Append(ctx, e); err != nil {
+					s.log.Error("audit append failed", "err", err)
+				}
+				return nil, refusal("tool %q is not available", cp.Name)
+			}
 		}
 		res, err := next(ctx, method, req)
 		if err != nil || p == nil {
@@ -475,4 +490,11 @@ func (s *Server) ToolNames() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+func (s *Server) toolEnabled(name string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t := s.tools[name]
+	return t != nil && t.enabled
 }
