@@ -729,7 +729,7 @@ func TestAuditLogRecordsCalls(t *testing.T) {
 		t.Fatalf("audit log does not verify: %v", err)
 	}
 	s := string(b)
-	for _, want := range []string{`"tool":"up_echo"`, `"decision":"granted"`, `"decision":"ok"`, `"tool":"up_write"`, `"decision":"denied"`, `"principal":"alice"`, `"args_sha256":"`, `"tool":"up_nonexistent"`, `"reason":"tool not available"`, `"reason":"not permitted by token"`} {
+	for _, want := range []string{`"tool":"up_echo"`, `"decision":"granted"`, `"decision":"ok"`, `"tool":"up_write"`, `"decision":"denied"`, `"principal":"alice"`, `"args_sha256":"`, `"tool":"up_nonexistent"`, `"reason":"unknown tool"`, `"reason":"not permitted by token"`} {
 		if !strings.Contains(s, want) {
 			t.Errorf("audit log lacks %s", want)
 		}

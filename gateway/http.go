@@ -169,14 +169,20 @@ func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 			// A call of a name the gateway does not expose (unknown, or
 			// disabled by a pin change) never reaches a handler; audit it
 			// here so that every tools/call leaves an entry.
-			if cp, ok := req.GetParams().(*mcp.CallToolParamsRaw); ok && !s.toolEnabled(cp.Name) {
-				_, argsHash, _ := decodeArgs(cp.Arguments)
-				e := audit.Entry{Type: "gateway.call", Actor: "token:" + p.TokenID, Principal: p.Name(), Tool: cp.Name,
-					Action: "tools/call", Decision: "denied", Reason: "tool not available", ArgsSHA256: argsHash}
-				if err := s.audit.Append(ctx, e); err != nil {
-					s.log.Error("audit append failed", "err", err)
+			if cp, ok := req.GetParams().(*mcp.CallToolParamsRaw); ok {
+				if known, enabled := s.toolState(cp.Name); !enabled {
+					reason, err := "unknown tool", refusal("unknown tool %q", cp.Name)
+					if known {
+						reason, err = "tool disabled: definition changed", refusal("tool %q is disabled: its definition changed and awaits approval", cp.Name)
+					}
+					_, argsHash, _ := decodeArgs(cp.Arguments)
+					e := audit.Entry{Type: "gateway.call", Actor: "token:" + p.TokenID, Principal: p.Name(), Tool: cp.Name,
+						Action: "tools/call", Decision: "denied", Reason: reason, ArgsSHA256: argsHash}
+					if err := s.audit.Append(ctx, e); err != nil {
+						s.log.Error("audit append failed", "err", err)
+					}
+					return nil, err
 				}
-				return nil, refusal("tool %q is not available", cp.Name)
 			}
 		}
 		res, err := next(ctx, method, req)
@@ -492,9 +498,11 @@ func (s *Server) ToolNames() []string {
 	return out
 }
 
-func (s *Server) toolEnabled(name string) bool {
+// toolState reports whether name is a known exposed tool and whether it
+// is enabled.
+func (s *Server) toolState(name string) (known, enabled bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	t := s.tools[name]
-	return t != nil && t.enabled
+	return t != nil, t != nil && t.enabled
 }
