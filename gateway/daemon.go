@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"runtime/debug"
 
 	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/attest/sim"
@@ -23,6 +25,8 @@ type Deps struct {
 	// attestation handshake with a. If nil, a config that needs secrets
 	// cannot start.
 	NewSecretSource func(url string, a attest.Attester) (SecretSource, error)
+	// Getenv reads the environment. If nil, os.Getenv.
+	Getenv func(string) string
 }
 
 // DevBanner is printed to stderr in --dev mode.
@@ -51,6 +55,17 @@ func Run(ctx context.Context, args []string, stderr io.Writer, deps Deps) error 
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	getenv := deps.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if getenv("GOGC") == "" {
+		// Each call allocates in two MCP codecs (server and client side);
+		// a live heap of a few MiB makes the default GOGC=100 collect
+		// constantly. 400 trades some MiB of RAM for about a fifth less
+		// latency (docs/BENCHMARKS.md). GOGC in the environment wins.
+		debug.SetGCPercent(400)
+	}
 	a := deps.Attester
 	if *dev {
 		fmt.Fprint(stderr, DevBanner)
@@ -61,7 +76,7 @@ func Run(ctx context.Context, args []string, stderr io.Writer, deps Deps) error 
 	if a == nil {
 		return errors.New("no TEE attester available; run inside a TEE or pass --dev for the INSECURE simulator")
 	}
-	opts := &Options{Attester: a, Logger: log, Dev: *dev}
+	opts := &Options{Attester: a, Logger: log, Dev: *dev, Getenv: getenv}
 	if len(cfg.SecretNames()) > 0 {
 		if deps.NewSecretSource == nil {
 			return errors.New("the config refers to secrets but this build has no KBS client")
