@@ -148,6 +148,11 @@ func newUpstream(t *testing.T) *testUpstream {
 	u.server.AddPrompt(&mcp.Prompt{Name: "greet"}, func(ctx context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 		return &mcp.GetPromptResult{Messages: []*mcp.PromptMessage{{Role: "user", Content: &mcp.TextContent{Text: "hello " + canary}}}}, nil
 	})
+	u.server.AddTool(&mcp.Tool{Name: "fail", Description: "fails", InputSchema: obj, Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			u.addCall("fail")
+			return nil, fmt.Errorf("upstream broke with key %s", canary)
+		})
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return u.server }, nil)
 	u.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.record(r)
@@ -356,7 +361,7 @@ func TestToolsListShowsOnlyPermitted(t *testing.T) {
 	}{
 		{[]string{"up_echo"}, "up_echo"},
 		{[]string{"up_e*", "up_wr*"}, "up_echo,up_write"},
-		{[]string{"*"}, "up_ask,up_echo,up_leak,up_progress,up_whoami,up_write"},
+		{[]string{"*"}, "up_ask,up_echo,up_fail,up_leak,up_progress,up_whoami,up_write"},
 		{[]string{"other_*"}, ""},
 	}
 	for _, c := range cases {
@@ -872,7 +877,7 @@ func TestAdminAPI(t *testing.T) {
 	}
 	var info gateway.Info
 	h.admin("GET", "/admin/v1/info", nil, &info)
-	if !strings.HasPrefix(info.Audience, "chatmcp-gateway:") || strings.Join(info.Tools, ",") != "up_ask,up_echo,up_leak,up_progress,up_whoami,up_write" {
+	if !strings.HasPrefix(info.Audience, "chatmcp-gateway:") || strings.Join(info.Tools, ",") != "up_ask,up_echo,up_fail,up_leak,up_progress,up_whoami,up_write" {
 		t.Fatalf("info = %+v", info)
 	}
 	st, err := os.Stat(h.gw.DataDir() + "/admin.token")
@@ -1042,5 +1047,64 @@ func TestResourcesAndPrompts(t *testing.T) {
 	}
 	if _, err := none.GetPrompt(ctx, &mcp.GetPromptParams{Name: "up_greet"}); err == nil {
 		t.Fatal("prompt read without permission")
+	}
+}
+
+func TestCallErrors(t *testing.T) {
+	h := newHarness(t, hopts{})
+	cs := h.mustConnect(h.mint("alice", "*").Token, nil)
+	t.Run("arguments not an object", func(t *testing.T) {
+		_, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up_echo", Arguments: []any{1, 2}})
+		if err == nil || !strings.Contains(err.Error(), "arguments must be a JSON object") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("upstream error is redacted", func(t *testing.T) {
+		res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up_fail", Arguments: map[string]any{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.IsError || strings.Contains(callText(res), canary) || !strings.Contains(callText(res), "[REDACTED]") {
+			t.Fatalf("result %q", callText(res))
+		}
+	})
+	if got := h.up.called(); len(got) != 1 || got[0] != "fail" {
+		t.Fatalf("upstream calls %v", got)
+	}
+}
+
+func TestCredentialEndpointsMethodsAndLimits(t *testing.T) {
+	h := newHarness(t, hopts{})
+	tok := h.mint("alice", "*").Token
+	cs := h.mustConnect(tok, nil)
+	toolNames(t, cs)
+	cases := []struct {
+		name, method, path string
+		body               []byte
+		want               int
+	}{
+		{"credential key by POST", "POST", "/.well-known/chatmcp/credential-key", nil, 405},
+		{"credentials by GET", "GET", "/v1/credentials", nil, 405},
+		{"credentials body too large", "POST", "/v1/credentials", bytes.Repeat([]byte("a"), 70<<10), 400},
+		{"attestation without nonce", "GET", "/.well-known/chatmcp/attestation", nil, 400},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest(c.method, h.url+c.path, bytes.NewReader(c.body))
+			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("Mcp-Session-Id", cs.ID())
+			resp, err := h.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.want {
+				t.Fatalf("status %d (%s), want %d", resp.StatusCode, b, c.want)
+			}
+			if c.name == "credentials body too large" && !strings.Contains(string(b), "larger than") {
+				t.Fatalf("body %s", b)
+			}
+		})
 	}
 }
