@@ -1108,3 +1108,44 @@ func TestCredentialEndpointsMethodsAndLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestAttenuatedToken: an offline attenuation narrows tools and pins an
+// argument; the gateway enforces both, and the parent stays as it was.
+func TestAttenuatedToken(t *testing.T) {
+	h := newHarness(t, hopts{})
+	parent := h.mint("alice", "up_*")
+	child, err := captoken.Attenuate(parent.Token, captoken.Caveat{
+		Tools: []string{"up_echo"},
+		Args:  []captoken.ArgConstraint{{Tool: "up_echo", Arg: "text", Values: []string{"hello*"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := h.mustConnect(child, nil)
+	if got := strings.Join(toolNames(t, cs), ","); got != "up_echo" {
+		t.Fatalf("child lists %s", got)
+	}
+	cases := []struct {
+		tool, text string
+		ok         bool
+	}{
+		{"up_echo", "hello world", true},
+		{"up_echo", "goodbye", false},
+		{"up_leak", "hello", false},
+	}
+	for _, c := range cases {
+		t.Run(c.tool+"/"+c.text, func(t *testing.T) {
+			_, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: c.tool, Arguments: map[string]any{"text": c.text}})
+			if (err == nil) != c.ok {
+				t.Fatalf("err = %v, want ok=%v", err, c.ok)
+			}
+		})
+	}
+	if got := h.up.called(); len(got) != 1 {
+		t.Fatalf("upstream calls %v", got)
+	}
+	pcs := h.mustConnect(parent.Token, nil)
+	if n := len(toolNames(t, pcs)); n < 5 {
+		t.Fatalf("parent lists %d tools", n)
+	}
+}
