@@ -523,7 +523,7 @@ func pendingApprovals(h *harness) []map[string]any {
 
 func waitApproval(t *testing.T, h *harness) map[string]any {
 	t.Helper()
-	for i := 0; i < 200; i++ {
+	for i := 0; i < 500; i++ {
 		if l := pendingApprovals(h); len(l) > 0 {
 			return l[0]
 		}
@@ -621,7 +621,7 @@ func TestElicitationApproval(t *testing.T) {
 // TestApprovalsAreNotShared: approving subject A's held call does not
 // release subject B's identical call (confused deputy).
 func TestApprovalsAreNotShared(t *testing.T) {
-	h := newHarness(t, hopts{timeout: 2 * time.Second})
+	h := newHarness(t, hopts{timeout: 4 * time.Second})
 	a := h.mustConnect(h.mint("alice", "up_write").Token, nil)
 	b := h.mustConnect(h.mint("bob", "up_write").Token, nil)
 	call := func(cs *mcp.ClientSession, out chan<- *mcp.CallToolResult) {
@@ -635,7 +635,7 @@ func TestApprovalsAreNotShared(t *testing.T) {
 	go call(a, ra)
 	go call(b, rb)
 	var aliceID string
-	for i := 0; i < 200 && aliceID == ""; i++ {
+	for i := 0; i < 350 && aliceID == ""; i++ {
 		l := pendingApprovals(h)
 		if len(l) == 2 {
 			for _, p := range l {
