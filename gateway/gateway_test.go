@@ -787,7 +787,7 @@ func TestToolPinning(t *testing.T) {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "changed"}}}, nil
 		})
 	var pending []map[string]any
-	for i := 0; i < 300 && len(pending) == 0; i++ {
+	for i := 0; i < 500 && len(pending) == 0; i++ {
 		time.Sleep(10 * time.Millisecond)
 		pending = nil
 		h.admin("GET", "/admin/v1/tools/pending", nil, &pending)
@@ -969,7 +969,7 @@ func TestProgressAndLogPassThrough(t *testing.T) {
 	if _, err := cs.CallTool(context.Background(), params); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for {
 		mu.Lock()
 		n, m := len(progress), len(logs)
