@@ -3,8 +3,10 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,17 +62,25 @@ func TestRunDev(t *testing.T) {
 	var stderr bytes.Buffer
 	done := make(chan error, 1)
 	go func() { done <- gateway.Run(ctx, []string{"--config", cfg, "--dev"}, &stderr, gateway.Deps{}) }()
-	deadline := time.Now().Add(10 * time.Second)
+	// Ready means the gateway itself answers on addr: a bare TCP accept
+	// could be another test's listener that took the freed port.
+	// (Readiness only: certificate verification is tested elsewhere.)
+	probe := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
+		resp, err := probe.Get("https://" + addr + "/.well-known/chatmcp/attestation?nonce=00")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("gateway did not start")
+			t.Fatalf("gateway did not start: %v; stderr: %s", err, stderr.String())
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
+	probe.CloseIdleConnections()
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -219,7 +219,11 @@ func (s *Server) startUpstream(ctx context.Context, cfg *Upstream) error {
 	if err != nil {
 		return err
 	}
+	// The upstream may already be sending list-changed notifications,
+	// whose handlers read u.shared under u.mu.
+	u.mu.Lock()
 	u.shared = c
+	u.mu.Unlock()
 	s.watch(u, c, "")
 	s.mu.Lock()
 	s.upstreams[cfg.Name] = u
