@@ -68,14 +68,16 @@ func TestRunDev(t *testing.T) {
 	probe := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := probe.Get("https://" + addr + "/.well-known/chatmcp/attestation?nonce=00")
+		resp, err := probe.Get("https://" + addr + gateway.PathCredentialKey)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.TLS != nil && resp.StatusCode == http.StatusOK {
 				break
 			}
 		}
 		if time.Now().After(deadline) {
+			cancel()
+			<-done
 			t.Fatalf("gateway did not start: %v; stderr: %s", err, stderr.String())
 		}
 		time.Sleep(50 * time.Millisecond)
