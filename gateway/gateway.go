@@ -182,8 +182,8 @@ func New(ctx context.Context, cfg *Config, opts *Options) (_ *Server, err error)
 		if len(v) == 0 {
 			return nil, fmt.Errorf("gateway: secret %q is empty", n)
 		}
-		if len(v) < 8 {
-			s.log.Warn("secret shorter than 8 bytes: redacting it may mangle unrelated output", "secret", n)
+		if len(v) < redact.MinLen {
+			return nil, fmt.Errorf("gateway: secret %q is %d bytes, shorter than the %d bytes exact-value redaction needs", n, len(v), redact.MinLen)
 		}
 		s.secrets[n] = v
 		values = append(values, v)

@@ -930,12 +930,23 @@ func TestStartRefusesWithoutSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	att, _ := sim.NewAttester(&sim.Options{Measurement: make([]byte, sim.MeasurementSize)})
-	for name, src := range map[string]gateway.SecretSource{"no source": nil, "missing secret": staticSecrets{}, "empty secret": staticSecrets{"up-token": nil}} {
+	for name, tc := range map[string]struct {
+		src  gateway.SecretSource
+		want string
+	}{
+		"no source":           {nil, "no secret source"},
+		"missing secret":      {staticSecrets{}, "up-token"},
+		"empty secret":        {staticSecrets{"up-token": nil}, "empty"},
+		"too short to redact": {staticSecrets{"up-token": []byte("x")}, "shorter than the 8 bytes"},
+	} {
 		t.Run(name, func(t *testing.T) {
-			gw, err := gateway.New(context.Background(), cfg, &gateway.Options{Attester: att, Secrets: src, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			gw, err := gateway.New(context.Background(), cfg, &gateway.Options{Attester: att, Secrets: tc.src, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 			if err == nil {
 				gw.Close()
 				t.Fatal("started without its secrets")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q does not say %q", err, tc.want)
 			}
 		})
 	}

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chatmcp/chatmcp/gateway/redact"
 	"github.com/chatmcp/chatmcp/internal/wire"
 )
 
@@ -132,8 +133,8 @@ func ParsePlaintext(pt []byte) (map[string][]byte, error) {
 		if name == "" || len(name) > MaxNameLen {
 			return nil, fmt.Errorf("credentials: name of %d bytes", len(name))
 		}
-		if v == "" || len(v) > MaxValueLen {
-			return nil, fmt.Errorf("credentials: %s: value of %d bytes", name, len(v))
+		if len(v) < redact.MinLen || len(v) > MaxValueLen {
+			return nil, fmt.Errorf("credentials: %s: value of %d bytes, want %d to %d (shorter values cannot be redacted safely)", name, len(v), redact.MinLen, MaxValueLen)
 		}
 		out[name] = []byte(v)
 	}

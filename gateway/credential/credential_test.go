@@ -18,13 +18,13 @@ func TestSealOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealed, err := Seal(k.PublicKey(), tokenID, []byte(`{"gh":"ghp_x","slack":"xoxb"}`))
+	sealed, err := Seal(k.PublicKey(), tokenID, []byte(`{"gh":"ghp_example1","slack":"xoxb-example"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := json.Marshal(sealed)
 	creds, err := k.Open(body, tokenID)
-	if err != nil || string(creds["gh"]) != "ghp_x" || string(creds["slack"]) != "xoxb" {
+	if err != nil || string(creds["gh"]) != "ghp_example1" || string(creds["slack"]) != "xoxb-example" {
 		t.Fatalf("open: %v %v", creds, err)
 	}
 	other, _ := NewKey()
@@ -57,11 +57,12 @@ func TestSealOpen(t *testing.T) {
 
 func TestParsePlaintext(t *testing.T) {
 	for name, in := range map[string]string{
-		"empty object":  `{}`,
-		"empty value":   `{"a":""}`,
-		"not strings":   `{"a":1}`,
-		"duplicate key": `{"a":"x","a":"y"}`,
-		"array":         `["a"]`,
+		"empty object":        `{}`,
+		"empty value":         `{"a":""}`,
+		"too short to redact": `{"a":"1234567"}`,
+		"not strings":         `{"a":1}`,
+		"duplicate key":       `{"a":"x","a":"y"}`,
+		"array":               `["a"]`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := ParsePlaintext([]byte(in)); err == nil {

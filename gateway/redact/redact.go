@@ -21,6 +21,13 @@ import (
 // Mask replaces every redacted occurrence.
 const Mask = "[REDACTED]"
 
+// MinLen is the shortest secret the gateway accepts. Redaction replaces a
+// secret wherever its bytes occur, in values and in object keys alike; a
+// secret of a few bytes also occurs inside ordinary words ("x" in "text")
+// and redacting it would mangle protocol messages, while not redacting it
+// would leak it. So a shorter secret is refused where it enters the gateway.
+const MinLen = 8
+
 // Redactor replaces a fixed set of secrets. The zero value and nil redact
 // nothing. A Redactor is immutable and safe for concurrent use.
 type Redactor struct {
