@@ -33,6 +33,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -88,8 +89,13 @@ type Entry struct {
 	Upstream string `json:"upstream,omitempty"`
 	// DurationMS is how long the action took, in milliseconds.
 	DurationMS float64 `json:"duration_ms,omitempty"`
-	// ArgsSHA256 is the hex digest of call arguments (never the arguments).
+	// ArgsSHA256 is the hex digest of call arguments.
 	ArgsSHA256 string `json:"args_sha256,omitempty"`
+	// Arguments are call arguments in clear, set only where a deployment
+	// opted in (the gateway's audit_arguments) and redacted of secret
+	// values by the caller. Usually empty: the digest is enough to match a
+	// call against a client's own record.
+	Arguments json.RawMessage `json:"arguments,omitempty"`
 	// Request identifies the request, for correlation with other logs.
 	Request string `json:"request,omitempty"`
 }

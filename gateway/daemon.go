@@ -45,6 +45,9 @@ func Run(ctx context.Context, args []string, stderr io.Writer, deps Deps) error 
 	configPath := fs.String("config", "", "configuration file (YAML, docs/gateway.md)")
 	dev := fs.Bool("dev", false, "use the INSECURE simulated TEE")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
 	if *configPath == "" || fs.NArg() != 0 {

@@ -136,12 +136,6 @@ func New(ctx context.Context, cfg *Config, opts *Options) (_ *Server, err error)
 	if opts == nil || opts.Attester == nil {
 		return nil, errors.New("gateway: an attester is required")
 	}
-	if cfg.AuditArguments {
-		// Refused rather than ignored: the audit entry format carries the
-		// arguments' hash only, and silently logging less than configured
-		// would mislead an auditor.
-		return nil, errors.New("gateway: audit_arguments: true is not supported yet (audit entries carry only args_sha256)")
-	}
 	s := &Server{
 		cfg:       cfg,
 		opts:      *opts,

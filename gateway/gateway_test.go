@@ -190,10 +190,11 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 type hopts struct {
-	policy   string
-	timeout  time.Duration
-	audit    gateway.AuditLog
-	upstream func(*testUpstream) string // extra YAML under upstreams
+	policy    string
+	auditArgs bool
+	timeout   time.Duration
+	audit     gateway.AuditLog
+	upstream  func(*testUpstream) string // extra YAML under upstreams
 }
 
 func newHarness(t *testing.T, o hopts) *harness {
@@ -213,6 +214,9 @@ upstreams:
 `, dir, orDefault(o.timeout, 5*time.Second), up.http.URL)
 	if o.upstream != nil {
 		cfg += o.upstream(up)
+	}
+	if o.auditArgs {
+		cfg += "audit_arguments: true\n"
 	}
 	if o.policy != "" {
 		path := dir + "/policy.cedar"
@@ -738,6 +742,32 @@ func TestAuditLogRecordsCalls(t *testing.T) {
 		if !strings.Contains(s, want) {
 			t.Errorf("audit log lacks %s", want)
 		}
+	}
+	if strings.Contains(s, canary) {
+		t.Fatal("audit log carries the secret")
+	}
+	if strings.Contains(s, `"arguments":`) {
+		t.Fatal("audit log carries arguments in clear without audit_arguments: true")
+	}
+}
+
+func TestAuditArgumentsOptIn(t *testing.T) {
+	h := newHarness(t, hopts{auditArgs: true})
+	cs := h.mustConnect(h.mint("alice", "up_echo").Token, nil)
+	if _, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up_echo", Arguments: map[string]any{"text": "hello " + canary}}); err != nil {
+		t.Fatal(err)
+	}
+	h.gw.Close()
+	b, err := readFile(h.gw.DataDir() + "/audit.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := audit.Verify(bytes.NewReader(b), nil); err != nil {
+		t.Fatalf("audit log does not verify: %v", err)
+	}
+	s := string(b)
+	if !strings.Contains(s, `"arguments":{"text":"hello [REDACTED]"}`) {
+		t.Errorf("audit log lacks the redacted arguments: %s", s)
 	}
 	if strings.Contains(s, canary) {
 		t.Fatal("audit log carries the secret")

@@ -362,6 +362,9 @@ func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.C
 	entry := audit.Entry{Type: "gateway.call", Actor: "token:" + p.TokenID, Principal: p.Name(), Tool: name, Action: "tools/call"}
 	args, argsHash, err := decodeArgs(req.Params.Arguments)
 	entry.ArgsSHA256 = argsHash
+	if err == nil && s.cfg.AuditArguments {
+		entry.Arguments = s.auditArguments(req, args)
+	}
 	deny := func(reason string, err error) (*mcp.CallToolResult, error) {
 		entry.Decision, entry.Reason = "denied", reason
 		entry.DurationMS = ms(s.now().Sub(start))
@@ -465,6 +468,22 @@ func decodeArgs(raw json.RawMessage) (map[string]any, string, error) {
 	canon, _ := json.Marshal(args)
 	sum := sha256.Sum256(canon)
 	return args, hex.EncodeToString(sum[:]), nil
+}
+
+// auditArguments returns args for an audit entry, redacted of layer-1
+// secrets and the session's layer-2 credentials (audit_arguments: true).
+func (s *Server) auditArguments(req *mcp.CallToolRequest, args map[string]any) json.RawMessage {
+	canon, err := json.Marshal(args)
+	if err != nil {
+		return nil
+	}
+	red := s.redactFor(req).String(string(canon))
+	if !json.Valid([]byte(red)) {
+		// Redaction cut through JSON syntax: keep it as one string.
+		b, _ := json.Marshal(red)
+		return b
+	}
+	return json.RawMessage(red)
 }
 
 // decision is an approval outcome with the approval id.
