@@ -28,6 +28,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -118,6 +119,9 @@ func runGateway(path string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400) // as chatmcp-gateway does (gateway.Run)
+	}
 	if prof := os.Getenv("CHATMCP_BENCH_CPUPROFILE"); prof != "" {
 		f, err := os.Create(prof)
 		if err != nil {
