@@ -22,8 +22,8 @@ func TestRunErrors(t *testing.T) {
 	os.WriteFile(good, []byte("upstreams:\n  a:\n    url: http://127.0.0.1:1/mcp\n"), 0o600)
 	secret := filepath.Join(dir, "secret.yaml")
 	os.WriteFile(secret, []byte("kbs: http://127.0.0.1:1\nupstreams:\n  a:\n    url: http://127.0.0.1:1/mcp\n    headers: {A: {secret: s}}\n"), 0o600)
-	args := filepath.Join(dir, "args.yaml")
-	os.WriteFile(args, []byte("audit_arguments: true\nupstreams:\n  a:\n    url: http://127.0.0.1:1/mcp\n"), 0o600)
+	unknown := filepath.Join(dir, "unknown.yaml")
+	os.WriteFile(unknown, []byte("audit_everything: true\nupstreams:\n  a:\n    url: http://127.0.0.1:1/mcp\n"), 0o600)
 	cases := []struct {
 		name string
 		args []string
@@ -33,7 +33,8 @@ func TestRunErrors(t *testing.T) {
 		{"missing file", []string{"--config", filepath.Join(dir, "nope.yaml")}, "no such file"},
 		{"no attester outside dev", []string{"--config", good}, "no TEE attester"},
 		{"secrets without a KBS client", []string{"--config", secret, "--dev"}, "no KBS client"},
-		{"audit arguments", []string{"--config", args, "--dev"}, "audit_arguments"},
+		{"unknown config key", []string{"--config", unknown, "--dev"}, "audit_everything"},
+		{"flag without a value", []string{"--config"}, "flag needs an argument"},
 		{"unreachable upstream", []string{"--config", good, "--dev"}, "upstream"},
 	}
 	for _, c := range cases {

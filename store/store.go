@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -160,22 +161,35 @@ func (tx *Tx) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return tx.Tx.QueryRowContext(ctx, tx.db.Rebind(q), args...)
 }
 
+// maxTxAttempts bounds how often InTx runs a transaction that keeps failing
+// with serialization conflicts.
+const maxTxAttempts = 20
+
 // InTx runs fn in a transaction and commits it when fn returns nil. On
-// PostgreSQL the transaction is SERIALIZABLE and is retried (up to 5 times)
-// on a serialization failure, so fn must be safe to run again.
+// PostgreSQL the transaction is SERIALIZABLE and is retried on a
+// serialization failure or deadlock, after a short randomized backoff that
+// grows with each attempt (contending writers then spread out instead of
+// colliding again), so fn must be safe to run again.
 func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	opts := &sql.TxOptions{}
 	if db.Dialect == Postgres {
 		opts.Isolation = sql.LevelSerializable
 	}
 	var err error
-	for attempt := 0; attempt < 5; attempt++ {
+	for attempt := 1; attempt <= maxTxAttempts; attempt++ {
 		err = db.inTxOnce(ctx, opts, fn)
 		if err == nil || !IsRetryable(err) {
 			return err
 		}
+		backoff := time.Duration(attempt) * time.Millisecond
+		backoff += time.Duration(rand.Int64N(int64(backoff)))
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(backoff):
+		}
 	}
-	return err
+	return fmt.Errorf("transaction still conflicting after %d attempts: %w", maxTxAttempts, err)
 }
 
 func (db *DB) inTxOnce(ctx context.Context, opts *sql.TxOptions, fn func(tx *Tx) error) error {
