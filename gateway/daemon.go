@@ -18,9 +18,13 @@ import (
 // Deps are what the chatmcp-gateway binary wires in: the hardware
 // attester and the KBS client.
 type Deps struct {
-	// Attester is the TEE attester for production mode. If nil, the
-	// gateway refuses to start without --dev.
+	// Attester is the TEE attester for production mode. If nil, Detect
+	// finds one.
 	Attester attest.Attester
+	// Detect finds the machine's TEE attester (attest/devices.Detect in
+	// chatmcp-gateway). If nil too, the gateway refuses to start without
+	// --dev.
+	Detect func() (attest.Attester, error)
 	// NewSecretSource returns the KBS client for url, running the
 	// attestation handshake with a. If nil, a config that needs secrets
 	// cannot start.
@@ -74,6 +78,11 @@ func Run(ctx context.Context, args []string, stderr io.Writer, deps Deps) error 
 		fmt.Fprint(stderr, DevBanner)
 		if a, err = sim.NewAttester(nil); err != nil {
 			return err
+		}
+	}
+	if a == nil && deps.Detect != nil {
+		if a, err = deps.Detect(); err != nil {
+			return fmt.Errorf("no TEE attester available (%w); run inside a TEE or pass --dev for the INSECURE simulator", err)
 		}
 	}
 	if a == nil {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/gateway"
 )
 
@@ -94,5 +97,23 @@ func TestRunDev(t *testing.T) {
 	st, err := os.Stat(filepath.Join(dir, "data", "admin.token"))
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("admin.token: %v", err)
+	}
+}
+
+func TestRunDetectsAttester(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "gw.yaml")
+	os.WriteFile(cfg, []byte("upstreams:\n  a:\n    url: http://127.0.0.1:1/mcp\n"), 0o600)
+	detected := false
+	deps := gateway.Deps{Detect: func() (attest.Attester, error) {
+		detected = true
+		return nil, errors.New("no TEE device found (looked for /dev/sev-guest)")
+	}}
+	err := gateway.Run(context.Background(), []string{"--config", cfg}, io.Discard, deps)
+	if !detected {
+		t.Fatal("Run did not look for a TEE device outside --dev")
+	}
+	if err == nil || !strings.Contains(err.Error(), "no TEE device found") {
+		t.Fatalf("err = %v, want the detection failure named", err)
 	}
 }

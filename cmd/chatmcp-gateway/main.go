@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/chatmcp/chatmcp/attest"
+	"github.com/chatmcp/chatmcp/attest/devices"
 	"github.com/chatmcp/chatmcp/gateway"
 	"github.com/chatmcp/chatmcp/kbs"
 )
@@ -19,7 +20,8 @@ func main() {
 	kbsClient := func(url string, a attest.Attester) (gateway.SecretSource, error) {
 		return &kbs.Client{BaseURL: url, Attester: a}, nil
 	}
-	if err := gateway.Run(ctx, os.Args[1:], os.Stderr, gateway.Deps{NewSecretSource: kbsClient}); err != nil {
+	detect := func() (attest.Attester, error) { return devices.Detect(nil) }
+	if err := gateway.Run(ctx, os.Args[1:], os.Stderr, gateway.Deps{NewSecretSource: kbsClient, Detect: detect}); err != nil {
 		fmt.Fprintln(os.Stderr, "chatmcp-gateway: error:", err)
 		os.Exit(1)
 	}

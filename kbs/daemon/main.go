@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+
+	"github.com/chatmcp/chatmcp/attest"
+	"github.com/chatmcp/chatmcp/attest/devices"
 )
 
 // Main parses the chatmcp-kbs command line (without the program name), runs
@@ -22,6 +25,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.BoolVar(&o.Dev, "dev", false, "INSECURE: plain HTTP on loopback, accept simulated evidence")
 	fs.StringVar(&o.TLSCert, "tls-cert", "", "TLS certificate PEM (without --dev)")
 	fs.StringVar(&o.TLSKey, "tls-key", "", "TLS private key PEM (without --dev)")
+	tee := fs.String("tee", "", "TEE device for the RA-TLS certificate: sevsnp, tdx, nitro or tpm (default: the first device found)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -33,6 +37,15 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	o.Stderr = stderr
+	if !o.Dev && o.TLSCert == "" && o.TLSKey == "" {
+		// In a TEE the KBS serves RA-TLS with the machine's own evidence.
+		a, err := devices.Detect(&devices.Options{TEE: attest.TEE(*tee)})
+		if err != nil {
+			fmt.Fprintf(stderr, "chatmcp-kbs: error: no TLS: %v; run inside a TEE, pass --tls-cert and --tls-key, or --dev for a loopback development server\n", err)
+			return 1
+		}
+		o.Attester = a
+	}
 	if err := Run(ctx, &o); err != nil {
 		fmt.Fprintln(stderr, "chatmcp-kbs: error:", err)
 		return 1
