@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/chatmcp/chatmcp/attest"
+	"github.com/chatmcp/chatmcp/attest/devices"
 	"github.com/chatmcp/chatmcp/attest/sim"
 	"github.com/chatmcp/chatmcp/kbs"
 	"github.com/spf13/cobra"
@@ -164,10 +165,12 @@ version is kept but never released again.`,
 		Short: "Run the attestation handshake as a workload and print the secret",
 		Long: `Fetch asks the KBS for a nonce, produces fresh evidence binding it and an
 ephemeral HPKE key, and prints the released value on stdout. On refusal it
-exits 3 with one line naming the reason. Only --tee sim (INSECURE simulated
-evidence, for a --dev KBS) is available from this command today.`,
-		Example: `  chatmcp kbs fetch --kbs http://127.0.0.1:8743 --tee sim github-token`,
-		Args:    cobra.ExactArgs(1),
+exits 3 with one line naming the reason. --tee sim produces INSECURE simulated
+evidence (for a --dev KBS); sevsnp, tdx, nitro and tpm use this machine's TEE
+device (configfs-tsm, /dev/sev-guest, /dev/tdx_guest, /dev/nsm, /dev/tpmrm0).`,
+		Example: `  chatmcp kbs fetch --kbs http://127.0.0.1:8743 --tee sim github-token
+  chatmcp kbs fetch --kbs https://kbs.internal:8743 --tee sevsnp github-token`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if kbsURL == "" {
 				return exitf(ExitUsage, "--kbs URL is required")
@@ -180,8 +183,14 @@ evidence, for a --dev KBS) is available from this command today.`,
 					return exitf(ExitUsage, "%v", err)
 				}
 				a = sa
+			case "":
+				return exitf(ExitUsage, "--tee is required (sim, sevsnp, tdx, nitro or tpm)")
 			default:
-				return exitf(ExitUsage, "--tee %q: this command can produce only sim evidence", tee)
+				da, err := devices.New(attest.TEE(tee))
+				if err != nil {
+					return exitf(ExitUsage, "--tee %s: %v", tee, err)
+				}
+				a = da
 			}
 			cl := &kbs.Client{BaseURL: kbsURL, Attester: a}
 			v, err := cl.Fetch(c.Context(), args[0])
@@ -192,7 +201,7 @@ evidence, for a --dev KBS) is available from this command today.`,
 			return err
 		},
 	}
-	fetch.Flags().StringVar(&tee, "tee", "", "TEE to attest with (sim)")
+	fetch.Flags().StringVar(&tee, "tee", "", "TEE to attest with: sim, sevsnp, tdx, nitro or tpm")
 	cmd.AddCommand(secret, fetch)
 	return cmd
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chatmcp/chatmcp/attest/devices"
 	"github.com/chatmcp/chatmcp/attest/verifiers"
 	"github.com/chatmcp/chatmcp/audit"
 	"github.com/chatmcp/chatmcp/kbs"
@@ -102,10 +103,20 @@ func TestKBSCLI(t *testing.T) {
 		{"kbs", "secret", "list"},
 		{"kbs", "secret", "put", "x", "--policy", policy, "--kbs", url},
 		{"kbs", "secret", "put", "x", "--value", "v", "--kbs", url},
-		{"kbs", "fetch", "--kbs", url, "--tee", "sevsnp", "gh"},
+		{"kbs", "fetch", "--kbs", url, "--tee", "sgx", "gh"},
+		{"kbs", "fetch", "--kbs", url, "gh"},
 	} {
 		if code, _, _ := runCLI(t, env(), args...); code != ExitUsage {
 			t.Errorf("%v: exit %d, want %d", args, code, ExitUsage)
+		}
+	}
+	// A real TEE type uses this machine's device; there is none here, so
+	// the handshake fails at the evidence step, saying so, and releases
+	// nothing.
+	if _, err := devices.Detect(nil); err != nil {
+		code, out, errs := runCLI(t, env(), "kbs", "fetch", "--kbs", url, "--tee", "sevsnp", "gh")
+		if code == 0 || out != "" || !strings.Contains(errs, "sev") {
+			t.Errorf("fetch --tee sevsnp without the device: exit %d, stdout %q, stderr %q", code, out, errs)
 		}
 	}
 	if code, _, _ := runCLI(t, &Env{Getenv: func(string) string { return "" }}, "kbs", "secret", "list", "--kbs", url); code != ExitUsage {
