@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/attest/sim"
+	"github.com/chatmcp/chatmcp/attest/tpm"
 	"github.com/chatmcp/chatmcp/attest/verifiers"
 	"github.com/chatmcp/chatmcp/ratls"
 )
@@ -108,9 +110,9 @@ SHA-384 of this executable, or CHATMCP_SIM_MEASUREMENT (96 hex digits).`,
 
 func newAttestVerifyCmd(env *Env) *cobra.Command {
 	var policyFile, tee, reportData, at string
-	var certFiles []string
+	var certFiles, tpmAKFiles, tpmRootFiles []string
 	cmd := &cobra.Command{
-		Use:   "verify --policy FILE [--tee TYPE] [--report-data HEX] [--at RFC3339] [--certs FILE]... EVIDENCE",
+		Use:   "verify --policy FILE [--tee TYPE] [--report-data HEX] [--at RFC3339] [--certs FILE]... [--tpm-ak FILE]... [--tpm-roots FILE]... EVIDENCE",
 		Short: "Verify evidence against a policy and print its claims",
 		Long: `Verify attestation evidence against a policy and print its normalized claims.
 
@@ -123,6 +125,11 @@ Use "-" to read stdin.
 --report-data is compared with the evidence's report data after zero-padding.
 --at pins the verification time, so archived evidence is checked at its own
 time. A policy that leaves the measurement open prints a warning on stderr.
+
+A TPM quote proves something only when its attestation key (AK) is known to
+belong to a TPM: name enrolled AK public keys with --tpm-ak (PEM), or CAs that
+certify AKs (e.g. Google's vTPM "EK/AK CA Root") with --tpm-roots. With
+neither, every TPM quote is rejected ("certificate: AK not trusted").
 
 Exit codes: 0 accepted, 1 usage or I/O error, 2 invalid evidence,
 3 rejected by the policy.`,
@@ -160,13 +167,17 @@ Exit codes: 0 accepted, 1 usage or I/O error, 2 invalid evidence,
 				return attestExit(err)
 			}
 			for _, f := range certFiles {
-				ders, err := readCerts(f)
+				ders, err := readCerts("--certs", f)
 				if err != nil {
 					return err
 				}
 				ev.Certs = append(ev.Certs, ders...)
 			}
-			claims, err := verifiers.New(nil).Check(cmd.Context(), ev, p, &attest.CheckOptions{
+			tpmOpts, err := tpmTrust(tpmAKFiles, tpmRootFiles)
+			if err != nil {
+				return err
+			}
+			claims, err := verifiers.New(&verifiers.Options{TPM: tpmOpts}).Check(cmd.Context(), ev, p, &attest.CheckOptions{
 				Now: now, ReportData: rd, Warn: warnTo(env.Stderr),
 			})
 			if err != nil {
@@ -181,7 +192,50 @@ Exit codes: 0 accepted, 1 usage or I/O error, 2 invalid evidence,
 	f.StringVar(&reportData, "report-data", "", "expected report data, hex (zero-padded)")
 	f.StringVar(&at, "at", "", "verification time, RFC 3339 (default now)")
 	f.StringArrayVar(&certFiles, "certs", nil, "PEM or DER certificate `FILE` to add to the evidence (repeatable)")
+	f.StringArrayVar(&tpmAKFiles, "tpm-ak", nil, "trusted TPM attestation key, PEM public key `FILE` (repeatable)")
+	f.StringArrayVar(&tpmRootFiles, "tpm-roots", nil, "PEM `FILE` of CA certificates that certify TPM attestation keys (repeatable)")
 	return cmd
+}
+
+// tpmTrust builds the TPM verifier's trust from --tpm-ak and --tpm-roots.
+// It returns nil (trust no AK) when both are empty.
+func tpmTrust(akFiles, rootFiles []string) (*tpm.Options, error) {
+	if len(akFiles) == 0 && len(rootFiles) == 0 {
+		return nil, nil
+	}
+	o := &tpm.Options{}
+	for _, path := range akFiles {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, exitf(ExitUsage, "--tpm-ak: %w", err)
+		}
+		blk, _ := pem.Decode(b)
+		if blk == nil || blk.Type != "PUBLIC KEY" {
+			return nil, exitf(ExitUsage, "--tpm-ak %s: no PUBLIC KEY block", path)
+		}
+		k, err := x509.ParsePKIXPublicKey(blk.Bytes)
+		if err != nil {
+			return nil, exitf(ExitUsage, "--tpm-ak %s: %w", path, err)
+		}
+		o.TrustedAKs = append(o.TrustedAKs, k)
+	}
+	if len(rootFiles) > 0 {
+		o.Roots = x509.NewCertPool()
+		for _, path := range rootFiles {
+			ders, err := readCerts("--tpm-roots", path)
+			if err != nil {
+				return nil, err
+			}
+			for _, der := range ders {
+				c, err := x509.ParseCertificate(der)
+				if err != nil {
+					return nil, exitf(ExitUsage, "--tpm-roots %s: %w", path, err)
+				}
+				o.Roots.AddCert(c)
+			}
+		}
+	}
+	return o, nil
 }
 
 func newAttestInspectCmd(env *Env) *cobra.Command {
@@ -327,13 +381,13 @@ func readLimited(path string, stdin io.Reader, limit int) ([]byte, error) {
 
 // readCerts returns the DER certificates of a PEM file (every CERTIFICATE
 // block) or of a DER file.
-func readCerts(path string) ([][]byte, error) {
+func readCerts(flag, path string) ([][]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, exitf(ExitUsage, "--certs: %w", err)
+		return nil, exitf(ExitUsage, "%s: %w", flag, err)
 	}
 	if len(b) > attest.MaxCerts*attest.MaxCertSize*2 {
-		return nil, exitf(ExitUsage, "--certs %s: file too large", path)
+		return nil, exitf(ExitUsage, "%s %s: file too large", flag, path)
 	}
 	var ders [][]byte
 	rest := b
@@ -349,7 +403,7 @@ func readCerts(path string) ([][]byte, error) {
 	}
 	if len(ders) == 0 {
 		if strings.Contains(string(b), "-----BEGIN") {
-			return nil, exitf(ExitUsage, "--certs %s: no CERTIFICATE block", path)
+			return nil, exitf(ExitUsage, "%s %s: no CERTIFICATE block", flag, path)
 		}
 		ders = append(ders, b) // DER; the verifier parses it strictly
 	}
