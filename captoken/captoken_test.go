@@ -232,6 +232,8 @@ func TestVerifyRejects(t *testing.T) {
 		{"wrong prefix", verifier(k), "cmt2." + strings.TrimPrefix(root, Prefix), ErrMalformed},
 		{"bad base64", verifier(k), root[:len(root)-3] + "!!!", ErrMalformed},
 		{"non-canonical base64", verifier(k), nonCanonicalB64(root), ErrMalformed},
+		{"line break inside", verifier(k), root[:20] + "\n" + root[20:], ErrMalformed},
+		{"carriage return at the end", verifier(k), root + "\r", ErrMalformed},
 		{"too long", verifier(k), Prefix + strings.Repeat("A", MaxTokenSize), ErrMalformed},
 		{"truncated", verifier(k), tokOf(rootRaw[:len(rootRaw)-1]), ErrMalformed},
 		{"truncated in block", verifier(k), tokOf(rootRaw[:10]), ErrMalformed},

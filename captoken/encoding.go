@@ -231,7 +231,16 @@ func decode(token string) (*decoded, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: missing %q prefix", ErrMalformed, Prefix)
 	}
-	// Strict rejects non-zero padding bits, so each token has one string form.
+	// Go's base64 decoders skip \r and \n, so a token with line breaks would
+	// decode like one without: reject every byte outside the alphabet first.
+	// With Strict (non-zero padding bits rejected) each token has exactly
+	// one string form.
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return nil, fmt.Errorf("%w: byte 0x%02x at offset %d is not base64url", ErrMalformed, c, len(Prefix)+i)
+		}
+	}
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: base64: %v", ErrMalformed, err)
