@@ -48,6 +48,19 @@ type VerifyOptions struct {
 	Now time.Time
 }
 
+// Time returns the verification time: o.Now, or clock() when o is nil or
+// Now is zero. A nil clock means time.Now. Every Verifier resolves its
+// time here, so "zero means now" holds the same way for all of them.
+func (o *VerifyOptions) Time(clock func() time.Time) time.Time {
+	if o != nil && !o.Now.IsZero() {
+		return o.Now
+	}
+	if clock == nil {
+		return time.Now()
+	}
+	return clock()
+}
+
 // Verifier checks one TEE type's evidence. Verify parses ev, checks its
 // signatures and certificate chain up to the vendor root at opts.Now, and
 // returns the normalized claims. It applies no policy: measurement, debug,

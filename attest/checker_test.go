@@ -116,3 +116,28 @@ func TestErrorf(t *testing.T) {
 		}
 	}
 }
+
+func TestVerifyOptionsTime(t *testing.T) {
+	pinned := time.Date(2025, 12, 25, 13, 15, 37, 0, time.UTC)
+	clock := func() time.Time { return pinned.Add(time.Hour) }
+	tests := []struct {
+		name  string
+		opts  *VerifyOptions
+		clock func() time.Time
+		want  time.Time
+	}{
+		{"pinned time wins", &VerifyOptions{Now: pinned}, clock, pinned},
+		{"nil options use the clock", nil, clock, pinned.Add(time.Hour)},
+		{"zero time uses the clock", &VerifyOptions{}, clock, pinned.Add(time.Hour)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.opts.Time(tt.clock); !got.Equal(tt.want) {
+				t.Fatalf("Time = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if got := (*VerifyOptions)(nil).Time(nil); time.Since(got) > time.Minute || time.Since(got) < 0 {
+		t.Fatalf("Time(nil) = %v, want about now", got)
+	}
+}

@@ -69,13 +69,7 @@ func (v *Verifier) Verify(ctx context.Context, ev *attest.Evidence, opts *attest
 	if err := ctx.Err(); err != nil {
 		return nil, attest.Errorf(attest.CheckMalformed, "nitro verification: %w", err)
 	}
-	now := time.Time{}
-	if opts != nil {
-		now = opts.Now
-	}
-	if now.IsZero() {
-		now = v.clock()
-	}
+	now := opts.Time(v.clock)
 	a, err := Parse(ev.Report)
 	if err != nil {
 		return nil, err

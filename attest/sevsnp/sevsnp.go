@@ -6,8 +6,6 @@
 package sevsnp
 
 import (
-	"time"
-
 	"github.com/chatmcp/chatmcp/attest"
 	"github.com/google/go-sev-guest/verify/trust"
 )
@@ -70,10 +68,3 @@ func NewVerifier(opts *Options) *Verifier {
 
 // TEE returns attest.SEVSNP.
 func (v *Verifier) TEE() attest.TEE { return attest.SEVSNP }
-
-func now(opts *attest.VerifyOptions) time.Time {
-	if opts == nil || opts.Now.IsZero() {
-		return time.Now()
-	}
-	return opts.Now
-}

@@ -38,7 +38,7 @@ func (v *Verifier) Verify(ctx context.Context, ev *attest.Evidence, opts *attest
 	if err != nil {
 		return nil, err
 	}
-	t := now(opts)
+	t := opts.Time(nil)
 	key, err := v.endorsementKey(ctx, r, ev.Certs, t)
 	if err != nil {
 		return nil, err

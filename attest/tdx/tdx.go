@@ -7,7 +7,6 @@ package tdx
 
 import (
 	"crypto/x509"
-	"time"
 
 	"github.com/chatmcp/chatmcp/attest"
 	"github.com/google/go-tdx-guest/verify/trust"
@@ -54,10 +53,3 @@ func NewVerifier(opts *Options) *Verifier {
 
 // TEE returns attest.TDX.
 func (v *Verifier) TEE() attest.TEE { return attest.TDX }
-
-func now(opts *attest.VerifyOptions) time.Time {
-	if opts == nil || opts.Now.IsZero() {
-		return time.Now()
-	}
-	return opts.Now
-}

@@ -32,7 +32,7 @@ func (v *Verifier) Verify(ctx context.Context, ev *attest.Evidence, opts *attest
 	if err != nil {
 		return nil, err
 	}
-	t := now(opts)
+	t := opts.Time(nil)
 	chain, err := verify.ExtractChainFromQuote(q.Proto)
 	if err != nil {
 		return nil, attest.Errorf(attest.CheckCertificate, "TDX quote PCK certificate chain: %w", err)

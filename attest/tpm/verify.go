@@ -86,13 +86,7 @@ func (v *Verifier) Verify(ctx context.Context, ev *attest.Evidence, opts *attest
 	if err := ctx.Err(); err != nil {
 		return nil, attest.Errorf(attest.CheckMalformed, "tpm verification: %w", err)
 	}
-	now := time.Time{}
-	if opts != nil {
-		now = opts.Now
-	}
-	if now.IsZero() {
-		now = v.clock()
-	}
+	now := opts.Time(v.clock)
 	p, err := Parse(ev.Report)
 	if err != nil {
 		return nil, err
