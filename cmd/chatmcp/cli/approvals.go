@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -43,12 +42,7 @@ func newApprovalsListCmd(env *Env) *cobra.Command {
 				if l == nil {
 					l = l[:0]
 				}
-				b, err := json.Marshal(l)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(env.Stdout, string(b))
-				return nil
+				return printJSONLine(env.Stdout, l)
 			}
 			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tPRINCIPAL\tTOOL\tARGUMENTS SHA-256\tEXPIRES IN")

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -31,12 +30,7 @@ type tokenJSON struct {
 
 func printToken(env *Env, asJSON bool, t tokenJSON) error {
 	if asJSON {
-		b, err := json.Marshal(t)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(env.Stdout, string(b))
-		return nil
+		return printJSONLine(env.Stdout, t)
 	}
 	fmt.Fprintln(env.Stdout, t.Token)
 	return nil
