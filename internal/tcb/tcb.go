@@ -24,5 +24,7 @@ func Rules() []Rule {
 			Why: "verifiers know no server"},
 		{Root: "store", Forbidden: []string{"kbs", "gateway", "relay", "chat", "attest"},
 			Why: "storage knows no server"},
+		{Root: "internal/ops", Forbidden: []string{"kbs", "gateway", "relay", "chat", "attest", "audit", "store", "captoken", "wallet"},
+			Why: "every daemon links the ops package (metrics, readiness), the untrusted relay too: it knows no domain package"},
 	}
 }
