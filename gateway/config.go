@@ -60,6 +60,12 @@ type Config struct {
 	// AuditArguments records call arguments (redacted of layer-1 values) in
 	// the audit log instead of only their SHA-256. If false, hashes only.
 	AuditArguments bool `yaml:"audit_arguments"`
+	// Database is a postgres:// DSN shared by gateway replicas (token
+	// revocations). If empty, SQLite in Data/gateway.db.
+	Database string `yaml:"database"`
+	// Revocations tunes how replicas follow each other's revocations.
+	// Zero values are the documented defaults.
+	Revocations RevocationConfig `yaml:"revocations"`
 	// Upstreams are the MCP servers the gateway aggregates, by name.
 	Upstreams map[string]*Upstream `yaml:"upstreams"`
 }
@@ -284,7 +290,7 @@ func (c *Config) validate() error {
 	if len(c.SecretNames()) > 0 && c.KBS == "" {
 		return errors.New("kbs: required because an upstream refers to {secret: NAME}")
 	}
-	return nil
+	return c.validateStorage()
 }
 
 func (u *Upstream) validate() error {

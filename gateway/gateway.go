@@ -102,6 +102,7 @@ type Server struct {
 	credKey    *credential.Key
 	audit      AuditLog
 	closeAudit func() error
+	refusals   refusalLimiter // rate limit of audited refusals (refusal.go)
 	db         *store.DB
 	adminToken []byte
 	secrets    map[string][]byte
@@ -184,13 +185,17 @@ func New(ctx context.Context, cfg *Config, opts *Options) (_ *Server, err error)
 	}
 	s.redactor = redact.New(values...)
 
-	if s.db, err = store.Open(ctx, filepath.Join(cfg.Data, "gateway.db")); err != nil {
+	var revs *authz.Revocations
+	if s.db, revs, err = openStorage(ctx, cfg, s.now, s.log); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	revs, err := authz.OpenRevocations(ctx, s.db, s.now)
-	if err != nil {
-		return nil, fmt.Errorf("gateway: %w", err)
-	}
+	// Other replicas' revocations arrive through the database; without
+	// Run the list goes stale and every token is refused (fail closed).
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		revs.Run(s.ctx)
+	}()
 	key, err := captoken.LoadOrCreateKey(filepath.Join(cfg.Data, "token.key"))
 	if err != nil {
 		return nil, fmt.Errorf("gateway: token key: %w", err)
@@ -248,8 +253,9 @@ func New(ctx context.Context, cfg *Config, opts *Options) (_ *Server, err error)
 	}
 	s.handler = s.routes()
 
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.housekeeping()
+	go s.flushRefusals()
 	return s, nil
 }
 
