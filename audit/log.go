@@ -29,6 +29,15 @@ type Options struct {
 	CheckpointEvery int
 	// Now is the clock stamped on lines. If nil, time.Now.
 	Now func() time.Time
+	// Observer is told the size of each group commit. If nil, nobody is.
+	Observer Observer
+}
+
+// Observer watches a Log's writes; *ops.Audit implements it.
+type Observer interface {
+	// Committed is called after each group commit of n entries (one
+	// write and fsync), whether or not the write succeeded.
+	Committed(n int)
 }
 
 // ErrBroken is wrapped by every Append after a failed write: the file's
@@ -57,6 +66,7 @@ type Log struct {
 	pending int // entries since the last checkpoint
 	broken  error
 	closed  bool
+	obs     Observer
 }
 
 // waiter is one queued Append and the channel its result arrives on.
@@ -78,7 +88,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Log, error) {
 	if !ok {
 		return nil, fmt.Errorf("opening audit log: signer key is %T, want ed25519", opts.Signer.Public())
 	}
-	l := &Log{signer: opts.Signer, every: opts.CheckpointEvery, now: opts.Now}
+	l := &Log{signer: opts.Signer, every: opts.CheckpointEvery, now: opts.Now, obs: opts.Observer}
 	if l.every <= 0 {
 		l.every = 1
 	}
@@ -203,6 +213,9 @@ func (l *Log) Append(ctx context.Context, e Entry) error {
 		lines[i] = b.ln
 	}
 	err := l.writeLocked(lines, false)
+	if l.obs != nil {
+		l.obs.Committed(len(lines))
+	}
 	for _, b := range batch {
 		b.done <- err
 	}
