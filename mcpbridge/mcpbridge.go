@@ -35,6 +35,11 @@ const MaxMessageSize = 8 << 20
 // server error range.
 const CodeGateway = -32001
 
+// CodeNotConnected is the JSON-RPC error code of every answer Refuse gives,
+// and of the answers after a refused initialize: the bridge has no session
+// with the remote server.
+const CodeNotConnected = -32002
+
 // Streamable HTTP header names (MCP specification, 2025-06-18 and later).
 const (
 	headerSessionID       = "Mcp-Session-Id"
@@ -75,8 +80,12 @@ type bridge struct {
 }
 
 // Run relays between local and the remote server until local reaches end of
-// input (then it ends the remote session and returns nil), ctx is done, or
-// AfterInitialize fails.
+// input (then it ends the remote session and returns nil) or ctx is done.
+//
+// When initialize fails (the server is unreachable or refuses the HTTP
+// request, e.g. 401 for a bad token, or AfterInitialize fails), Run answers
+// the local client as Refuse does, so the client shows the reason rather
+// than a closed connection, and then returns an error wrapping ErrRefused.
 func Run(ctx context.Context, local mcp.Connection, opts *Options) error {
 	if opts == nil || opts.Endpoint == "" || opts.HTTP == nil {
 		return errors.New("mcpbridge: Endpoint and HTTP are required")
@@ -103,7 +112,8 @@ func Run(ctx context.Context, local mcp.Connection, opts *Options) error {
 			// before anything else is sent.
 			if err := b.initialize(ctx, req); err != nil {
 				b.closeSession()
-				return err
+				serveRefusal(ctx, local, err.Error(), req)
+				return fmt.Errorf("mcpbridge: %w: %w", ErrRefused, err)
 			}
 		case isReq && req.IsCall():
 			// Calls may take long (a confirmation gate holds a call until a
@@ -125,9 +135,12 @@ func (b *bridge) logf(format string, args ...any) {
 	}
 }
 
+// initialize relays the local client's initialize. It returns an error,
+// having answered nothing, when the server could not be reached, refused the
+// request or AfterInitialize failed.
 func (b *bridge) initialize(ctx context.Context, req *jsonrpc.Request) error {
 	var answer *jsonrpc.Response
-	b.send(ctx, req, func(m jsonrpc.Message) {
+	failure := b.send(ctx, req, func(m jsonrpc.Message) {
 		if r, ok := m.(*jsonrpc.Response); ok && r.ID == req.ID {
 			answer = r
 			var res struct {
@@ -142,12 +155,15 @@ func (b *bridge) initialize(ctx context.Context, req *jsonrpc.Request) error {
 		}
 		b.write(ctx, m)
 	})
+	if failure != "" {
+		return errors.New(failure)
+	}
 	if answer == nil {
 		return nil
 	}
 	if answer.Error != nil {
-		// Refused or unreachable: pass the error on; there is no session
-		// to prepare.
+		// The server's own JSON-RPC answer (e.g. an unsupported protocol
+		// version): pass it on.
 		b.write(ctx, answer)
 		return nil
 	}
@@ -156,8 +172,7 @@ func (b *bridge) initialize(ctx context.Context, req *jsonrpc.Request) error {
 		sid := b.sessionID
 		b.mu.Unlock()
 		if err := b.opts.AfterInitialize(ctx, sid); err != nil {
-			b.write(ctx, errorResponse(req.ID, "connect: "+err.Error()))
-			return fmt.Errorf("mcpbridge: after initialize: %w", err)
+			return err
 		}
 	}
 	b.write(ctx, answer)
@@ -204,8 +219,9 @@ func (b *bridge) newRequest(ctx context.Context, method string, body []byte) (*h
 
 // send POSTs msg and hands each message of the answer to deliver. When msg
 // is a call and no answer to it arrives (HTTP or network failure), the
-// local client gets an error response instead, so it never waits forever.
-func (b *bridge) send(ctx context.Context, msg jsonrpc.Message, deliver func(jsonrpc.Message)) {
+// local client gets an error response instead, so it never waits forever,
+// and send returns that error's text.
+func (b *bridge) send(ctx context.Context, msg jsonrpc.Message, deliver func(jsonrpc.Message)) (failure string) {
 	var callID jsonrpc.ID
 	isCall := false
 	if r, ok := msg.(*jsonrpc.Request); ok && r.IsCall() {
@@ -215,6 +231,7 @@ func (b *bridge) send(ctx context.Context, msg jsonrpc.Message, deliver func(jso
 	fail := func(format string, args ...any) {
 		text := fmt.Sprintf(format, args...)
 		if isCall && !answered {
+			failure = text
 			deliver(errorResponse(callID, text))
 			return
 		}
@@ -282,6 +299,7 @@ func (b *bridge) send(ctx context.Context, msg jsonrpc.Message, deliver func(jso
 	if isCall && !answered && ctx.Err() == nil {
 		fail("gateway closed the stream without answering")
 	}
+	return failure
 }
 
 func errOr(err error, s string) any {

@@ -2,6 +2,8 @@ package mcpbridge
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -126,37 +128,109 @@ func TestBridgeRelays(t *testing.T) {
 	}
 }
 
+// TestBridgeRefusals: when the session cannot start, a real MCP client
+// (go-sdk) still completes initialize and sees the reason as the error of
+// every request, rather than a closed connection, and Run reports
+// ErrRefused once the client goes.
 func TestBridgeRefusals(t *testing.T) {
 	var refused atomic.Int32
 	srv := upstream(t, "good", &refused)
-	t.Run("bad token", func(t *testing.T) {
-		called := false
-		cs, _ := connect(t, srv.URL, "bad", func(context.Context, string) error { called = true; return nil })
-		if called {
-			t.Error("AfterInitialize ran although initialize was refused")
-		}
-		if cs != nil {
-			t.Fatal("client initialized through a refused token")
-		}
-		if refused.Load() == 0 {
-			t.Error("server never saw the refused request")
-		}
+	tests := []struct {
+		name     string
+		endpoint string
+		token    string
+		after    func(context.Context, string) error
+		want     string
+	}{
+		{"bad token", srv.URL, "bad", nil, "gateway refused the request: 401 Unauthorized: invalid token"},
+		{"after initialize fails", srv.URL, "good", func(context.Context, string) error { return errors.New("sealing credentials: no key") }, "sealing credentials: no key"},
+		{"unreachable", "http://127.0.0.1:1/mcp", "good", nil, "gateway unreachable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cs, done := connect(t, tt.endpoint, tt.token, tt.after)
+			if cs == nil {
+				t.Fatal("the client could not complete initialize; it would show only a closed connection")
+			}
+			if got := cs.InitializeResult(); got.ServerInfo.Name != refusalName || !strings.Contains(got.Instructions, tt.want) {
+				t.Errorf("initialize result %+v %q, want the stand-in server with instructions %q", got.ServerInfo, got.Instructions, tt.want)
+			}
+			ctx := context.Background()
+			_, err := cs.ListTools(ctx, nil)
+			var je *jsonrpc.Error
+			if !errors.As(err, &je) || je.Code != CodeNotConnected || !strings.Contains(je.Message, tt.want) {
+				t.Errorf("tools/list error %v, want code %d naming %q", err, CodeNotConnected, tt.want)
+			}
+			if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}}); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("tools/call error %v, want %q", err, tt.want)
+			}
+			cs.Close()
+			if err := <-done; !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Run = %v, want ErrRefused naming %q", err, tt.want)
+			}
+		})
+	}
+	if refused.Load() == 0 {
+		t.Error("the server never saw the bad token's request")
+	}
+}
+
+// TestRefuse: a real MCP client (go-sdk) talking to Refuse completes
+// initialize, gets the reason as an error log message and as the error of
+// every request except ping, and Refuse returns when the client goes.
+func TestRefuse(t *testing.T) {
+	const reason = "gateway not verified, not connecting: attestation rejected: sim: measurement not allowed"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c2bR, c2bW := io.Pipe()
+	b2cR, b2cW := io.Pipe()
+	local, err := (&mcp.IOTransport{Reader: c2bR, Writer: b2cW}).Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		Refuse(ctx, local, reason)
+		b2cW.Close()
+		close(done)
+	}()
+	logs := make(chan string, 1)
+	client := mcp.NewClient(&mcp.Implementation{Name: "desktop", Version: "v0"}, &mcp.ClientOptions{
+		LoggingMessageHandler: func(_ context.Context, r *mcp.LoggingMessageRequest) {
+			logs <- fmt.Sprintf("%s %v", r.Params.Level, r.Params.Data)
+		},
 	})
-	t.Run("after initialize fails", func(t *testing.T) {
-		cs, done := connect(t, srv.URL, "good", func(context.Context, string) error { return io.ErrUnexpectedEOF })
-		if cs != nil {
-			t.Fatal("client initialized although AfterInitialize failed")
+	cs, err := client.Connect(ctx, &mcp.IOTransport{Reader: b2cR, Writer: c2bW}, nil)
+	if err != nil {
+		t.Fatalf("initialize: %v", err)
+	}
+	select {
+	case got := <-logs:
+		if got != "error "+reason {
+			t.Errorf("log message %q, want the reason at level error", got)
 		}
-		if err := <-done; err == nil {
-			t.Error("Run returned nil")
+	case <-ctx.Done():
+		t.Error("no log message")
+	}
+	if err := cs.Ping(ctx, nil); err != nil {
+		t.Errorf("ping: %v", err)
+	}
+	for _, call := range []func() error{
+		func() error { _, err := cs.ListTools(ctx, nil); return err },
+		func() error { _, err := cs.ListResources(ctx, nil); return err },
+		func() error { _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "x"}); return err },
+	} {
+		var je *jsonrpc.Error
+		if err := call(); !errors.As(err, &je) || je.Code != CodeNotConnected || je.Message != reason {
+			t.Errorf("error %v, want code %d and the reason", err, CodeNotConnected)
 		}
-	})
-	t.Run("unreachable", func(t *testing.T) {
-		cs, _ := connect(t, "http://127.0.0.1:1/mcp", "good", nil)
-		if cs != nil {
-			t.Fatal("client initialized with no server")
-		}
-	})
+	}
+	cs.Close()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatal("Refuse did not return after the client closed")
+	}
 }
 
 func TestReadSSE(t *testing.T) {

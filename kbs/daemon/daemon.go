@@ -23,6 +23,7 @@ import (
 	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/attest/verifiers"
 	"github.com/chatmcp/chatmcp/audit"
+	"github.com/chatmcp/chatmcp/internal/ops"
 	"github.com/chatmcp/chatmcp/kbs"
 	"github.com/chatmcp/chatmcp/ratls"
 	"github.com/chatmcp/chatmcp/store"
@@ -60,6 +61,14 @@ type Options struct {
 	Stderr io.Writer
 	// Ready, if non-nil, is called with the bound address once serving.
 	Ready func(addr net.Addr)
+	// Logger receives operational logs. If nil, text to Stderr.
+	Logger *slog.Logger
+	// Metrics records requests, release decisions and audit latency. If
+	// nil, nothing is recorded.
+	Metrics *ops.KBS
+	// Readiness, if non-nil, gets the checks "store", "sealer" and
+	// "audit", failing until each is ready (GET /readyz of the ops server).
+	Readiness *ops.Readiness
 }
 
 // Run serves the KBS until ctx is done, then shuts down cleanly (closing the
@@ -71,6 +80,11 @@ func Run(ctx context.Context, o *Options) error {
 	}
 	if o.Listen == "" || o.Data == "" {
 		return errors.New("--listen and --data are required")
+	}
+	o.Readiness.Declare("store", "sealer", "audit")
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(stderr, nil))
 	}
 	var tlsConf *tls.Config
 	switch {
@@ -120,18 +134,25 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	o.Readiness.Set(ops.Check{Name: "store", Func: func(ctx context.Context) error { return db.PingContext(ctx) }})
 	if err := st.CheckSealer(ctx, sealer); err != nil {
 		return err
 	}
-	alog, err := audit.Open(ctx, filepath.Join(o.Data, FileAuditLog), &audit.Options{Signer: akey})
+	o.Readiness.Done("sealer")
+	aopts := &audit.Options{Signer: akey}
+	if o.Metrics != nil {
+		aopts.Observer = o.Metrics.AuditMetrics()
+	}
+	alog, err := audit.Open(ctx, filepath.Join(o.Data, FileAuditLog), aopts)
 	if err != nil {
 		return err
 	}
 	defer alog.Close()
+	o.Readiness.Done("audit")
 	srv, err := kbs.NewServer(&kbs.Options{
-		Storage: st, Sealer: sealer, Checker: verifiers.New(nil), Audit: alog,
+		Storage: st, Sealer: sealer, Checker: verifiers.New(nil), Audit: metered(alog, o.Metrics),
 		AdminToken: token, Dev: o.Dev,
-		Logger: slog.New(slog.NewTextHandler(stderr, nil)),
+		Logger: logger,
 	})
 	if err != nil {
 		return err
@@ -153,7 +174,7 @@ func Run(ctx context.Context, o *Options) error {
 	} else {
 		ln = tls.NewListener(ln, tlsConf)
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+	hs := &http.Server{Handler: o.Metrics.HTTPMetrics().Handler(srv), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
 	fmt.Fprintf(stderr, "chatmcp-kbs: listening on %s://%s (data %s, store %s)\n", scheme, ln.Addr(), o.Data, db.Dialect)
 	if o.Ready != nil {
 		o.Ready(ln.Addr())

@@ -9,6 +9,7 @@ import (
 
 	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/attest/devices"
+	"github.com/chatmcp/chatmcp/internal/ops"
 )
 
 // Main parses the chatmcp-kbs command line (without the program name), runs
@@ -26,6 +27,8 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.StringVar(&o.TLSCert, "tls-cert", "", "TLS certificate PEM (without --dev)")
 	fs.StringVar(&o.TLSKey, "tls-key", "", "TLS private key PEM (without --dev)")
 	tee := fs.String("tee", "", "TEE device for the RA-TLS certificate: sevsnp, tdx, nitro or tpm (default: the first device found)")
+	var of ops.Flags
+	of.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -37,6 +40,22 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	o.Stderr = stderr
+	var err error
+	if o.Logger, err = of.Logger(stderr); err != nil {
+		fmt.Fprintln(stderr, "chatmcp-kbs: error:", err)
+		return 1
+	}
+	if of.MetricsListen != "" {
+		reg := ops.NewRegistry()
+		o.Metrics, o.Readiness = ops.NewKBS(reg), &ops.Readiness{}
+		srv, err := ops.Start(&ops.Options{Listen: of.MetricsListen, Registry: reg, Ready: o.Readiness, Logger: o.Logger})
+		if err != nil {
+			fmt.Fprintln(stderr, "chatmcp-kbs: error:", err)
+			return 1
+		}
+		defer srv.Close()
+		fmt.Fprintf(stderr, "chatmcp-kbs: metrics on %s (/healthz, /readyz, /metrics)\n", srv.URL())
+	}
 	if !o.Dev && o.TLSCert == "" && o.TLSKey == "" {
 		// In a TEE the KBS serves RA-TLS with the machine's own evidence.
 		a, err := devices.Detect(&devices.Options{TEE: attest.TEE(*tee)})
