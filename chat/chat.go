@@ -56,6 +56,13 @@ type Client struct {
 	device  *envelope.Device
 	token   string
 	history map[string][]*envelope.Conversation // verified states by conversation, index epoch-1
+	senders map[string]*senderEntry             // senders' directory entries, by address
+}
+
+// senderEntry is what the client knows of a sender's revoked devices.
+type senderEntry struct {
+	fetched time.Time
+	revoked map[string]int64 // device → revocation time, Unix milliseconds
 }
 
 // New returns a client. It creates the device keys on first use (certified
@@ -81,7 +88,7 @@ func New(opts *Options) (*Client, error) {
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("chat: relay URL %q: want http(s)://host[:port]", o.Relay)
 	}
-	c := &Client{opts: o, base: base, dir: filepath.Join(o.Home, o.Wallet.Address().String()), history: map[string][]*envelope.Conversation{}}
+	c := &Client{opts: o, base: base, dir: filepath.Join(o.Home, o.Wallet.Address().String()), history: map[string][]*envelope.Conversation{}, senders: map[string]*senderEntry{}}
 	if err := c.loadDevice(); err != nil {
 		return nil, err
 	}
@@ -223,14 +230,35 @@ func (c *Client) session(ctx context.Context) error {
 	return c.Login(ctx)
 }
 
-// APIError is an error response from the relay.
+// APIError is a refusal by the relay. Reason is the stable code of the
+// check that failed (a relayapi.Reason* constant, or ReasonHTTP when the
+// relay sent no error body); callers branch on it, never on Msg.
 type APIError struct {
 	Status int
+	Reason string
 	Msg    string
 	Stamps []relayapi.StampNeeded
 }
 
 func (e *APIError) Error() string { return "relay: " + e.Msg }
+
+// ReasonHTTP is APIError.Reason for an error response without a relay
+// error body (a proxy's page, a relay too old to send reasons).
+const ReasonHTTP = "http"
+
+// IsReason reports whether err is a relay refusal with one of reasons.
+func IsReason(err error, reasons ...string) bool {
+	var ae *APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	for _, r := range reasons {
+		if ae.Reason == r {
+			return true
+		}
+	}
+	return false
+}
 
 // do sends a JSON request and decodes a JSON response. With auth, a 401
 // on a saved session signs in again once.
@@ -241,8 +269,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, auth 
 		}
 	}
 	err := c.doOnce(ctx, method, path, in, out, auth)
-	var ae *APIError
-	if auth && errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
+	if auth && IsReason(err, relayapi.ReasonSessionExpired, relayapi.ReasonUnauthorized) {
 		if err := c.Login(ctx); err != nil {
 			return err
 		}
@@ -277,10 +304,10 @@ func (c *Client) doOnce(ctx context.Context, method, path string, in, out any, a
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		var e relayapi.Error
-		if err := wire.Read(resp.Body, relayapi.MaxSmallBody, &e); err != nil || e.Error == "" {
-			return &APIError{Status: resp.StatusCode, Msg: fmt.Sprintf("HTTP %d", resp.StatusCode)}
+		if err := wire.Read(resp.Body, relayapi.MaxSmallBody, &e); err != nil || e.Error == "" || e.Reason == "" {
+			return &APIError{Status: resp.StatusCode, Reason: ReasonHTTP, Msg: fmt.Sprintf("HTTP %d", resp.StatusCode)}
 		}
-		return &APIError{Status: resp.StatusCode, Msg: e.Error, Stamps: e.Stamps}
+		return &APIError{Status: resp.StatusCode, Reason: e.Reason, Msg: e.Error, Stamps: e.Stamps}
 	}
 	if out == nil {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, relayapi.MaxSmallBody))

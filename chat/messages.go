@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/chatmcp/chatmcp/chat/envelope"
@@ -77,7 +76,33 @@ func (c *Client) User(ctx context.Context, a wallet.Address) (*relayapi.UserResp
 		}
 	}
 	u.Devices = ok
+	var revs []envelope.Revocation
+	for _, rv := range u.Revocations {
+		if rv.Verify() == nil && rv.Wallet.Equal(a) {
+			revs = append(revs, rv)
+		}
+	}
+	u.Revocations = revs
 	return &u, nil
+}
+
+// senderRevoked returns when the sender's device was revoked (0: not as far
+// as the relay tells). Entries are re-fetched after a minute and on every
+// Read.
+func (c *Client) senderRevoked(ctx context.Context, a wallet.Address, device string) (int64, error) {
+	e := c.senders[a.String()]
+	if e == nil || c.opts.Now().Sub(e.fetched) > time.Minute {
+		u, err := c.User(ctx, a)
+		if err != nil {
+			return 0, err
+		}
+		e = &senderEntry{fetched: c.opts.Now(), revoked: map[string]int64{}}
+		for _, rv := range u.Revocations {
+			e.revoked[rv.Device] = rv.Revoked
+		}
+		c.senders[a.String()] = e
+	}
+	return e.revoked[device], nil
 }
 
 // ErrNotPermitted marks requests the client refuses itself, from verified
@@ -100,12 +125,11 @@ func (c *Client) SendDM(ctx context.Context, to wallet.Address, text string) (*S
 	}
 	id := envelope.DMID(c.Address(), to)
 	_, err := c.conversation(ctx, id)
-	var ae *APIError
-	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+	if IsReason(err, relayapi.ReasonUnknownConversation) {
 		op := &envelope.Op{Conversation: id, Kind: envelope.KindDM, Epoch: 1, Creator: c.Address(),
 			Members: envelope.SortMembers([]wallet.Address{c.Address(), to}), At: c.opts.Now().UnixMilli()}
 		op.Sign(c.device)
-		if err := c.do(ctx, http.MethodPost, "/v1/conversations", relayapi.OpRequest{Op: *op}, nil, true); err != nil && !isStatus(err, http.StatusConflict) {
+		if err := c.do(ctx, http.MethodPost, "/v1/conversations", relayapi.OpRequest{Op: *op}, nil, true); err != nil && !IsReason(err, relayapi.ReasonConversationExists) {
 			return nil, fmt.Errorf("creating conversation: %w", err)
 		}
 		if err := c.setConsent(ctx, to, envelope.Allowed); err != nil {
@@ -114,35 +138,82 @@ func (c *Client) SendDM(ctx context.Context, to wallet.Address, text string) (*S
 	} else if err != nil {
 		return nil, err
 	}
-	return c.Send(ctx, id, text)
+	return c.send(ctx, id, text, to)
 }
 
-func isStatus(err error, status int) bool {
-	var ae *APIError
-	return errors.As(err, &ae) && ae.Status == status
+// checkDM refuses to treat as the direct conversation with peer anything
+// but exactly that: a direct conversation of the two of them at their
+// DMID, unchanged since its creation.
+func (c *Client) checkDM(states []*envelope.Conversation, peer wallet.Address) error {
+	for _, st := range states {
+		if !st.IsDM(c.Address(), peer) {
+			return fmt.Errorf("conversation %s is not the direct conversation of you and %s (kind %s, %d members): refusing to send", states[0].ID, peer, st.Kind, len(st.Members))
+		}
+	}
+	return nil
 }
 
 // CreateGroup creates a group of the caller and members and allows every
 // member; it returns the conversation ID.
 func (c *Client) CreateGroup(ctx context.Context, members []wallet.Address) (string, error) {
-	id, err := envelope.NewID(c.opts.Rand)
+	op, err := envelope.NewGroupOp(c.opts.Rand, c.Address(), members, c.opts.Now())
 	if err != nil {
 		return "", err
 	}
-	all := envelope.SortMembers(append([]wallet.Address{c.Address()}, members...))
-	op := &envelope.Op{Conversation: id, Kind: envelope.KindGroup, Epoch: 1, Creator: c.Address(), Members: all, At: c.opts.Now().UnixMilli()}
 	op.Sign(c.device)
-	if err := c.do(ctx, http.MethodPost, "/v1/conversations", relayapi.OpRequest{Op: *op}, nil, true); err != nil {
+	if err := c.postOp(ctx, "/v1/conversations", op); err != nil {
 		return "", fmt.Errorf("creating group: %w", err)
 	}
-	for _, m := range all {
+	for _, m := range op.Members {
 		if !m.Equal(c.Address()) {
 			if err := c.setConsent(ctx, m, envelope.Allowed); err != nil {
 				return "", err
 			}
 		}
 	}
-	return id, nil
+	return op.Conversation, nil
+}
+
+// postOp posts a membership op, minting stamps (bound to the op) for the
+// members it adds who have not allowed us, when the relay asks for them.
+func (c *Client) postOp(ctx context.Context, path string, op *envelope.Op) error {
+	req := relayapi.OpRequest{Op: *op}
+	err := c.do(ctx, http.MethodPost, path, req, nil, true)
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Reason == relayapi.ReasonStampRequired && len(ae.Stamps) > 0 {
+		if req.Stamps, err = c.mint(ctx, ae.Stamps, op.Hash()); err != nil {
+			return err
+		}
+		err = c.do(ctx, http.MethodPost, path, req, nil, true)
+	}
+	return err
+}
+
+// mint makes the stamps the relay asked for, over hash.
+func (c *Client) mint(ctx context.Context, needed []relayapi.StampNeeded, hash [32]byte) (map[string]stamp.Stamp, error) {
+	out := map[string]stamp.Stamp{}
+	for _, n := range needed {
+		if n.Bits > c.opts.MaxStampBits {
+			return nil, fmt.Errorf("%s asks for a %d-bit stamp, more than the %d bits this client mints", n.Recipient, n.Bits, c.opts.MaxStampBits)
+		}
+		st, err := stamp.Mint(ctx, stamp.Input{Recipient: n.Recipient, Sender: c.Address(), Message: hash}, n.Bits)
+		if err != nil {
+			return nil, err
+		}
+		out[n.Recipient.String()] = *st
+	}
+	return out, nil
+}
+
+// Conversations lists the caller's current conversations: those it created
+// or whose creator it allowed, and requests (from creators it has not
+// answered; allow the creator to move them).
+func (c *Client) Conversations(ctx context.Context) (conversations, requests []string, err error) {
+	var resp relayapi.ConversationsResponse
+	if err := c.do(ctx, http.MethodGet, "/v1/conversations", nil, &resp, true); err != nil {
+		return nil, nil, err
+	}
+	return resp.Conversations, resp.Requests, nil
 }
 
 // RemoveMember removes a member from a group the caller created. Messages
@@ -170,7 +241,7 @@ func (c *Client) RemoveMember(ctx context.Context, id string, member wallet.Addr
 	if _, err := envelope.Apply(cur, op); err != nil {
 		return fmt.Errorf("%w: %w", err, ErrNotPermitted)
 	}
-	if err := c.do(ctx, http.MethodPost, "/v1/conversations/"+id+"/ops", relayapi.OpRequest{Op: *op}, nil, true); err != nil {
+	if err := c.postOp(ctx, "/v1/conversations/"+id+"/ops", op); err != nil {
 		return fmt.Errorf("removing member: %w", err)
 	}
 	delete(c.history, id)
@@ -179,20 +250,33 @@ func (c *Client) RemoveMember(ctx context.Context, id string, member wallet.Addr
 
 // Send seals text to every current device of every current member and
 // posts it, minting stamps for recipients who ask for them.
+// A conversation at a direct-message ID is sent to only through SendDM,
+// which checks it is the direct conversation with the peer.
 func (c *Client) Send(ctx context.Context, id, text string) (*Sent, error) {
+	return c.send(ctx, id, text, wallet.Address{})
+}
+
+// send sends to id; with a non-zero dmPeer, id must be the direct
+// conversation with dmPeer.
+func (c *Client) send(ctx context.Context, id, text string, dmPeer wallet.Address) (*Sent, error) {
 	for attempt := 0; ; attempt++ {
-		s, err := c.sendOnce(ctx, id, text)
-		if isStatus(err, http.StatusConflict) && attempt == 0 && !strings.Contains(err.Error(), "replay") {
+		s, err := c.sendOnce(ctx, id, text, dmPeer)
+		if attempt == 0 && IsReason(err, relayapi.ReasonEpochChanged) {
 			continue // membership changed under us: refresh and reseal
 		}
 		return s, err
 	}
 }
 
-func (c *Client) sendOnce(ctx context.Context, id, text string) (*Sent, error) {
+func (c *Client) sendOnce(ctx context.Context, id, text string, dmPeer wallet.Address) (*Sent, error) {
 	states, err := c.conversation(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if !dmPeer.IsZero() {
+		if err := c.checkDM(states, dmPeer); err != nil {
+			return nil, fmt.Errorf("%w: %w", err, ErrNotPermitted)
+		}
 	}
 	cur := states[len(states)-1]
 	if !cur.IsMember(c.Address()) {
@@ -227,17 +311,9 @@ func (c *Client) Post(ctx context.Context, env *envelope.Envelope) (*Sent, error
 	var resp relayapi.SendResponse
 	err = c.do(ctx, http.MethodPost, "/v1/messages", req, &resp, true)
 	var ae *APIError
-	if errors.As(err, &ae) && ae.Status == http.StatusPaymentRequired && len(ae.Stamps) > 0 {
-		req.Stamps = map[string]stamp.Stamp{}
-		for _, n := range ae.Stamps {
-			if n.Bits > c.opts.MaxStampBits {
-				return nil, fmt.Errorf("%s asks for a %d-bit stamp, more than the %d bits this client mints", n.Recipient, n.Bits, c.opts.MaxStampBits)
-			}
-			st, err := stamp.Mint(ctx, stamp.Input{Recipient: n.Recipient, Sender: c.Address(), Message: env.Hash()}, n.Bits)
-			if err != nil {
-				return nil, err
-			}
-			req.Stamps[n.Recipient.String()] = *st
+	if errors.As(err, &ae) && ae.Reason == relayapi.ReasonStampRequired && len(ae.Stamps) > 0 {
+		if req.Stamps, err = c.mint(ctx, ae.Stamps, env.Hash()); err != nil {
+			return nil, err
 		}
 		err = c.do(ctx, http.MethodPost, "/v1/messages", req, &resp, true)
 	}
@@ -250,9 +326,12 @@ func (c *Client) Post(ctx context.Context, env *envelope.Envelope) (*Sent, error
 // Message is a delivered message after verification and decryption. When
 // it could not be opened, Err says why and Text is empty.
 type Message struct {
-	Seq          int64          `json:"seq"`
-	Folder       string         `json:"folder"`
-	Conversation string         `json:"conversation"`
+	Seq          int64  `json:"seq"`
+	Folder       string `json:"folder"`
+	Conversation string `json:"conversation"`
+	// Kind is the conversation's kind from its verified membership
+	// (envelope.KindDM or KindGroup); empty when that could not be verified.
+	Kind         string         `json:"kind,omitempty"`
 	ID           string         `json:"id"`
 	Sender       wallet.Address `json:"sender"`
 	SenderDevice string         `json:"sender_device"`
@@ -293,6 +372,7 @@ func (c *Client) Read(ctx context.Context, o ReadOptions) ([]Message, int64, err
 	if err := c.do(ctx, http.MethodGet, "/v1/messages?"+q.Encode(), nil, &page, true); err != nil {
 		return nil, 0, err
 	}
+	clear(c.senders) // learn of revocations at least once per page
 	out := make([]Message, 0, len(page.Messages))
 	for _, m := range page.Messages {
 		out = append(out, c.open(ctx, m))
@@ -332,6 +412,24 @@ func (c *Client) open(ctx context.Context, m relayapi.Message) Message {
 	conv, err := c.stateAt(ctx, env.Conversation, env.Epoch)
 	if err != nil {
 		out.Err = err.Error()
+		return out
+	}
+	out.Kind = conv.Kind
+	if err := env.Verify(); err != nil {
+		out.Err = err.Error()
+		return out
+	}
+	// A device's revocation ends its authority: what it signed at or after
+	// the revocation time is not from the wallet's owner. (A stolen key can
+	// backdate SentAt; an honest relay refuses that — it checks the time
+	// and the device — but a colluding one could deliver it.)
+	revoked, err := c.senderRevoked(ctx, env.Sender.Wallet, env.Sender.Device)
+	if err != nil {
+		out.Err = fmt.Sprintf("checking the sender's device: %v", err)
+		return out
+	}
+	if revoked != 0 && env.SentAt >= revoked {
+		out.Err = fmt.Sprintf("envelope: sender device %s was revoked at %s, before this message", env.Sender.Device, time.UnixMilli(revoked).UTC().Format(time.RFC3339))
 		return out
 	}
 	pt, err := envelope.Open(env, c.device, conv)

@@ -67,37 +67,37 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 func (s *Server) login(ctx context.Context, req *relayapi.LoginRequest) (*relayapi.LoginResponse, error) {
 	m, err := wallet.ParseSignInMessage(req.Message)
 	if err != nil {
-		return nil, errorf(http.StatusBadRequest, "%v", err)
+		return nil, errorf(http.StatusBadRequest, relayapi.ReasonBadSignIn, "%v", err)
 	}
 	now := s.opts.Now()
 	switch {
 	case m.Domain != s.opts.Domain:
-		return nil, errorf(http.StatusUnauthorized, "sign-in rejected: domain %q is not this relay (%q)", m.Domain, s.opts.Domain)
+		return nil, errorf(http.StatusUnauthorized, relayapi.ReasonWrongDomain, "sign-in rejected: domain %q is not this relay (%q)", m.Domain, s.opts.Domain)
 	case m.Version != "1":
-		return nil, errorf(http.StatusUnauthorized, "sign-in rejected: version %q, want 1", m.Version)
+		return nil, errorf(http.StatusUnauthorized, relayapi.ReasonWrongVersion, "sign-in rejected: version %q, want 1", m.Version)
 	case m.ChainID != s.opts.ChainID:
-		return nil, errorf(http.StatusUnauthorized, "sign-in rejected: chain ID %q, want %q", m.ChainID, s.opts.ChainID)
+		return nil, errorf(http.StatusUnauthorized, relayapi.ReasonWrongChain, "sign-in rejected: chain ID %q, want %q", m.ChainID, s.opts.ChainID)
 	case m.Nonce == "":
-		return nil, errorf(http.StatusUnauthorized, "sign-in rejected: no nonce")
+		return nil, errorf(http.StatusUnauthorized, relayapi.ReasonNoNonce, "sign-in rejected: no nonce")
 	case m.IssuedAt.IsZero() || m.ExpirationTime.IsZero():
-		return nil, errorf(http.StatusUnauthorized, "sign-in rejected: issued-at and expiration time are required")
+		return nil, errorf(http.StatusUnauthorized, relayapi.ReasonNoTimes, "sign-in rejected: issued-at and expiration time are required")
 	case m.IssuedAt.After(now.Add(s.opts.MaxSkew)) || m.IssuedAt.Before(now.Add(-s.opts.NonceTTL-s.opts.MaxSkew)):
-		return nil, errorf(http.StatusUnauthorized, "sign-in rejected: issued-at %s is outside the accepted window", m.IssuedAt.Format(time.RFC3339))
+		return nil, errorf(http.StatusUnauthorized, relayapi.ReasonIssuedAt, "sign-in rejected: issued-at %s is outside the accepted window", m.IssuedAt.Format(time.RFC3339))
 	case !m.ExpirationTime.After(now):
-		return nil, errorf(http.StatusUnauthorized, "sign-in rejected: message expired")
+		return nil, errorf(http.StatusUnauthorized, relayapi.ReasonSignInExpired, "sign-in rejected: message expired")
 	case m.ExpirationTime.Sub(m.IssuedAt) > s.opts.NonceTTL+s.opts.MaxSkew:
-		return nil, errorf(http.StatusUnauthorized, "sign-in rejected: expiration time too far after issued-at")
+		return nil, errorf(http.StatusUnauthorized, relayapi.ReasonExpiryTooLong, "sign-in rejected: expiration time too far after issued-at")
 	case !m.NotBefore.IsZero() && m.NotBefore.After(now):
-		return nil, errorf(http.StatusUnauthorized, "sign-in rejected: not valid yet")
+		return nil, errorf(http.StatusUnauthorized, relayapi.ReasonNotYetValid, "sign-in rejected: not valid yet")
 	}
 	if !m.Address.Verify([]byte(req.Message), req.Signature) {
-		return nil, errorf(http.StatusUnauthorized, "sign-in rejected: wallet signature does not verify")
+		return nil, errorf(http.StatusUnauthorized, relayapi.ReasonBadSignature, "sign-in rejected: wallet signature does not verify")
 	}
 	if err := req.Device.Verify(); err != nil {
-		return nil, errorf(http.StatusBadRequest, "%v", err)
+		return nil, errorf(http.StatusBadRequest, relayapi.ReasonBadDevice, "%v", err)
 	}
 	if !req.Device.Wallet.Equal(m.Address) {
-		return nil, errorf(http.StatusUnauthorized, "sign-in rejected: device certificate is for another wallet")
+		return nil, errorf(http.StatusUnauthorized, relayapi.ReasonDeviceWallet, "sign-in rejected: device certificate is for another wallet")
 	}
 	certJSON, err := json.Marshal(req.Device)
 	if err != nil {
@@ -117,7 +117,7 @@ func (s *Server) login(ctx context.Context, req *relayapi.LoginRequest) (*relaya
 			return err
 		}
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return errorf(http.StatusUnauthorized, "sign-in rejected: nonce unknown, expired or already used")
+			return errorf(http.StatusUnauthorized, relayapi.ReasonNonceInvalid, "sign-in rejected: nonce unknown, expired or already used")
 		}
 		var existing []byte
 		var revoked int64
@@ -131,9 +131,9 @@ func (s *Server) login(ctx context.Context, req *relayapi.LoginRequest) (*relaya
 		case err != nil:
 			return err
 		case revoked != 0:
-			return errorf(http.StatusForbidden, "device %s was revoked", req.Device.Device)
+			return errorf(http.StatusForbidden, relayapi.ReasonDeviceRevoked, "device %s was revoked", req.Device.Device)
 		case string(existing) != string(certJSON):
-			return errorf(http.StatusConflict, "device %s is registered with a different certificate", req.Device.Device)
+			return errorf(http.StatusConflict, relayapi.ReasonDeviceConflict, "device %s is registered with a different certificate", req.Device.Device)
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO relay_sessions (token_hash, wallet, device, expires) VALUES (?, ?, ?, ?)`,
 			th[:], addr, req.Device.Device, expires)
@@ -151,7 +151,7 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *session)) ht
 	return func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || tok == "" {
-			s.fail(w, r, errorf(http.StatusUnauthorized, "not signed in: run 'chatmcp chat login'"))
+			s.fail(w, r, errorf(http.StatusUnauthorized, relayapi.ReasonUnauthorized, "not signed in: run 'chatmcp chat login'"))
 			return
 		}
 		th := sha256.Sum256([]byte(tok))
@@ -159,7 +159,7 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *session)) ht
 		var expires int64
 		err := s.db.QueryRow(r.Context(), `SELECT wallet, device, expires FROM relay_sessions WHERE token_hash = ?`, th[:]).Scan(&addr, &device, &expires)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && expires < s.opts.Now().UnixMilli()) {
-			s.fail(w, r, errorf(http.StatusUnauthorized, "session unknown or expired: run 'chatmcp chat login'"))
+			s.fail(w, r, errorf(http.StatusUnauthorized, relayapi.ReasonSessionExpired, "session unknown or expired: run 'chatmcp chat login'"))
 			return
 		}
 		if err != nil {
@@ -222,11 +222,11 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, sess *sess
 	}
 	rv := &req.Revocation
 	if err := rv.Verify(); err != nil {
-		s.fail(w, r, errorf(http.StatusBadRequest, "%v", err))
+		s.fail(w, r, errorf(http.StatusBadRequest, relayapi.ReasonBadRevocation, "%v", err))
 		return
 	}
 	if !rv.Wallet.Equal(sess.wallet) {
-		s.fail(w, r, errorf(http.StatusForbidden, "revocation is for another wallet"))
+		s.fail(w, r, errorf(http.StatusForbidden, relayapi.ReasonRevocationOther, "revocation is for another wallet"))
 		return
 	}
 	raw, _ := json.Marshal(rv)
@@ -238,7 +238,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, sess *sess
 			return err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return errorf(http.StatusNotFound, "no active device %s", rv.Device)
+			return errorf(http.StatusNotFound, relayapi.ReasonUnknownDevice, "no active device %s", rv.Device)
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM relay_sessions WHERE wallet = ? AND device = ?`, rv.Wallet.String(), rv.Device)
 		return err
@@ -253,7 +253,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, sess *sess
 func (s *Server) handleUser(w http.ResponseWriter, r *http.Request, _ *session) {
 	addr, err := wallet.ParseAddress(r.PathValue("address"))
 	if err != nil {
-		s.fail(w, r, errorf(http.StatusBadRequest, "%v", err))
+		s.fail(w, r, errorf(http.StatusBadRequest, relayapi.ReasonBadAddress, "%v", err))
 		return
 	}
 	ctx := r.Context()
@@ -264,6 +264,10 @@ func (s *Server) handleUser(w http.ResponseWriter, r *http.Request, _ *session) 
 		return
 	}
 	resp.Devices = append(resp.Devices, certs...)
+	if resp.Revocations, err = s.revocations(ctx, s.db, addr.String()); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if resp.Difficulty, err = s.difficulty(ctx, s.db, addr.String()); err != nil {
 		s.fail(w, r, err)
 		return
@@ -294,6 +298,28 @@ func (s *Server) activeDevices(ctx context.Context, q querier, addr string) ([]e
 			return nil, err
 		}
 		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// revocations are the signed revocations of addr's revoked devices.
+func (s *Server) revocations(ctx context.Context, q querier, addr string) ([]envelope.Revocation, error) {
+	rows, err := q.Query(ctx, `SELECT revocation FROM relay_devices WHERE wallet = ? AND revoked <> 0 AND revocation IS NOT NULL ORDER BY revoked, device`, addr)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []envelope.Revocation
+	for rows.Next() {
+		var raw []byte
+		if err := rows.Scan(&raw); err != nil {
+			return nil, err
+		}
+		var rv envelope.Revocation
+		if err := json.Unmarshal(raw, &rv); err != nil {
+			return nil, err
+		}
+		out = append(out, rv)
 	}
 	return out, rows.Err()
 }

@@ -10,18 +10,25 @@ import (
 	"github.com/go-json-experiment/json"
 )
 
-// httpError is an error with the status and the one-line message a client
-// sees. Internal causes are logged, never sent.
+// httpError is an error with the status, the stable reason code
+// (relayapi.Reason*) and the one-line message a client sees. Internal
+// causes are logged, never sent.
 type httpError struct {
 	status int
+	reason string
 	msg    string
 	stamps []relayapi.StampNeeded
 }
 
 func (e *httpError) Error() string { return e.msg }
 
-func errorf(status int, format string, args ...any) *httpError {
-	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
+// errorf builds a refusal. reason is one of the relayapi.Reason constants:
+// clients branch on it, never on the message.
+func errorf(status int, reason, format string, args ...any) *httpError {
+	if reason == "" {
+		panic("relay: errorf without a reason code")
+	}
+	return &httpError{status: status, reason: reason, msg: fmt.Sprintf(format, args...)}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -33,9 +40,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func writeError(w http.ResponseWriter, err error) {
 	var he *httpError
 	if !errors.As(err, &he) {
-		he = errorf(http.StatusInternalServerError, "internal error")
+		he = errorf(http.StatusInternalServerError, relayapi.ReasonInternal, "internal error")
 	}
-	writeJSON(w, he.status, relayapi.Error{Error: he.msg, Stamps: he.stamps})
+	writeJSON(w, he.status, relayapi.Error{Reason: he.reason, Error: he.msg, Stamps: he.stamps})
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -50,9 +57,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 func decode(r *http.Request, limit int64, v any) error {
 	if err := wire.Read(r.Body, limit, v); err != nil {
 		if errors.Is(err, wire.ErrTooLarge) {
-			return errorf(http.StatusRequestEntityTooLarge, "request body larger than %d bytes", limit)
+			return errorf(http.StatusRequestEntityTooLarge, relayapi.ReasonTooLarge, "request body larger than %d bytes", limit)
 		}
-		return errorf(http.StatusBadRequest, "malformed request: %v", err)
+		return errorf(http.StatusBadRequest, relayapi.ReasonBadRequest, "malformed request: %v", err)
 	}
 	return nil
 }

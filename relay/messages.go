@@ -37,32 +37,25 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request, sess *sessio
 // the envelope and its deliveries. On any error nothing is stored.
 func (s *Server) send(ctx context.Context, req *relayapi.SendRequest, sess *session) (*relayapi.SendResponse, []string, error) {
 	if len(req.Envelope) == 0 {
-		return nil, nil, errorf(http.StatusBadRequest, "malformed request: no envelope")
+		return nil, nil, errorf(http.StatusBadRequest, relayapi.ReasonBadRequest, "malformed request: no envelope")
 	}
 	env, err := envelope.Parse(req.Envelope)
 	if err != nil {
-		return nil, nil, errorf(http.StatusBadRequest, "%v", err)
+		return nil, nil, errorf(http.StatusBadRequest, relayapi.ReasonBadEnvelope, "%v", err)
 	}
 	if err := env.Verify(); err != nil {
-		return nil, nil, errorf(http.StatusBadRequest, "%v", err)
+		return nil, nil, errorf(http.StatusBadRequest, relayapi.ReasonBadEnvelope, "%v", err)
 	}
 	if !env.Sender.Wallet.Equal(sess.wallet) || env.Sender.Device != sess.device {
-		return nil, nil, errorf(http.StatusForbidden, "envelope sender is not this session's device")
+		return nil, nil, errorf(http.StatusForbidden, relayapi.ReasonWrongSigner, "envelope sender is not this session's device")
 	}
 	now := s.opts.Now()
 	if d := now.UnixMilli() - env.SentAt; d > s.opts.MaxSkew.Milliseconds() || -d > s.opts.MaxSkew.Milliseconds() {
-		return nil, nil, errorf(http.StatusBadRequest, "envelope time is more than %s from the relay's clock", s.opts.MaxSkew)
+		return nil, nil, errorf(http.StatusBadRequest, relayapi.ReasonClockSkew, "envelope time is more than %s from the relay's clock", s.opts.MaxSkew)
 	}
-	stamps := map[wallet.Address]stamp.Stamp{}
-	for a, st := range req.Stamps {
-		addr, err := wallet.ParseAddress(a)
-		if err != nil {
-			return nil, nil, errorf(http.StatusBadRequest, "stamp for %v", err)
-		}
-		if err := st.Validate(); err != nil {
-			return nil, nil, errorf(http.StatusBadRequest, "stamp for %s: %v", a, err)
-		}
-		stamps[addr] = st
+	stamps, err := parseStamps(req.Stamps)
+	if err != nil {
+		return nil, nil, err
 	}
 	// The envelope JSON is stored as received, after the checks above; it
 	// holds ciphertext, wrapped keys and signatures only.
@@ -79,11 +72,20 @@ func (s *Server) send(ctx context.Context, req *relayapi.SendRequest, sess *sess
 				return err
 			}
 		}
+		// Sessions end on revocation, but one may have been checked just
+		// before a revocation committed: check the device itself here.
+		var revoked int64
+		if err := tx.QueryRow(ctx, `SELECT revoked FROM relay_devices WHERE wallet = ? AND device = ?`, sess.wallet.String(), sess.device).Scan(&revoked); err != nil {
+			return err
+		}
+		if revoked != 0 {
+			return errorf(http.StatusForbidden, relayapi.ReasonDeviceRevoked, "device %s was revoked", sess.device)
+		}
 		var epoch int64
 		var membersHash []byte
 		err := tx.QueryRow(ctx, `SELECT epoch, members_hash FROM relay_conversations WHERE id = ?`, env.Conversation).Scan(&epoch, &membersHash)
 		if errors.Is(err, sql.ErrNoRows) {
-			return errorf(http.StatusNotFound, "unknown conversation %s", env.Conversation)
+			return errorf(http.StatusNotFound, relayapi.ReasonUnknownConversation, "unknown conversation %s", env.Conversation)
 		}
 		if err != nil {
 			return err
@@ -93,13 +95,13 @@ func (s *Server) send(ctx context.Context, req *relayapi.SendRequest, sess *sess
 			return err
 		}
 		if !containsAddr(members, sess.wallet.String()) {
-			if err := s.requireParticipant(ctx, tx, env.Conversation, sess); err != nil {
+			if _, err := s.participant(ctx, tx, env.Conversation, sess); err != nil {
 				return err
 			}
-			return errorf(http.StatusForbidden, "you are not a member of conversation %s", env.Conversation)
+			return errorf(http.StatusForbidden, relayapi.ReasonNotMember, "you are not a member of conversation %s", env.Conversation)
 		}
 		if uint64(epoch) != env.Epoch || !bytes.Equal(membersHash, env.MembersHash) {
-			return errorf(http.StatusConflict, "conversation %s membership changed (epoch %d); refresh and resend", env.Conversation, epoch)
+			return errorf(http.StatusConflict, relayapi.ReasonEpochChanged, "conversation %s membership changed (epoch %d); refresh and resend", env.Conversation, epoch)
 		}
 		type delivery struct{ to, folder string }
 		deliveries := []delivery{{sess.wallet.String(), relayapi.FolderInbox}}
@@ -108,9 +110,8 @@ func (s *Server) send(ctx context.Context, req *relayapi.SendRequest, sess *sess
 			if m == sess.wallet.String() {
 				continue
 			}
-			var state string
-			err := tx.QueryRow(ctx, `SELECT state FROM relay_consent WHERE wallet = ? AND peer = ?`, m, sess.wallet.String()).Scan(&state)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			state, err := consentState(ctx, tx, m, sess.wallet.String())
+			if err != nil {
 				return err
 			}
 			if state == envelope.Allowed {
@@ -121,22 +122,13 @@ func (s *Server) send(ctx context.Context, req *relayapi.SendRequest, sess *sess
 			if err != nil {
 				return err
 			}
-			bitsWanted, err := s.difficulty(ctx, tx, m)
+			n, err := s.checkStamp(ctx, tx, addr, sess.wallet, stamps, hash)
 			if err != nil {
 				return err
 			}
-			st, ok := stamps[addr]
-			if !ok {
-				needed = append(needed, relayapi.StampNeeded{Recipient: addr, Bits: bitsWanted})
+			if n != nil {
+				needed = append(needed, *n)
 				continue
-			}
-			v := s.opts.Stamps[st.Kind]
-			if v == nil {
-				return errorf(http.StatusPaymentRequired, "stamp for %s: kind %q is not accepted by this relay", m, st.Kind)
-			}
-			in := stamp.Input{Recipient: addr, Sender: sess.wallet, Message: hash}
-			if err := v.Verify(ctx, &st, in, stamp.Requirement{Bits: bitsWanted}); err != nil {
-				return errorf(http.StatusPaymentRequired, "stamp for %s rejected: %v", m, err)
 			}
 			// Denied senders pay like strangers and are then dropped, so
 			// the sender cannot tell a denial from an unanswered request.
@@ -144,15 +136,13 @@ func (s *Server) send(ctx context.Context, req *relayapi.SendRequest, sess *sess
 				deliveries = append(deliveries, delivery{m, relayapi.FolderRequests})
 			}
 		}
-		if len(needed) > 0 {
-			he := errorf(http.StatusPaymentRequired, "stamp required: %d recipient(s) have not allowed you", len(needed))
-			he.stamps = needed
-			return he
+		if err := stampRequired(needed, "%d recipient(s) have not allowed you"); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO relay_messages (id, conversation, sender, envelope, stored) VALUES (?, ?, ?, ?, ?)`,
 			env.ID, env.Conversation, sess.wallet.String(), raw, now.UnixMilli()); err != nil {
 			if store.IsUniqueViolation(err) {
-				return errorf(http.StatusConflict, "message %s was already sent (replay)", env.ID)
+				return errorf(http.StatusConflict, relayapi.ReasonReplay, "message %s was already sent (replay)", env.ID)
 			}
 			return err
 		}
@@ -174,6 +164,67 @@ func (s *Server) send(ctx context.Context, req *relayapi.SendRequest, sess *sess
 	}
 	resp.ID = env.ID
 	return &resp, recipients, nil
+}
+
+// parseStamps checks the form of the stamps a request carries, by address.
+func parseStamps(in map[string]stamp.Stamp) (map[wallet.Address]stamp.Stamp, error) {
+	stamps := make(map[wallet.Address]stamp.Stamp, len(in))
+	for a, st := range in {
+		addr, err := wallet.ParseAddress(a)
+		if err != nil {
+			return nil, errorf(http.StatusBadRequest, relayapi.ReasonBadStamp, "stamp for %v", err)
+		}
+		if err := st.Validate(); err != nil {
+			return nil, errorf(http.StatusBadRequest, relayapi.ReasonBadStamp, "stamp for %s: %v", a, err)
+		}
+		stamps[addr] = st
+	}
+	return stamps, nil
+}
+
+// consentState is recipient's decision about peer: envelope.Allowed,
+// envelope.Denied or "" (none).
+func consentState(ctx context.Context, q querier, recipient, peer string) (string, error) {
+	var state string
+	err := q.QueryRow(ctx, `SELECT state FROM relay_consent WHERE wallet = ? AND peer = ?`, recipient, peer).Scan(&state)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", err
+	}
+	return state, nil
+}
+
+// checkStamp verifies the stamp sender attached for recipient over hash
+// (an envelope's or an op's), at the recipient's difficulty. With no stamp
+// it returns what is needed; a stamp that fails is a refusal.
+func (s *Server) checkStamp(ctx context.Context, q querier, recipient, sender wallet.Address, stamps map[wallet.Address]stamp.Stamp, hash [32]byte) (*relayapi.StampNeeded, error) {
+	bits, err := s.difficulty(ctx, q, recipient.String())
+	if err != nil {
+		return nil, err
+	}
+	st, ok := stamps[recipient]
+	if !ok {
+		return &relayapi.StampNeeded{Recipient: recipient, Bits: bits}, nil
+	}
+	v := s.opts.Stamps[st.Kind]
+	if v == nil {
+		return nil, errorf(http.StatusPaymentRequired, relayapi.ReasonStampKind, "stamp for %s: kind %q is not accepted by this relay", recipient, st.Kind)
+	}
+	in := stamp.Input{Recipient: recipient, Sender: sender, Message: hash}
+	if err := v.Verify(ctx, &st, in, stamp.Requirement{Bits: bits}); err != nil {
+		return nil, errorf(http.StatusPaymentRequired, relayapi.ReasonStampRejected, "stamp for %s rejected: %v", recipient, err)
+	}
+	return nil, nil
+}
+
+// stampRequired is the 402 naming who needs a stamp, or nil when nobody
+// does. what describes them, with one %d for their number.
+func stampRequired(needed []relayapi.StampNeeded, what string) error {
+	if len(needed) == 0 {
+		return nil
+	}
+	he := errorf(http.StatusPaymentRequired, relayapi.ReasonStampRequired, "stamp required: "+what, len(needed))
+	he.stamps = needed
+	return he
 }
 
 // notify tells other replicas which recipients have new deliveries. Each
@@ -221,28 +272,28 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request, sess *se
 	var err error
 	if v := q.Get("after"); v != "" {
 		if after, err = strconv.ParseInt(v, 10, 64); err != nil || after < 0 {
-			s.fail(w, r, errorf(http.StatusBadRequest, "after: not a cursor"))
+			s.fail(w, r, errorf(http.StatusBadRequest, relayapi.ReasonBadRequest, "after: not a cursor"))
 			return
 		}
 	}
 	if v := q.Get("limit"); v != "" {
 		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > relayapi.MaxPageSize {
-			s.fail(w, r, errorf(http.StatusBadRequest, "limit: want 1 to %d", relayapi.MaxPageSize))
+			s.fail(w, r, errorf(http.StatusBadRequest, relayapi.ReasonBadRequest, "limit: want 1 to %d", relayapi.MaxPageSize))
 			return
 		}
 	}
 	folder := q.Get("folder")
 	if folder != "" && folder != relayapi.FolderInbox && folder != relayapi.FolderRequests {
-		s.fail(w, r, errorf(http.StatusBadRequest, "folder: want inbox or requests"))
+		s.fail(w, r, errorf(http.StatusBadRequest, relayapi.ReasonBadRequest, "folder: want inbox or requests"))
 		return
 	}
 	conv := q.Get("conversation")
 	if conv != "" {
 		if !envelope.ValidID(conv) {
-			s.fail(w, r, errorf(http.StatusBadRequest, "conversation ID is not 32 lowercase hex characters"))
+			s.fail(w, r, errorf(http.StatusBadRequest, relayapi.ReasonBadID, "conversation ID is not 32 lowercase hex characters"))
 			return
 		}
-		if err := s.requireParticipant(r.Context(), s.db, conv, sess); err != nil {
+		if _, err := s.participant(r.Context(), s.db, conv, sess); err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -301,11 +352,11 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request, sess *ses
 	}
 	u := &req.Update
 	if err := u.Verify(); err != nil {
-		s.fail(w, r, errorf(http.StatusBadRequest, "%v", err))
+		s.fail(w, r, errorf(http.StatusBadRequest, relayapi.ReasonBadConsent, "%v", err))
 		return
 	}
 	if !u.Signer.Wallet.Equal(sess.wallet) || u.Signer.Device != sess.device {
-		s.fail(w, r, errorf(http.StatusForbidden, "consent update not signed by this session's device"))
+		s.fail(w, r, errorf(http.StatusForbidden, relayapi.ReasonWrongSigner, "consent update not signed by this session's device"))
 		return
 	}
 	raw, _ := json.Marshal(u)
@@ -344,7 +395,7 @@ func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request, sess *se
 		return
 	}
 	if req.Difficulty < 0 || req.Difficulty > stamp.MaxBits {
-		s.fail(w, r, errorf(http.StatusBadRequest, "difficulty %d out of range 0-%d", req.Difficulty, stamp.MaxBits))
+		s.fail(w, r, errorf(http.StatusBadRequest, relayapi.ReasonBadDifficulty, "difficulty %d out of range 0-%d", req.Difficulty, stamp.MaxBits))
 		return
 	}
 	ctx := r.Context()

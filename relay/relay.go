@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chatmcp/chatmcp/chat/relayapi"
 	"github.com/chatmcp/chatmcp/chat/stamp"
 	"github.com/chatmcp/chatmcp/store"
 )
@@ -126,7 +127,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("PUT /v1/settings", s.authed(s.handleSettings))
 	s.mux.HandleFunc("GET /v1/watch", s.authed(s.handleWatch))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, errorf(http.StatusNotFound, "no such endpoint %s %s", r.Method, r.URL.Path))
+		writeError(w, errorf(http.StatusNotFound, relayapi.ReasonNoEndpoint, "no such endpoint %s %s", r.Method, r.URL.Path))
 	})
 }
 

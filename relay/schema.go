@@ -49,4 +49,22 @@ CREATE INDEX relay_deliveries_recipient ON relay_deliveries (recipient, seq);
 CREATE TABLE relay_consent (wallet TEXT NOT NULL, peer TEXT NOT NULL, state TEXT NOT NULL, update_json BYTEA NOT NULL,
   PRIMARY KEY (wallet, peer));
 `,
+}, {
+	// Version 2: a group's ID now derives from its creator and a nonce
+	// (envelope.GroupID), so that no group can sit at a direct
+	// conversation's ID. Groups created before carry no nonce: their ops no
+	// longer verify, for clients as for the relay, and one of them may be
+	// squatting on a direct conversation's ID. Every group in the database
+	// at this step is such a group (this code never stored one without a
+	// nonce), so they are deleted with their messages; direct
+	// conversations stay.
+	SQLite: dropGroups,
 }}
+
+const dropGroups = `
+DELETE FROM relay_deliveries WHERE conversation IN (SELECT id FROM relay_conversations WHERE kind = 'group');
+DELETE FROM relay_messages WHERE conversation IN (SELECT id FROM relay_conversations WHERE kind = 'group');
+DELETE FROM relay_members WHERE conversation IN (SELECT id FROM relay_conversations WHERE kind = 'group');
+DELETE FROM relay_ops WHERE conversation IN (SELECT id FROM relay_conversations WHERE kind = 'group');
+DELETE FROM relay_conversations WHERE kind = 'group';
+`

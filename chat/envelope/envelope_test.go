@@ -48,12 +48,14 @@ func (u *user) certs() []DeviceCert {
 
 func group(t testing.TB, creator *user, members ...*user) (*Conversation, *Op) {
 	t.Helper()
-	id, _ := NewID(rand.Reader)
-	addrs := []wallet.Address{creator.w.Address()}
+	var addrs []wallet.Address
 	for _, m := range members {
 		addrs = append(addrs, m.w.Address())
 	}
-	op := &Op{Conversation: id, Kind: KindGroup, Epoch: 1, Creator: creator.w.Address(), Members: SortMembers(addrs), At: now.UnixMilli()}
+	op, err := NewGroupOp(rand.Reader, creator.w.Address(), addrs, now)
+	if err != nil {
+		t.Fatal(err)
+	}
 	op.Sign(creator.devices[0])
 	c, err := Apply(nil, op)
 	if err != nil {
@@ -194,6 +196,26 @@ func TestMembership(t *testing.T) {
 	skip.Sign(alice.devices[0])
 	tampered := *remove
 	tampered.Members = SortMembers([]wallet.Address{alice.w.Address()})
+	// Squatting: carol creates a group at alice and bob's direct
+	// conversation ID, with herself as a member, with and without a nonce.
+	squat := Op{Conversation: DMID(alice.w.Address(), bob.w.Address()), Kind: KindGroup, Epoch: 1, Creator: carol.w.Address(),
+		Members: SortMembers([]wallet.Address{alice.w.Address(), bob.w.Address(), carol.w.Address()}), At: now.UnixMilli()}
+	squat.Sign(carol.devices[0])
+	squatNonce := squat
+	squatNonce.Nonce = make([]byte, GroupNonceSize)
+	squatNonce.Sign(carol.devices[0])
+	// A group claiming another creator's derived ID.
+	_, aliceGroup := group(t, alice, bob)
+	stolen := *aliceGroup
+	stolen.Creator = carol.w.Address()
+	stolen.Members = SortMembers([]wallet.Address{alice.w.Address(), bob.w.Address(), carol.w.Address()})
+	stolen.Sign(carol.devices[0])
+	dmThree := *dm
+	dmThree.Members = squat.Members
+	dmThree.Sign(alice.devices[0])
+	nonceLater := *remove
+	nonceLater.Nonce = make([]byte, GroupNonceSize)
+	nonceLater.Sign(alice.devices[0])
 	tests := []struct {
 		name string
 		cur  *Conversation
@@ -201,7 +223,12 @@ func TestMembership(t *testing.T) {
 		want string
 	}{
 		{"non-creator changes members", conv, &byBob, "only the group's creator"},
-		{"dm with wrong ID", nil, &badDM, "direct conversation"},
+		{"dm with wrong ID", nil, &badDM, "conversation ID is not derived as its kind requires (direct"},
+		{"group squatting a dm ID", nil, &squat, "needs a 16-byte nonce"},
+		{"group with nonce squatting a dm ID", nil, &squatNonce, "conversation ID is not derived as its kind requires (group"},
+		{"group claiming another creator's ID", nil, &stolen, "conversation ID is not derived as its kind requires (group"},
+		{"dm with three members", nil, &dmThree, "exactly two members"},
+		{"nonce on a later op", conv, &nonceLater, "only on a group's creating op"},
 		{"unsorted members", conv, &unsorted, "not sorted"},
 		{"skipped epoch", conv, &skip, "does not follow"},
 		{"tampered op", conv, &tampered, "signature does not verify"},

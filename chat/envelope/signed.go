@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/chatmcp/chatmcp/wallet"
 	"golang.org/x/crypto/cryptobyte"
@@ -20,6 +22,24 @@ const (
 	tagConsent  = "chatmcp/consent/v1"
 	tagKeyWrap  = "chatmcp/envelope/v1 key"
 )
+
+// Conversation ID domain tags: a direct conversation's ID and a group's ID
+// are hashes under different tags, so neither can be chosen to equal the
+// other (that would take a preimage of a 128-bit truncated SHA-256).
+const (
+	tagDMID    = "chatmcp/dm/v1"
+	tagGroupID = "chatmcp/group/v1"
+)
+
+// GroupNonceSize is the size of the random nonce a group's ID derives from.
+const GroupNonceSize = 16
+
+// ErrConversationID is returned (wrapped) by Apply when a conversation's ID
+// is not the one its kind derives: a direct conversation's from its two
+// members, a group's from its creator and nonce. It is what stops anyone
+// from squatting on the predictable ID of someone else's direct
+// conversation.
+var ErrConversationID = errors.New("membership: conversation ID is not derived as its kind requires")
 
 // Conversation kinds.
 const (
@@ -40,8 +60,11 @@ type Op struct {
 	Creator      wallet.Address   `json:"creator"`
 	Members      []wallet.Address `json:"members"` // sorted by address string, no duplicates
 	At           int64            `json:"at"`      // Unix milliseconds
-	Signer       DeviceCert       `json:"signer"`
-	Sig          []byte           `json:"sig"`
+	// Nonce is set on a group's creating op only: the group's ID is
+	// GroupID(Creator, Nonce).
+	Nonce  []byte     `json:"nonce,omitzero"`
+	Signer DeviceCert `json:"signer"`
+	Sig    []byte     `json:"sig"`
 }
 
 func (o *Op) signed() []byte {
@@ -57,8 +80,18 @@ func (o *Op) signed() []byte {
 	}
 	b.AddUint64(uint64(o.At))
 	addString(&b, o.Signer.Device)
+	// Appended only when present, so ops without a nonce keep the bytes
+	// they were signed over; every field is length-prefixed, so the two
+	// forms cannot be confused.
+	if len(o.Nonce) > 0 {
+		addBytes(&b, o.Nonce)
+	}
 	return b.BytesOrPanic()
 }
+
+// Hash identifies the op's signed content; stamps for the members a group
+// op adds commit to it.
+func (o *Op) Hash() [32]byte { return sha256.Sum256(o.signed()) }
 
 // Sign fills in Signer and Sig with d's certificate and signature.
 func (o *Op) Sign(d *Device) {
@@ -77,6 +110,9 @@ func (o *Op) Verify() error {
 	}
 	if o.Epoch == 0 || o.At <= 0 || o.Creator.IsZero() {
 		return errors.New("membership: missing epoch, time or creator")
+	}
+	if len(o.Nonce) != 0 && (o.Kind != KindGroup || o.Epoch != 1 || len(o.Nonce) != GroupNonceSize) {
+		return fmt.Errorf("membership: a nonce (%d bytes) belongs only on a group's creating op", GroupNonceSize)
 	}
 	if len(o.Members) == 0 || len(o.Members) > MaxMembers {
 		return fmt.Errorf("membership: %d members, want 1 to %d", len(o.Members), MaxMembers)
@@ -107,12 +143,43 @@ func SortMembers(m []wallet.Address) []wallet.Address {
 func DMID(a, b wallet.Address) string {
 	m := SortMembers([]wallet.Address{a, b})
 	h := sha256.New()
-	h.Write([]byte("chatmcp/dm/v1"))
+	h.Write([]byte(tagDMID))
 	for _, x := range m {
 		h.Write([]byte(x.String()))
 		h.Write([]byte{0})
 	}
 	return fmt.Sprintf("%x", h.Sum(nil)[:16])
+}
+
+// GroupID is the ID of the group creator creates with nonce (GroupNonceSize
+// random bytes): SHA-256("chatmcp/group/v1" || 0 || creator || 0 || nonce)
+// truncated to 128 bits. The tag differs from DMID's, so a group ID cannot
+// be chosen to equal a direct conversation's, and the creator is bound in,
+// so nobody can claim another creator's group ID.
+func GroupID(creator wallet.Address, nonce []byte) string {
+	h := sha256.New()
+	h.Write([]byte(tagGroupID))
+	h.Write([]byte{0})
+	h.Write([]byte(creator.String()))
+	h.Write([]byte{0})
+	h.Write(nonce)
+	return fmt.Sprintf("%x", h.Sum(nil)[:16])
+}
+
+// NewGroupOp returns the unsigned creating op of a new group of creator
+// and members, with a fresh nonce and the ID derived from it.
+func NewGroupOp(rand io.Reader, creator wallet.Address, members []wallet.Address, now time.Time) (*Op, error) {
+	nonce := make([]byte, GroupNonceSize)
+	if _, err := io.ReadFull(rand, nonce); err != nil {
+		return nil, fmt.Errorf("generating group nonce: %w", err)
+	}
+	return &Op{Conversation: GroupID(creator, nonce), Kind: KindGroup, Epoch: 1, Creator: creator,
+		Members: SortMembers(append([]wallet.Address{creator}, members...)), At: now.UnixMilli(), Nonce: nonce}, nil
+}
+
+// IsDM reports whether c is the direct conversation of exactly a and b.
+func (c *Conversation) IsDM(a, b wallet.Address) bool {
+	return c.Kind == KindDM && !a.Equal(b) && len(c.Members) == 2 && c.IsMember(a) && c.IsMember(b) && c.ID == DMID(a, b)
 }
 
 // Conversation is a conversation's verified membership at one epoch.
@@ -160,9 +227,20 @@ func Apply(cur *Conversation, op *Op) (*Conversation, error) {
 		if !next.IsMember(op.Creator) {
 			return nil, errors.New("membership: creator is not a member")
 		}
-		if op.Kind == KindDM {
-			if len(op.Members) != 2 || DMID(op.Members[0], op.Members[1]) != op.Conversation {
-				return nil, errors.New("membership: a direct conversation has two members and their ID")
+		switch op.Kind {
+		case KindDM:
+			if len(op.Members) != 2 {
+				return nil, fmt.Errorf("membership: a direct conversation has exactly two members, not %d", len(op.Members))
+			}
+			if DMID(op.Members[0], op.Members[1]) != op.Conversation {
+				return nil, fmt.Errorf("%w (direct: from its two members)", ErrConversationID)
+			}
+		case KindGroup:
+			if len(op.Nonce) != GroupNonceSize {
+				return nil, fmt.Errorf("membership: a group's creating op needs a %d-byte nonce", GroupNonceSize)
+			}
+			if GroupID(op.Creator, op.Nonce) != op.Conversation {
+				return nil, fmt.Errorf("%w (group: from its creator and nonce)", ErrConversationID)
 			}
 		}
 		return next, nil

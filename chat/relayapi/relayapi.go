@@ -51,6 +51,9 @@ type UserResponse struct {
 	Address    wallet.Address        `json:"address"`
 	Devices    []envelope.DeviceCert `json:"devices"`
 	Difficulty int                   `json:"difficulty"`
+	// Revocations are the wallet-signed revocations of the user's former
+	// devices; clients reject envelopes those devices signed afterwards.
+	Revocations []envelope.Revocation `json:"revocations,omitzero"`
 }
 
 // Device is one of the caller's devices.
@@ -69,9 +72,12 @@ type RevokeRequest struct {
 	Revocation envelope.Revocation `json:"revocation"`
 }
 
-// OpRequest creates a conversation or changes its members.
+// OpRequest creates a conversation or changes its members. Stamps (by
+// address) are for members the op adds to a group who have not allowed
+// its creator, as for a message (their input's message hash is Op.Hash).
 type OpRequest struct {
-	Op envelope.Op `json:"op"`
+	Op     envelope.Op            `json:"op"`
+	Stamps map[string]stamp.Stamp `json:"stamps,omitzero"`
 }
 
 // ConversationResponse is a conversation's full membership history, for the
@@ -81,9 +87,13 @@ type ConversationResponse struct {
 	Ops []envelope.Op `json:"ops"`
 }
 
-// ConversationsResponse lists the caller's current conversations.
+// ConversationsResponse lists the conversations the caller is a current
+// member of: Conversations those it created or whose creator it allowed,
+// Requests those whose creator it has not answered (a group or direct
+// conversation from a stranger). Those whose creator it denied are left out.
 type ConversationsResponse struct {
 	Conversations []string `json:"conversations"`
+	Requests      []string `json:"requests"`
 }
 
 // SendRequest posts an envelope with stamps for recipients (by address)
@@ -130,8 +140,69 @@ type StampNeeded struct {
 	Bits      int            `json:"bits"`
 }
 
-// Error is every error response.
+// Error is every error response: Reason is a stable machine-readable code
+// (one of the Reason constants) that clients branch on; Error is a sentence
+// for people and may change.
 type Error struct {
+	Reason string        `json:"reason"`
 	Error  string        `json:"error"`
 	Stamps []StampNeeded `json:"stamps_needed,omitzero"`
 }
+
+// Reasons: the codes in Error.Reason, one per check the relay makes. They
+// are part of the API: never renamed, only added.
+const (
+	// Requests in general.
+	ReasonBadRequest = "bad_request" // malformed JSON body or query parameter
+	ReasonTooLarge   = "too_large"   // body over the limit
+	ReasonNoEndpoint = "no_endpoint" // no such method and path
+	ReasonInternal   = "internal"    // the relay failed; the cause is in its log
+
+	// Sign-in and sessions.
+	ReasonBadSignIn       = "bad_sign_in"       // the sign-in text does not parse
+	ReasonWrongDomain     = "wrong_domain"      // signed for another domain
+	ReasonWrongVersion    = "wrong_version"     // sign-in version is not 1
+	ReasonWrongChain      = "wrong_chain"       // sign-in chain ID is not the relay's
+	ReasonNoNonce         = "no_nonce"          // sign-in without a nonce
+	ReasonNoTimes         = "no_times"          // issued-at or expiration time missing
+	ReasonIssuedAt        = "issued_at"         // issued-at outside the accepted window
+	ReasonSignInExpired   = "sign_in_expired"   // expiration time passed
+	ReasonExpiryTooLong   = "expiry_too_long"   // expiration too far after issued-at
+	ReasonNotYetValid     = "not_yet_valid"     // not-before in the future
+	ReasonBadSignature    = "bad_signature"     // the wallet's sign-in signature
+	ReasonBadDevice       = "bad_device"        // device certificate does not verify
+	ReasonDeviceWallet    = "device_wallet"     // device certificate for another wallet
+	ReasonNonceInvalid    = "nonce_invalid"     // nonce unknown, expired or used (replay)
+	ReasonDeviceRevoked   = "device_revoked"    // the device was revoked
+	ReasonDeviceConflict  = "device_conflict"   // device ID registered with another certificate
+	ReasonUnauthorized    = "unauthorized"      // no bearer session
+	ReasonSessionExpired  = "session_expired"   // session unknown or expired
+	ReasonBadAddress      = "bad_address"       // not a wallet address
+	ReasonBadRevocation   = "bad_revocation"    // revocation does not verify
+	ReasonRevocationOther = "revocation_wallet" // revocation for another wallet
+	ReasonUnknownDevice   = "unknown_device"    // no such active device
+
+	// Conversations.
+	ReasonBadID               = "bad_id"               // not 32 lowercase hex characters
+	ReasonBadOp               = "bad_op"               // membership op does not verify
+	ReasonConversationID      = "conversation_id"      // ID not derived as the kind requires (DM squatting)
+	ReasonOpNotAllowed        = "op_not_allowed"       // op does not continue the conversation as allowed
+	ReasonOpConversation      = "op_conversation"      // op names another conversation than the path
+	ReasonWrongSigner         = "wrong_signer"         // op, consent or envelope not by this session's device
+	ReasonConversationExists  = "conversation_exists"  // creating an existing conversation
+	ReasonConflict            = "conflict"             // a concurrent membership change won; retry
+	ReasonUnknownConversation = "unknown_conversation" // no such conversation, or not a participant
+	ReasonNotMember           = "not_member"           // a former member may not post
+
+	// Messages, consent, stamps and settings.
+	ReasonBadEnvelope   = "bad_envelope"   // envelope malformed or its signatures do not verify
+	ReasonClockSkew     = "clock_skew"     // envelope time too far from the relay's clock
+	ReasonEpochChanged  = "epoch_changed"  // membership changed: refresh and reseal
+	ReasonReplay        = "replay"         // message ID already stored
+	ReasonBadStamp      = "bad_stamp"      // stamp malformed or for a non-address
+	ReasonStampRequired = "stamp_required" // stamps_needed names who needs one
+	ReasonStampKind     = "stamp_kind"     // stamp kind not accepted by this relay
+	ReasonStampRejected = "stamp_rejected" // stamp does not verify
+	ReasonBadConsent    = "bad_consent"    // consent update does not verify
+	ReasonBadDifficulty = "bad_difficulty" // difficulty out of range
+)

@@ -39,6 +39,10 @@ const (
 	FileAuditLog   = "audit.jsonl"
 )
 
+// readinessChecks are what /readyz of the ops server waits for: the store
+// open, the sealing key matching the store, the audit log open.
+var readinessChecks = []string{"store", "sealer", "audit"}
+
 // Options configure Run.
 type Options struct {
 	// Listen is the TCP address to serve on. Required.
@@ -81,7 +85,7 @@ func Run(ctx context.Context, o *Options) error {
 	if o.Listen == "" || o.Data == "" {
 		return errors.New("--listen and --data are required")
 	}
-	o.Readiness.Declare("store", "sealer", "audit")
+	o.Readiness.Declare(readinessChecks...)
 	logger := o.Logger
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(stderr, nil))
