@@ -79,6 +79,26 @@ func TestServer(t *testing.T) {
 	}
 }
 
+func TestReadinessDeclare(t *testing.T) {
+	r := &Readiness{}
+	if ok, _ := r.Check(context.Background()); !ok {
+		t.Error("empty Readiness is not ready")
+	}
+	r.Done("store")
+	r.Declare("store", "audit")
+	ok, st := r.Check(context.Background())
+	if ok || len(st) != 2 || st[0].Name != "store" || st[0].Err != nil || st[1].Name != "audit" || st[1].Err == nil {
+		t.Errorf("after Done(store), Declare(store, audit): ready %v, %+v; want store passing, audit failing", ok, st)
+	}
+	var nilR *Readiness
+	nilR.Declare("x")
+	nilR.Set(Check{Name: "x"})
+	nilR.Done("x")
+	if ok, _ := nilR.Check(context.Background()); !ok {
+		t.Error("nil Readiness is not ready")
+	}
+}
+
 func TestServerWithoutRegistry(t *testing.T) {
 	srv := httptest.NewServer(Handler(nil, nil, nil))
 	defer srv.Close()

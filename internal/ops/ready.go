@@ -23,17 +23,38 @@ type Readiness struct {
 }
 
 // NewReadiness returns a Readiness whose named checks fail until Set
-// replaces them: a daemon declares what it waits for before it starts.
+// replaces them (see Declare).
 func NewReadiness(names ...string) *Readiness {
 	r := &Readiness{}
-	for _, n := range names {
-		r.checks = append(r.checks, Check{Name: n, Func: func(context.Context) error { return errNotYet }})
-	}
+	r.Declare(names...)
 	return r
 }
 
-// Set adds checks, each replacing one of the same name.
+// Declare adds a failing check for each name not yet present: what a
+// daemon waits for, before it starts on it. A nil Readiness ignores it.
+func (r *Readiness) Declare(names ...string) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+next:
+	for _, n := range names {
+		for _, c := range r.checks {
+			if c.Name == n {
+				continue next
+			}
+		}
+		r.checks = append(r.checks, Check{Name: n, Func: func(context.Context) error { return errNotYet }})
+	}
+}
+
+// Set adds checks, each replacing one of the same name. A nil Readiness
+// ignores it.
 func (r *Readiness) Set(checks ...Check) {
+	if r == nil {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 next:
@@ -48,7 +69,8 @@ next:
 	}
 }
 
-// Done sets each named check to pass from now on.
+// Done sets each named check to pass from now on. A nil Readiness ignores
+// it.
 func (r *Readiness) Done(names ...string) {
 	for _, n := range names {
 		r.Set(Check{Name: n, Func: func(context.Context) error { return nil }})
