@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,9 +31,12 @@ Everything runs on the SIMULATED TEE, whose evidence anyone can forge: use it to
 try ChatMCP, never for real data. It prints a capability token and the lines to
 connect a client. Ctrl-C stops everything.
 
-Data lives in a fresh temporary directory removed on exit, unless --dir is given.`,
+Data lives in a fresh temporary directory removed on exit, unless --dir is given.
+The gateway listens on 127.0.0.1:8443, the address the README's lines use; when
+that port is taken dev exits with an error instead of moving elsewhere: choose
+another with --listen (127.0.0.1:0 for any free port) and use the printed URLs.`,
 		Example: `  go run ./cmd/chatmcp dev
-  chatmcp dev --listen 127.0.0.1:8443 --dir ~/.chatmcp/dev`,
+  chatmcp dev --listen 127.0.0.1:8444 --dir ~/.chatmcp/dev`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx := c.Context()
@@ -43,10 +48,13 @@ Data lives in a fresh temporary directory removed on exit, unless --dir is given
 				defer os.RemoveAll(tmp)
 				dir = tmp
 			}
+			fmt.Fprintf(env.Stderr, "chatmcp dev: starting the key broker, the notes MCP server, the gateway on %s and the relay (data in %s)\n", listen, dir)
 			st, err := devstack.Start(ctx, &devstack.Options{Dir: dir, Listen: listen, Log: env.Stderr})
-			if err != nil && listen == "127.0.0.1:8443" && !c.Flags().Changed("listen") {
-				// The default port is taken: any free port will do.
-				st, err = devstack.Start(ctx, &devstack.Options{Dir: dir, Listen: "127.0.0.1:0", Log: env.Stderr})
+			if errors.Is(err, syscall.EADDRINUSE) {
+				// No silent move to another port: the README's lines name
+				// 8443, and a second stack would answer for the first.
+				return &ExitError{Code: ExitUsage, Err: fmt.Errorf("gateway address %s is in use (is another chatmcp dev running?)", listen),
+					Hint: "choose another port with --listen, e.g. --listen 127.0.0.1:8444 (127.0.0.1:0 picks a free one), and use the URL this banner prints"}
 			}
 			if err != nil {
 				return exitf(ExitUsage, "%w", err)
@@ -65,7 +73,7 @@ Data lives in a fresh temporary directory removed on exit, unless --dir is given
 		},
 	}
 	c.Flags().StringVar(&dir, "dir", "", "data directory to keep (default: a temporary one, removed on exit)")
-	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "gateway address (loopback only; a free port if the default is taken)")
+	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "gateway address (loopback only; 127.0.0.1:0 for any free port)")
 	return c
 }
 
@@ -104,7 +112,7 @@ Two people, one end-to-end encrypted conversation:
   chatmcp chat read --wallet bob.json
 
 Ctrl-C stops everything.
-`, st.KBSURL, st.GatewayURL, st.RelayURL, dir, m.ID, m.Token,
+`, st.KBSURL, st.GatewayURL, dir, st.RelayURL, m.ID, m.Token,
 		st.GatewayURL, policy, m.Token,
 		st.GatewayURL, policy, m.Token,
 		st.GatewayURL, gwData, st.GatewayURL, gwData,
