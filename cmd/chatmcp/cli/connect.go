@@ -2,10 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -31,7 +33,7 @@ func newConnectCmd(env *Env) *cobra.Command {
 		Long: `connect is a stdio MCP server for desktop MCP clients (Claude Desktop, VS Code).
 Before it forwards anything it verifies the gateway: the evidence in its RA-TLS
 certificate and fresh evidence over a random nonce must satisfy the attestation
-policy. When they do not, it exits non-zero without connecting. Then it relays
+policy. When they do not, it never connects and exits non-zero. Then it relays
 MCP over streamable HTTP to URL/mcp, sending the capability token (--token or
 $CHATMCP_TOKEN) to the verified gateway only.
 
@@ -41,12 +43,22 @@ them in memory for this session only. Everything on stdout is MCP; messages for
 people go to stderr.
 
 Exit codes: 0 the client closed the session, 1 usage or I/O error, 2 the
-gateway's evidence is invalid, 3 the policy rejects the gateway.`,
+gateway's evidence is invalid, 3 the policy rejects the gateway. When connect
+cannot connect (the gateway fails verification, refuses the token or cannot be
+reached, or a flag is wrong) it still answers the MCP client on stdin: it
+completes initialize and answers every request with a JSON-RPC error naming the
+failed check, so the client shows the reason; it exits with the code above
+when the client disconnects (at once when stdin is a terminal).`,
 		Example: `  chatmcp connect https://127.0.0.1:8443 --policy gateway-policy.yaml --token "$TOKEN"
   CHATMCP_TOKEN=cmt1.… chatmcp connect https://gw.example:8443 --policy policy.yaml --credential GITHUB_TOKEN=ghp_…`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
+		RunE: func(c *cobra.Command, args []string) (err error) {
 			ctx := c.Context()
+			defer func() {
+				if err != nil && !errors.Is(err, mcpbridge.ErrRefused) {
+					refuseClient(ctx, env, err)
+				}
+			}()
 			base, err := gatewayBase(args[0])
 			if err != nil {
 				return err
@@ -96,7 +108,7 @@ gateway's evidence is invalid, 3 the policy rejects the gateway.`,
 					if err != nil {
 						return err
 					}
-					sealed, err := gwclient.SealCredentials(key, tokenInfo.ID, creds)
+					sealed, err := gwclient.SealCredentials(key, tokenInfo.ChainID(), creds)
 					if err != nil {
 						return err
 					}
@@ -112,6 +124,9 @@ gateway's evidence is invalid, 3 the policy rejects the gateway.`,
 				return err
 			}
 			if err := mcpbridge.Run(ctx, local, opts); err != nil {
+				if errors.Is(err, mcpbridge.ErrRefused) {
+					return &ExitError{Code: ExitUsage, Err: err}
+				}
 				return verificationError(err)
 			}
 			return nil
@@ -121,6 +136,25 @@ gateway's evidence is invalid, 3 the policy rejects the gateway.`,
 	c.Flags().StringVar(&token, "token", "", "capability token (else $CHATMCP_TOKEN)")
 	c.Flags().StringArrayVar(&credentials, "credential", nil, "NAME=VALUE layer-2 credential to seal to the gateway (repeatable)")
 	return c
+}
+
+// refuseClient tells the MCP client on stdin why connect will not connect:
+// clients show a process that exits before answering only as "Connection
+// closed", so connect answers as mcpbridge.Refuse does, with err, until the
+// client goes. A terminal on stdin is a person, who reads err on stderr:
+// then it returns at once.
+func refuseClient(ctx context.Context, env *Env, err error) {
+	if f, ok := env.Stdin.(*os.File); ok {
+		if fi, serr := f.Stat(); serr == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			return
+		}
+	}
+	fmt.Fprintf(env.Stderr, "chatmcp connect: %v (answering the MCP client with this error until it disconnects)\n", err)
+	local, cerr := (&mcp.IOTransport{Reader: io.NopCloser(env.Stdin), Writer: nopWriteCloser{env.Stdout}}).Connect(ctx)
+	if cerr != nil {
+		return
+	}
+	mcpbridge.Refuse(ctx, local, "chatmcp connect: "+err.Error())
 }
 
 type nopWriteCloser struct{ io.Writer }
