@@ -20,6 +20,7 @@ import (
 //
 //	chatmcp-relay --listen ADDR --data DIR [--db DSN] [--domain HOST[:PORT]]
 //	              (--tls-cert FILE --tls-key FILE | --dev)
+//	              [--metrics-listen ADDR] [--log-format text|json]
 func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("chatmcp-relay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -30,13 +31,30 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	certFile := fs.String("tls-cert", "", "TLS certificate (PEM)")
 	keyFile := fs.String("tls-key", "", "TLS private key (PEM)")
 	dev := fs.Bool("dev", false, "INSECURE: plain HTTP, loopback addresses only")
+	var of ops.Flags
+	of.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "chatmcp-relay: error: "+format+"\n", a...)
 		return 1
+	}
+	logger, err := of.Logger(stderr)
+	if err != nil {
+		return fail("%v", err)
+	}
+	var metrics *ops.Relay
+	ready := ops.NewReadiness(readinessChecks...)
+	if of.MetricsListen != "" {
+		reg := ops.NewRegistry()
+		metrics = ops.NewRelay(reg)
+		osrv, err := ops.Start(&ops.Options{Listen: of.MetricsListen, Registry: reg, Ready: ready, Logger: logger})
+		if err != nil {
+			return fail("%v", err)
+		}
+		defer osrv.Close()
+		fmt.Fprintf(stderr, "chatmcp-relay: metrics on %s (/healthz, /readyz, /metrics)\n", osrv.URL())
 	}
 	if fs.NArg() > 0 {
 		return fail("unexpected argument %q", fs.Arg(0))
@@ -70,20 +88,21 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 	defer db.Close()
-	srv, err := New(ctx, db, &Options{Domain: *domain, Logger: logger})
+	srv, err := New(ctx, db, &Options{Domain: *domain, Logger: logger, Metrics: metrics})
 	if err != nil {
 		return fail("%v", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ready := make(chan struct{})
+	fanout := make(chan struct{})
 	go func() {
-		if err := srv.Run(ctx, ready); err != nil {
+		if err := srv.Run(ctx, fanout); err != nil {
 			logger.Error("relay: replica fan-out stopped", "err", err)
 		}
 	}()
-	<-ready
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	<-fanout
+	ready.Set(StoreCheck(db), ops.Check{Name: "fanout", Func: func(context.Context) error { return nil }})
+	hs := &http.Server{Handler: metrics.HTTPMetrics().Handler(srv), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)

@@ -29,6 +29,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request, sess *sessio
 		return
 	}
 	s.hub.wake(recipients)
+	s.opts.Metrics.MessageStored(len(recipients))
 	writeJSON(w, http.StatusCreated, resp)
 }
 

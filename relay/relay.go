@@ -20,6 +20,7 @@ import (
 
 	"github.com/chatmcp/chatmcp/chat/relayapi"
 	"github.com/chatmcp/chatmcp/chat/stamp"
+	"github.com/chatmcp/chatmcp/internal/ops"
 	"github.com/chatmcp/chatmcp/store"
 )
 
@@ -51,6 +52,9 @@ type Options struct {
 	// PollInterval is how often watchers re-read the store even without a
 	// notification. If zero, 30 seconds.
 	PollInterval time.Duration
+	// Metrics counts stored messages and live watchers. If nil, nothing is
+	// recorded.
+	Metrics *ops.Relay
 }
 
 // notifyChannel is the PostgreSQL channel replicas tell each other about
@@ -108,6 +112,7 @@ func New(ctx context.Context, db *store.DB, opts *Options) (*Server, error) {
 	}
 	s := &Server{db: db, opts: o, mux: http.NewServeMux(), hub: newHub()}
 	s.routes()
+	o.Metrics.SetWatchers(s.hub.count)
 	return s, nil
 }
 
