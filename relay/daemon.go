@@ -6,14 +6,23 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
 	"time"
 
+	"github.com/chatmcp/chatmcp/internal/ops"
 	"github.com/chatmcp/chatmcp/store"
 )
+
+// readinessChecks are what /readyz of the ops server waits for: the store
+// answering and, with PostgreSQL, the replica fan-out listening.
+var readinessChecks = []string{"store", "fanout"}
+
+// StoreCheck is the "store" readiness check: db answers a ping.
+func StoreCheck(db *store.DB) ops.Check {
+	return ops.Check{Name: "store", Func: func(ctx context.Context) error { return db.PingContext(ctx) }}
+}
 
 // Main runs the chatmcp-relay daemon with command-line args (without the
 // program name) until ctx is done, and returns the process exit code.
