@@ -98,6 +98,12 @@ type Entry struct {
 	Arguments json.RawMessage `json:"arguments,omitempty"`
 	// Request identifies the request, for correlation with other logs.
 	Request string `json:"request,omitempty"`
+	// TokenChain identifies the exact capability token used (its root and
+	// caveats) where Actor names only the root token.
+	TokenChain string `json:"token_chain,omitempty"`
+	// Count is how many events an aggregated entry stands for (such as
+	// refusals suppressed by rate limiting); zero for one event.
+	Count int `json:"count,omitempty"`
 }
 
 // line is one JSON object of the log.

@@ -332,10 +332,16 @@ func TestAppendRejects(t *testing.T) {
 	if err := l.Append(context.Background(), Entry{Type: "x", Reason: strings.Repeat("a", MaxLineSize)}); err == nil {
 		t.Error("over-long entry accepted")
 	}
+	// A caller that went away still leaves its entry (issue 8, #4): the
+	// entry records what happened, not a request still in flight.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := l.Append(ctx, Entry{Type: "x"}); err == nil {
-		t.Error("Append with a cancelled context succeeded")
+	before := l.Head()
+	if err := l.Append(ctx, Entry{Type: "x", Reason: "caller gone"}); err != nil {
+		t.Errorf("Append with a cancelled context: %v", err)
+	}
+	if after := l.Head(); after.Seq <= before.Seq {
+		t.Errorf("head %v after Append with a cancelled context, want past %v", after, before)
 	}
 	if _, err := Open(context.Background(), path+"2", nil); err == nil {
 		t.Error("Open without a signer succeeded")

@@ -182,15 +182,15 @@ func (l *Log) Head() Head {
 // Append writes e, and a checkpoint when one is due, and fsyncs before
 // returning. If it returns an error the entry may or may not be in the
 // file, and the caller must act as if the action was not recorded: release
-// nothing. After a write failure the log is broken (ErrBroken). Once the
-// entry is queued, Append waits for the write whatever ctx does, because the
-// entry may already be on disk.
+// nothing. After a write failure the log is broken (ErrBroken).
+//
+// Append does not depend on ctx being live: an entry records something that
+// happened (often a refusal because the caller went away), so it is written
+// even when the caller's context is already cancelled, and Append waits for
+// the write whatever ctx does, because the entry may already be on disk.
 func (l *Log) Append(ctx context.Context, e Entry) error {
 	if e.Type == "" || reservedType(e.Type) {
 		return fmt.Errorf("audit: invalid entry type %q", e.Type)
-	}
-	if err := ctx.Err(); err != nil {
-		return err
 	}
 	w := &waiter{ln: &line{Entry: e}, done: make(chan error, 1)}
 	l.mu.Lock()

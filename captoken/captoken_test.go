@@ -437,3 +437,41 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestChainID: a token and its attenuations share the root id but not the
+// chain id; the same chain parsed twice has one chain id.
+func TestChainID(t *testing.T) {
+	key, err := NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := Mint(key, Claims{Audience: "a", Tools: []string{"*"}, Expires: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, err := Attenuate(root, Caveat{Tools: []string{"x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sibling, err := Attenuate(root, Caveat{Tools: []string{"y"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{}
+	for name, tok := range map[string]string{"root": root, "child": child, "sibling": sibling} {
+		v, err := Parse(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, _ := Parse(tok)
+		if v.ChainID() != again.ChainID() || len(v.ChainID()) != 64 {
+			t.Fatalf("%s: chain id %q unstable or malformed", name, v.ChainID())
+		}
+		for other, id := range ids {
+			if id == v.ChainID() {
+				t.Fatalf("%s and %s share chain id %s", name, other, id)
+			}
+		}
+		ids[name] = v.ChainID()
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -214,6 +215,31 @@ func (c *Client) Conversations(ctx context.Context) (conversations, requests []s
 		return nil, nil, err
 	}
 	return resp.Conversations, resp.Requests, nil
+}
+
+// AddMember adds a member to a group the caller created. A member who has
+// not allowed the caller needs a stamp (minted here when the relay asks),
+// and the group waits in their requests until they allow the caller.
+func (c *Client) AddMember(ctx context.Context, id string, member wallet.Address) error {
+	states, err := c.conversation(ctx, id)
+	if err != nil {
+		return err
+	}
+	cur := states[len(states)-1]
+	if cur.IsMember(member) {
+		return fmt.Errorf("%s is already a member of conversation %s", member, id)
+	}
+	op := &envelope.Op{Conversation: id, Kind: cur.Kind, Epoch: cur.Epoch + 1, Creator: cur.Creator,
+		Members: envelope.SortMembers(append(slices.Clone(cur.Members), member)), At: c.opts.Now().UnixMilli()}
+	op.Sign(c.device)
+	if _, err := envelope.Apply(cur, op); err != nil {
+		return fmt.Errorf("%w: %w", err, ErrNotPermitted)
+	}
+	if err := c.postOp(ctx, "/v1/conversations/"+id+"/ops", op); err != nil {
+		return fmt.Errorf("adding member: %w", err)
+	}
+	delete(c.history, id)
+	return c.setConsent(ctx, member, envelope.Allowed)
 }
 
 // RemoveMember removes a member from a group the caller created. Messages

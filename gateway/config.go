@@ -82,6 +82,13 @@ type Upstream struct {
 	// request to it.
 	URL     string           `yaml:"url"`
 	Headers map[string]Value `yaml:"headers"`
+	// CallerElicitationApproves lets the calling client's own session
+	// approve a held call of this upstream's tools by answering the
+	// elicitation form. RISK: whoever holds the token (a compromised or
+	// prompt-injected agent included) can then approve its own writes. If
+	// false (the default), elicitation only tells the caller where the
+	// call waits, and approvals come from the admin API alone.
+	CallerElicitationApproves bool `yaml:"caller_elicitation_approves"`
 	// Name is the upstream's key in Config.Upstreams, set by ParseConfig.
 	Name string `yaml:"-"`
 }

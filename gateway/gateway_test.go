@@ -594,34 +594,6 @@ func TestConfirmationGate(t *testing.T) {
 	}
 }
 
-func TestElicitationApproval(t *testing.T) {
-	for _, accept := range []bool{true, false} {
-		t.Run(fmt.Sprint("accept=", accept), func(t *testing.T) {
-			h := newHarness(t, hopts{timeout: 10 * time.Second})
-			var asked atomic.Int32
-			cs := h.mustConnect(h.mint("alice", "up_write").Token, &mcp.ClientOptions{
-				ElicitationHandler: func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
-					asked.Add(1)
-					if !strings.Contains(req.Params.Message, "up_write") {
-						return nil, errors.New("message does not name the tool")
-					}
-					return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"approve": accept}}, nil
-				},
-			})
-			res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up_write", Arguments: map[string]any{"text": "x"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if asked.Load() != 1 {
-				t.Fatalf("elicited %d times", asked.Load())
-			}
-			if res.IsError == accept || (len(h.up.called()) > 0) != accept {
-				t.Fatalf("accept=%v: result %q, upstream calls %v", accept, callText(res), h.up.called())
-			}
-		})
-	}
-}
-
 // TestApprovalsAreNotShared: approving subject A's held call does not
 // release subject B's identical call (confused deputy).
 func TestApprovalsAreNotShared(t *testing.T) {

@@ -16,7 +16,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/chatmcp/chatmcp/audit"
 	"github.com/chatmcp/chatmcp/captoken"
 	"github.com/chatmcp/chatmcp/gateway/approval"
 	"github.com/chatmcp/chatmcp/gateway/authz"
@@ -76,7 +75,7 @@ func (s *Server) routes() http.Handler {
 		if p == nil {
 			return nil, auth.ErrInvalidToken
 		}
-		return &auth.TokenInfo{UserID: p.TokenID, Expiration: p.Expires, Extra: map[string]any{"principal": p}}, nil
+		return &auth.TokenInfo{UserID: p.ChainID, Expiration: p.Expires, Extra: map[string]any{"principal": p}}, nil
 	}, nil)
 	mux.Handle(PathMCP, s.requireToken(sdkAuth(streamable)))
 	mux.Handle(PathAttestation, ratls.AttestationHandler(s.opts.Attester, s.issuer.SPKI))
@@ -122,11 +121,13 @@ func (s *Server) requireToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := bearer(r)
 		if !ok {
+			s.auditTokenRefusal(r, "missing bearer token")
 			unauthorized(w, "missing bearer token")
 			return
 		}
 		p, err := s.tokens.Verify(r.Context(), tok)
 		if err != nil {
+			s.auditTokenRefusal(r, tokenErrorMessage(err))
 			unauthorized(w, tokenErrorMessage(err))
 			return
 		}
@@ -166,21 +167,11 @@ func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 			s.track(ss, p)
 		}
 		if method == "tools/call" && p != nil {
-			// A call of a name the gateway does not expose (unknown, or
-			// disabled by a pin change) never reaches a handler; audit it
-			// here so that every tools/call leaves an entry.
+			// A call of a name the token does not allow or the gateway does
+			// not expose never reaches a handler; it is refused (one answer
+			// for both) and audited here (refusal.go).
 			if cp, ok := req.GetParams().(*mcp.CallToolParamsRaw); ok {
-				if known, enabled := s.toolState(cp.Name); !enabled {
-					reason, err := "unknown tool", refusal("unknown tool %q", cp.Name)
-					if known {
-						reason, err = "tool disabled: definition changed", refusal("tool %q is disabled: its definition changed and awaits approval", cp.Name)
-					}
-					_, argsHash, _ := decodeArgs(cp.Arguments)
-					e := audit.Entry{Type: "gateway.call", Actor: "token:" + p.TokenID, Principal: p.Name(), Tool: cp.Name,
-						Action: "tools/call", Decision: "denied", Reason: reason, ArgsSHA256: argsHash}
-					if err := s.audit.Append(ctx, e); err != nil {
-						s.log.Error("audit append failed", "err", err)
-					}
+				if err := s.refuseCallName(ctx, p, cp); err != nil {
 					return nil, err
 				}
 			}
@@ -233,7 +224,9 @@ func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 
 // session is a client MCP session the gateway has seen.
 type session struct {
-	tokenID string
+	// chainID is the principal id of the token that opened it: a parent
+	// token and its attenuations are different principals.
+	chainID string
 }
 
 // track records ss on first sight and cleans up when it ends.
@@ -253,7 +246,7 @@ func (s *Server) track(ss *mcp.ServerSession, p *authz.Principal) {
 		s.mu.Unlock()
 		return
 	}
-	s.sessions[sid] = &session{tokenID: p.TokenID}
+	s.sessions[sid] = &session{chainID: p.ChainID}
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go func() {
@@ -275,7 +268,7 @@ func (s *Server) sessionToken(sid string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	return se.tokenID, true
+	return se.chainID, true
 }
 
 func (s *Server) handleCredentialKey(w http.ResponseWriter, r *http.Request) {
@@ -302,7 +295,8 @@ func (s *Server) handleCredentialKey(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleCredentials accepts layer-2 credentials sealed for the caller's
-// token id and binds them to the caller's own MCP session.
+// principal id (its token chain) and binds them to the caller's own MCP
+// session.
 func (s *Server) handleCredentials(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		writeError(w, http.StatusMethodNotAllowed, "POST only")
@@ -315,7 +309,7 @@ func (s *Server) handleCredentials(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "unknown Mcp-Session-Id: initialize an MCP session first")
 		return
 	}
-	if owner != p.TokenID {
+	if owner != p.ChainID {
 		writeError(w, http.StatusForbidden, "the session belongs to another token")
 		return
 	}
@@ -324,12 +318,12 @@ func (s *Server) handleCredentials(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	creds, err := s.credKey.Open(body, p.TokenID)
+	creds, err := s.credKey.Open(body, p.ChainID)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "credentials rejected: "+err.Error())
 		return
 	}
-	s.creds.Put(p.TokenID, sid, creds, p.Expires)
+	s.creds.Put(p.ChainID, sid, creds, p.Expires)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/chatmcp/chatmcp/captoken"
 	"github.com/chatmcp/chatmcp/gateway/credential"
 )
 
@@ -80,7 +82,7 @@ func TestLayer2Credentials(t *testing.T) {
 	toolNames(t, as)
 	toolNames(t, bs)
 
-	sealedAlice, err := credential.Seal(pub, alice.ID, []byte(`{"user-token":"alice-user-secret"}`))
+	sealedAlice, err := credential.Seal(pub, chainID(t, alice.Token), []byte(`{"user-token":"alice-user-secret"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,6 +139,86 @@ func TestLayer2Credentials(t *testing.T) {
 	}
 }
 
-func credentialSeal(pub []byte, tokenID, plaintext string) (*credential.Sealed, error) {
-	return credential.Seal(pub, tokenID, []byte(plaintext))
+func credentialSeal(pub []byte, principal, plaintext string) (*credential.Sealed, error) {
+	return credential.Seal(pub, principal, []byte(plaintext))
+}
+
+// chainID is the principal id a client seals its credentials for.
+func chainID(t *testing.T, token string) string {
+	t.Helper()
+	v, err := captoken.Parse(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.ChainID()
+}
+
+// TestAttenuatedTokenIsAnotherPrincipal replays issue 8 #7: a token
+// attenuated from alice's shares her root token id, but it must not reach
+// her MCP session or her layer-2 credential: not by continuing her session,
+// not by binding credentials to it, and not by posting the body her client
+// sealed to a session of its own.
+func TestAttenuatedTokenIsAnotherPrincipal(t *testing.T) {
+	h := newHarness(t, hopts{upstream: perSessionUpstream})
+	pub := h.credentialKey(t)
+	parent := h.mint("alice", "per_*")
+	child, err := captoken.Attenuate(parent.Token, captoken.Caveat{Tools: []string{"per_*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := h.mustConnect(parent.Token, nil)
+	toolNames(t, ps)
+	sealed, err := credential.Seal(pub, chainID(t, parent.Token), []byte(`{"user-token":"alice-user-secret"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := h.postCredentials(t, parent.Token, ps.ID(), sealed); code != 204 {
+		t.Fatalf("parent's credentials: status %d", code)
+	}
+	if res, err := ps.CallTool(context.Background(), &mcp.CallToolParams{Name: "per_whoami", Arguments: map[string]any{}}); err != nil || res.IsError {
+		t.Fatalf("parent's call: %v %v", err, res)
+	}
+	credRequests := func() int {
+		h.up.mu.Lock()
+		defer h.up.mu.Unlock()
+		return len(h.up.userTok)
+	}
+	parentOnly := credRequests()
+
+	t.Run("child cannot continue the parent's session", func(t *testing.T) {
+		req, _ := http.NewRequest("POST", h.url+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"per_whoami","arguments":{}}}`))
+		req.Header.Set("Authorization", "Bearer "+child)
+		req.Header.Set("Mcp-Session-Id", ps.ID())
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Protocol-Version", ps.InitializeResult().ProtocolVersion)
+		resp, err := h.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("status %d (%s), want 403", resp.StatusCode, body)
+		}
+	})
+	t.Run("child cannot bind credentials to the parent's session", func(t *testing.T) {
+		if code := h.postCredentials(t, child, ps.ID(), sealed); code != 403 {
+			t.Fatalf("status %d, want 403", code)
+		}
+	})
+	cs := h.mustConnect(child, nil)
+	toolNames(t, cs)
+	t.Run("the parent's sealed credentials do not open for the child", func(t *testing.T) {
+		if code := h.postCredentials(t, child, cs.ID(), sealed); code != 400 {
+			t.Fatalf("status %d, want 400", code)
+		}
+	})
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "per_whoami", Arguments: map[string]any{}})
+	if err != nil || !res.IsError || !strings.Contains(callText(res), `credential "user-token" not provided`) {
+		t.Fatalf("child's call: %v %q, want the credential missing", err, callText(res))
+	}
+	if n := credRequests(); n != parentOnly {
+		t.Fatalf("upstream saw the user credential in %d requests after the child's attempts, want none", n-parentOnly)
+	}
 }

@@ -359,16 +359,21 @@ func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.C
 	if p == nil {
 		return nil, refusal("unauthenticated")
 	}
-	entry := audit.Entry{Type: "gateway.call", Actor: "token:" + p.TokenID, Principal: p.Name(), Tool: name, Action: "tools/call"}
+	entry := audit.Entry{Type: "gateway.call", Actor: "token:" + p.TokenID, TokenChain: p.ChainID, Principal: p.Name(), Tool: name, Action: "tools/call"}
 	args, argsHash, err := decodeArgs(req.Params.Arguments)
 	entry.ArgsSHA256 = argsHash
 	if err == nil && s.cfg.AuditArguments {
 		entry.Arguments = s.auditArguments(req, args)
 	}
+	// Every append below outlives the caller's context (appendAudit);
+	// refusals before authorization are rate-limited (refusal.go).
 	deny := func(reason string, err error) (*mcp.CallToolResult, error) {
 		entry.Decision, entry.Reason = "denied", reason
 		entry.DurationMS = ms(s.now().Sub(start))
-		if aerr := s.audit.Append(ctx, entry); aerr != nil {
+		if rateLimitedReason(reason) {
+			entry.Tool = clip(entry.Tool)
+			s.auditRefusal(ctx, entry)
+		} else if aerr := s.appendAudit(ctx, entry); aerr != nil {
 			s.log.Error("audit append failed", "err", aerr)
 		}
 		return nil, err
@@ -379,12 +384,22 @@ func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.C
 	s.mu.RLock()
 	t := s.tools[name]
 	s.mu.RUnlock()
-	if t == nil || !t.enabled {
-		return deny("tool disabled", refusal("tool %q is not available", name))
+	// The middleware refused these already (refuseCallName); a pin change
+	// may have raced it. An unknown tool and one the token does not allow
+	// get the same answer; only the audit entry tells them apart.
+	switch {
+	case t == nil:
+		return deny(reasonUnknownTool, unavailable(name))
+	case !p.Allows(name):
+		entry.Upstream = t.upstream.cfg.Name
+		return deny(reasonNotPermitted, unavailable(name))
+	case !t.enabled:
+		entry.Upstream = t.upstream.cfg.Name
+		return deny(reasonDisabled, refusal("tool %q is disabled: its definition changed and awaits approval", name))
 	}
 	entry.Upstream = t.upstream.cfg.Name
 	if !p.AllowsCall(name, args) {
-		return deny("not permitted by token", refusal("tool %q is not permitted by your token", name))
+		return deny("arguments not permitted by token", refusal("the arguments of this call to %q are not permitted by your token's constraints", name))
 	}
 	cc := &authz.Call{Principal: p.Name(), Tool: name, Upstream: t.upstream.cfg.Name, ReadOnly: t.readOnly, Arguments: args}
 	if ok, why := s.policy.Allow(authz.ActionCall, cc); !ok {
@@ -397,7 +412,7 @@ func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.C
 		if exempt {
 			approvalNote = "exempted by policy"
 		} else {
-			d := s.confirm(ctx, req, p, name, args, argsHash)
+			d := s.confirm(ctx, req, p, t, args, argsHash)
 			approvalNote = string(d.Outcome)
 			if d.By != "" {
 				approvalNote += " by " + d.By
@@ -406,7 +421,9 @@ func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.C
 			if d.Outcome != approval.Approved {
 				entry.Decision, entry.Reason = "denied", "approval "+approvalNote
 				entry.DurationMS = ms(s.now().Sub(start))
-				if aerr := s.audit.Append(ctx, entry); aerr != nil {
+				// A caller that went away (approval cancelled) has a
+				// cancelled ctx; its entry is written all the same.
+				if aerr := s.appendAudit(ctx, entry); aerr != nil {
 					s.log.Error("audit append failed", "err", aerr)
 				}
 				return failed("call to %s was not approved (%s); the upstream did not receive it", name, approvalNote), nil
@@ -416,7 +433,7 @@ func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.C
 
 	entry.Decision, entry.Reason = "granted", "approval "+approvalNote
 	entry.DurationMS = ms(s.now().Sub(start))
-	if err := s.audit.Append(ctx, entry); err != nil {
+	if err := s.appendAudit(ctx, entry); err != nil {
 		s.log.Error("audit append failed: refusing call", "err", err)
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "chatmcp-gateway: audit log unavailable; call refused"}
 	}
@@ -441,7 +458,7 @@ func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.C
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := s.audit.Append(context.WithoutCancel(ctx), done); err != nil {
+		if err := s.appendAudit(ctx, done); err != nil {
 			s.log.Error("audit append of a call result failed", "err", err)
 		}
 	}()
@@ -492,38 +509,54 @@ type decision struct {
 	id string
 }
 
-// confirm holds the call until a person decides: out of band through the
-// admin approvals API always, and by MCP elicitation when the client
-// declared it; the first decision wins.
-func (s *Server) confirm(ctx context.Context, req *mcp.CallToolRequest, p *authz.Principal, name string, args map[string]any, argsHash string) decision {
+// confirm holds the call until a person decides through an authenticated
+// channel other than the caller's own session: the admin approvals API
+// (chatmcp approvals). When the client declared elicitation, the gateway
+// also tells it by an elicitation form that the call waits, with the
+// approval id and the command that approves it; the caller's answer approves
+// nothing (approval.ErrSelfApproval) unless the tool's upstream opted in
+// with caller_elicitation_approves. The first decision wins.
+func (s *Server) confirm(ctx context.Context, req *mcp.CallToolRequest, p *authz.Principal, t *tool, args map[string]any, argsHash string) decision {
+	name := t.exposed
+	callerApproves := t.upstream.cfg.CallerElicitationApproves
 	redacted, _ := s.redactor.Value(args).(map[string]any)
-	held, wait := s.approvals.Hold(approval.Request{Principal: p.Name(), TokenID: p.TokenID, Tool: name, ArgumentsSHA256: argsHash, Arguments: redacted})
+	held, wait := s.approvals.Hold(approval.Request{Principal: p.Name(), TokenID: p.TokenID, Tool: name, ArgumentsSHA256: argsHash,
+		Arguments: redacted, Session: sessionID(req.Session), CallerMayApprove: callerApproves})
 	s.log.Info("call held for approval", "id", held.ID, "tool", name, "principal", p.Name())
 	ectx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if ss := req.Session; ss != nil && ss.InitializeParams() != nil && ss.InitializeParams().Capabilities != nil && ss.InitializeParams().Capabilities.Elicitation != nil {
+	if ss := req.Session; ss != nil && ss.ID() != "" && ss.InitializeParams() != nil && ss.InitializeParams().Capabilities != nil && ss.InitializeParams().Capabilities.Elicitation != nil {
 		go func() {
 			argText, _ := json.Marshal(redacted)
-			res, err := ss.Elicit(ectx, &mcp.ElicitParams{
+			params := &mcp.ElicitParams{
 				Mode: "form",
-				Message: fmt.Sprintf("Allow %s to call %s with arguments %s? (approval %s; also decidable with `chatmcp approvals approve %s`)",
+				Message: fmt.Sprintf("%s's call to %s with arguments %s waits for approval %s. A person approves it out of band: `chatmcp approvals approve %s` (or deny). This call is not approved from here.",
 					p.Name(), name, argText, held.ID, held.ID),
-				RequestedSchema: map[string]any{
+				// Nothing to fill in: the form only informs.
+				RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{}},
+			}
+			if callerApproves {
+				params.Message = fmt.Sprintf("Allow %s to call %s with arguments %s? (approval %s; also decidable with `chatmcp approvals approve %s`)",
+					p.Name(), name, argText, held.ID, held.ID)
+				params.RequestedSchema = map[string]any{
 					"type": "object",
 					"properties": map[string]any{
 						"approve": map[string]any{"type": "boolean", "title": "Approve this call"},
 					},
 					"required": []any{"approve"},
-				},
-			})
-			if err != nil || ectx.Err() != nil {
-				return // the out-of-band path still decides
+				}
+			}
+			res, err := ss.Elicit(ectx, params)
+			if err != nil || ectx.Err() != nil || !callerApproves {
+				return // the out-of-band path decides
 			}
 			out := approval.Denied
 			if res.Action == "accept" && res.Content["approve"] == true {
 				out = approval.Approved
 			}
-			s.approvals.Decide(held.ID, out, "elicitation")
+			if err := s.approvals.DecideInSession(held.ID, out, "caller elicitation", ss.ID()); err != nil && !errors.Is(err, approval.ErrUnknown) {
+				s.log.Warn("elicitation decision refused", "id", held.ID, "err", err)
+			}
 		}()
 	}
 	return decision{Decision: wait(ctx), id: held.ID}
@@ -572,7 +605,8 @@ func (s *Server) forward(ctx context.Context, req *mcp.CallToolRequest, t *tool,
 
 // connFor returns the connection a call of p in session ss uses: the
 // shared one, or for per-session upstreams one dialled with the layer-2
-// credentials bound to (p's token id, ss).
+// credentials bound to (p's principal id, ss). The principal id is the
+// token chain's, so a token attenuated from p's never shares it.
 func (s *Server) connFor(ctx context.Context, u *backend, ss *mcp.ServerSession, p *authz.Principal) (*conn, error) {
 	if !u.perSes {
 		if c := u.sharedConn(); c != nil {
@@ -581,14 +615,14 @@ func (s *Server) connFor(ctx context.Context, u *backend, ss *mcp.ServerSession,
 		return s.reconnect(ctx, u)
 	}
 	sid := sessionID(ss)
-	key := p.TokenID + "/" + sid
+	key := p.ChainID + "/" + sid
 	u.mu.Lock()
 	c := u.bySes[key]
 	u.mu.Unlock()
 	if c != nil {
 		return c, nil
 	}
-	creds := s.creds.Get(p.TokenID, sid)
+	creds := s.creds.Get(p.ChainID, sid)
 	sp, err := s.spec(u.cfg, creds, false)
 	if err != nil {
 		return nil, err // names the missing credential, never a value
@@ -699,7 +733,7 @@ func (s *Server) redactFor(req *mcp.CallToolRequest) interface{ String(string) s
 	if p == nil {
 		return s.redactor
 	}
-	creds := s.creds.Get(p.TokenID, sessionID(req.Session))
+	creds := s.creds.Get(p.ChainID, sessionID(req.Session))
 	if len(creds) == 0 {
 		return s.redactor
 	}
@@ -715,7 +749,7 @@ func (s *Server) redactFor(req *mcp.CallToolRequest) interface{ String(string) s
 func (s *Server) redactResult(req *mcp.CallToolRequest, res *mcp.CallToolResult) (*mcp.CallToolResult, error) {
 	r := s.redactor
 	if p := principalOf(req.Extra); p != nil {
-		if creds := s.creds.Get(p.TokenID, sessionID(req.Session)); len(creds) > 0 {
+		if creds := s.creds.Get(p.ChainID, sessionID(req.Session)); len(creds) > 0 {
 			vals := make([][]byte, 0, len(creds))
 			for _, v := range creds {
 				vals = append(vals, v)

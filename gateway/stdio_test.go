@@ -109,7 +109,7 @@ func TestStdioPerSessionCredentials(t *testing.T) {
 		m := h.mint(who, "st_*")
 		cs := h.mustConnect(m.Token, nil)
 		toolNames(t, cs)
-		sealed, err := credentialSeal(pub, m.ID, `{"user-key":"key-of-`+who+`-0123456789"}`)
+		sealed, err := credentialSeal(pub, chainID(t, m.Token), `{"user-key":"key-of-`+who+`-0123456789"}`)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,7 +21,7 @@ import (
 // ciphertext can be replayed in another role.
 const (
 	credentialKeyTag  = "chatmcp/gateway/credential-key/v1\x00"
-	credentialInfoTag = "chatmcp/gateway/credential/v1\x00"
+	credentialInfoTag = "chatmcp/gateway/credential/v2\x00"
 	// CredentialKEM names the only KEM accepted.
 	CredentialKEM = "DHKEM(X25519, HKDF-SHA256)"
 	// MaxCredentialsSize caps the sealed plaintext.
@@ -100,11 +100,13 @@ type SealedCredentials struct {
 	Ciphertext []byte `json:"ciphertext"`
 }
 
-// SealCredentials encrypts creds to key for the token tokenID: HPKE base
-// mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM, info =
-// tag || token id, so a ciphertext sealed for one token is useless with
-// another.
-func SealCredentials(key hpke.PublicKey, tokenID string, creds map[string]string) (*SealedCredentials, error) {
+// SealCredentials encrypts creds to key for the principal id principal,
+// the chain id of the token that will post them
+// (captoken.Parse(token).ChainID()): HPKE base mode, DHKEM(X25519,
+// HKDF-SHA256), HKDF-SHA256, AES-256-GCM, info = tag || principal id, so a
+// ciphertext sealed for one token is useless with another, a token
+// attenuated from it included.
+func SealCredentials(key hpke.PublicKey, principal string, creds map[string]string) (*SealedCredentials, error) {
 	pt, err := json.Marshal(creds)
 	if err != nil {
 		return nil, err
@@ -112,7 +114,7 @@ func SealCredentials(key hpke.PublicKey, tokenID string, creds map[string]string
 	if len(pt) > MaxCredentialsSize {
 		return nil, fmt.Errorf("credentials of %d bytes exceed %d", len(pt), MaxCredentialsSize)
 	}
-	enc, s, err := hpke.NewSender(key, hpke.HKDFSHA256(), hpke.AES256GCM(), []byte(credentialInfoTag+tokenID))
+	enc, s, err := hpke.NewSender(key, hpke.HKDFSHA256(), hpke.AES256GCM(), []byte(credentialInfoTag+principal))
 	if err != nil {
 		return nil, fmt.Errorf("sealing credentials: %w", err)
 	}

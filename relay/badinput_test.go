@@ -38,6 +38,13 @@ func call(t *testing.T, method, url, token string, body []byte) (int, string, []
 	return resp.StatusCode, e.Error, b
 }
 
+// reasonOf is the reason code of an error body ("" if none).
+func reasonOf(body []byte) string {
+	var e relayapi.Error
+	json.Unmarshal(body, &e)
+	return e.Reason
+}
+
 func marshal(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -98,26 +105,27 @@ func TestSignInRejects(t *testing.T) {
 			body   []byte
 			status int
 			want   string
+			reason string
 		}{
-			{"replayed sign-in", good, 401, "nonce unknown, expired or already used"},
-			{"wrong signature", marshal(lr), 401, "wallet signature does not verify"},
-			{"other domain", loginRequest(t, r.URL, "evil.example", w, d, nil), 401, "domain"},
-			{"made-up nonce", loginRequest(t, r.URL, domain, w, d, func(m *wallet.SignInMessage) { m.Nonce = "0123456789abcdef" }), 401, "nonce unknown"},
+			{"replayed sign-in", good, 401, "nonce unknown, expired or already used", relayapi.ReasonNonceInvalid},
+			{"wrong signature", marshal(lr), 401, "wallet signature does not verify", relayapi.ReasonBadSignature},
+			{"other domain", loginRequest(t, r.URL, "evil.example", w, d, nil), 401, "domain", relayapi.ReasonWrongDomain},
+			{"made-up nonce", loginRequest(t, r.URL, domain, w, d, func(m *wallet.SignInMessage) { m.Nonce = "0123456789abcdef" }), 401, "nonce unknown", relayapi.ReasonNonceInvalid},
 			{"expired", loginRequest(t, r.URL, domain, w, d, func(m *wallet.SignInMessage) {
 				m.IssuedAt = time.Now().Add(-time.Hour)
 				m.ExpirationTime = m.IssuedAt.Add(time.Minute)
-			}), 401, "outside the accepted window"},
-			{"no expiration", loginRequest(t, r.URL, domain, w, d, func(m *wallet.SignInMessage) { m.ExpirationTime = time.Time{} }), 401, "expiration time are required"},
-			{"device of another wallet", loginRequest(t, r.URL, domain, w, od, nil), 401, "another wallet"},
-			{"malformed message", marshal(relayapi.LoginRequest{Message: "hello", Signature: []byte{1}, Device: d.Cert}), 400, "first line"},
-			{"unknown field", []byte(`{"message":"x","signature":"","device":{},"admin":true}`), 400, "malformed request"},
-			{"oversized", bytes.Repeat([]byte(" "), relayapi.MaxSmallBody+1), 413, "larger than"},
+			}), 401, "outside the accepted window", relayapi.ReasonIssuedAt},
+			{"no expiration", loginRequest(t, r.URL, domain, w, d, func(m *wallet.SignInMessage) { m.ExpirationTime = time.Time{} }), 401, "expiration time are required", relayapi.ReasonNoTimes},
+			{"device of another wallet", loginRequest(t, r.URL, domain, w, od, nil), 401, "another wallet", relayapi.ReasonDeviceWallet},
+			{"malformed message", marshal(relayapi.LoginRequest{Message: "hello", Signature: []byte{1}, Device: d.Cert}), 400, "first line", relayapi.ReasonBadSignIn},
+			{"unknown field", []byte(`{"message":"x","signature":"","device":{},"admin":true}`), 400, "malformed request", relayapi.ReasonBadRequest},
+			{"oversized", bytes.Repeat([]byte(" "), relayapi.MaxSmallBody+1), 413, "larger than", relayapi.ReasonTooLarge},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				status, msg, _ := call(t, "POST", r.URL+"/v1/auth/login", "", tt.body)
-				if status != tt.status || !strings.Contains(msg, tt.want) {
-					t.Fatalf("got %d %q, want %d %q", status, msg, tt.status, tt.want)
+				status, msg, body := call(t, "POST", r.URL+"/v1/auth/login", "", tt.body)
+				if status != tt.status || !strings.Contains(msg, tt.want) || reasonOf(body) != tt.reason {
+					t.Fatalf("got %d %q (%s), want %d %q (%s)", status, msg, reasonOf(body), tt.status, tt.want, tt.reason)
 				}
 			})
 		}
@@ -194,27 +202,28 @@ func TestSendRejects(t *testing.T) {
 			body   []byte
 			status int
 			want   string
+			reason string
 		}{
-			{"malformed JSON", []byte(`{"envelope":`), 400, "malformed request"},
-			{"no envelope", []byte(`{}`), 400, "no envelope"},
-			{"malformed envelope", []byte(`{"envelope":{"v":1}}`), 400, "envelope"},
-			{"oversized body", bytes.Repeat([]byte(" "), relayapi.MaxSendBody+1), 413, "larger than"},
-			{"oversized message", send(big, nil), 400, "ciphertext length"},
-			{"wrong signature", send(tampered, nil), 400, "signature does not verify"},
-			{"forged device certificate", send(forgedCert, nil), 400, "wallet signature does not verify"},
-			{"stale envelope time", send(stale, nil), 400, "from the relay's clock"},
-			{"unknown conversation", send(seal(&unknown), nil), 404, "unknown conversation"},
-			{"no stamp", send(seal(conv), nil), 402, "stamp required"},
-			{"stamp below difficulty", send(withStamp, stampFor(withStamp, testBits-1)), 402, "below the recipient's difficulty"},
-			{"stamp for another message", send(byOther, stampFor(withStamp, testBits)), 402, "stamp for"},
-			{"unknown stamp kind", send(seal(conv), map[string]stamp.Stamp{bw.Address().String(): {Kind: "gold", Proof: []byte{1}}}), 400, "unknown stamp kind"},
-			{"x402 not configured", send(seal(conv), map[string]stamp.Stamp{bw.Address().String(): {Kind: stamp.KindX402, Proof: []byte{1}}}), 402, "not accepted"},
+			{"malformed JSON", []byte(`{"envelope":`), 400, "malformed request", relayapi.ReasonBadRequest},
+			{"no envelope", []byte(`{}`), 400, "no envelope", relayapi.ReasonBadRequest},
+			{"malformed envelope", []byte(`{"envelope":{"v":1}}`), 400, "envelope", relayapi.ReasonBadEnvelope},
+			{"oversized body", bytes.Repeat([]byte(" "), relayapi.MaxSendBody+1), 413, "larger than", relayapi.ReasonTooLarge},
+			{"oversized message", send(big, nil), 400, "ciphertext length", relayapi.ReasonBadEnvelope},
+			{"wrong signature", send(tampered, nil), 400, "signature does not verify", relayapi.ReasonBadEnvelope},
+			{"forged device certificate", send(forgedCert, nil), 400, "wallet signature does not verify", relayapi.ReasonBadEnvelope},
+			{"stale envelope time", send(stale, nil), 400, "from the relay's clock", relayapi.ReasonClockSkew},
+			{"unknown conversation", send(seal(&unknown), nil), 404, "unknown conversation", relayapi.ReasonUnknownConversation},
+			{"no stamp", send(seal(conv), nil), 402, "stamp required", relayapi.ReasonStampRequired},
+			{"stamp below difficulty", send(withStamp, stampFor(withStamp, testBits-1)), 402, "below the recipient's difficulty", relayapi.ReasonStampRejected},
+			{"stamp for another message", send(byOther, stampFor(withStamp, testBits)), 402, "stamp for", relayapi.ReasonStampRejected},
+			{"unknown stamp kind", send(seal(conv), map[string]stamp.Stamp{bw.Address().String(): {Kind: "gold", Proof: []byte{1}}}), 400, "unknown stamp kind", relayapi.ReasonBadStamp},
+			{"x402 not configured", send(seal(conv), map[string]stamp.Stamp{bw.Address().String(): {Kind: stamp.KindX402, Proof: []byte{1}}}), 402, "not accepted", relayapi.ReasonStampKind},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				status, msg, _ := call(t, "POST", r.URL+"/v1/messages", atok, tt.body)
-				if status != tt.status || !strings.Contains(msg, tt.want) {
-					t.Fatalf("got %d %q, want %d %q", status, msg, tt.status, tt.want)
+				status, msg, body := call(t, "POST", r.URL+"/v1/messages", atok, tt.body)
+				if status != tt.status || !strings.Contains(msg, tt.want) || reasonOf(body) != tt.reason {
+					t.Fatalf("got %d %q (%s), want %d %q (%s)", status, msg, reasonOf(body), tt.status, tt.want, tt.reason)
 				}
 			})
 		}
@@ -229,7 +238,7 @@ func TestSendRejects(t *testing.T) {
 		if status, msg, _ := call(t, "POST", r.URL+"/v1/messages", atok, body); status != 201 {
 			t.Fatalf("valid send: %d %s", status, msg)
 		}
-		if status, msg, _ := call(t, "POST", r.URL+"/v1/messages", atok, body); status != 409 || !strings.Contains(msg, "replay") {
+		if status, msg, b := call(t, "POST", r.URL+"/v1/messages", atok, body); status != 409 || reasonOf(b) != relayapi.ReasonReplay {
 			t.Fatalf("replayed send: %d %s", status, msg)
 		}
 		// Other endpoints' rejection paths.
@@ -238,23 +247,24 @@ func TestSendRejects(t *testing.T) {
 			body         []byte
 			status       int
 			want         string
+			reason       string
 		}{
-			{"GET", "/v1/messages?limit=0", nil, 400, "limit"},
-			{"GET", "/v1/messages?after=-1", nil, 400, "cursor"},
-			{"GET", "/v1/messages?folder=spam", nil, 400, "folder"},
-			{"GET", "/v1/conversations/" + strings.Repeat("cd", 16), nil, 404, "unknown conversation"},
-			{"GET", "/v1/conversations/xyz", nil, 400, "hex"},
-			{"GET", "/v1/users/notanaddress", nil, 400, "invalid wallet address"},
-			{"PUT", "/v1/settings", []byte(`{"difficulty":99}`), 400, "out of range"},
-			{"PUT", "/v1/consent", []byte(`{"update":{}}`), 400, "consent"},
-			{"POST", "/v1/devices/revoke", marshal(relayapi.RevokeRequest{Revocation: *envelope.NewRevocation(bw, bd.Cert.Device, time.Now())}), 403, "another wallet"},
-			{"POST", "/v1/conversations", marshal(relayapi.OpRequest{Op: *op}), 409, "already exists"},
-			{"GET", "/v1/nothing", nil, 404, "no such endpoint"},
+			{"GET", "/v1/messages?limit=0", nil, 400, "limit", relayapi.ReasonBadRequest},
+			{"GET", "/v1/messages?after=-1", nil, 400, "cursor", relayapi.ReasonBadRequest},
+			{"GET", "/v1/messages?folder=spam", nil, 400, "folder", relayapi.ReasonBadRequest},
+			{"GET", "/v1/conversations/" + strings.Repeat("cd", 16), nil, 404, "unknown conversation", relayapi.ReasonUnknownConversation},
+			{"GET", "/v1/conversations/xyz", nil, 400, "hex", relayapi.ReasonBadID},
+			{"GET", "/v1/users/notanaddress", nil, 400, "invalid wallet address", relayapi.ReasonBadAddress},
+			{"PUT", "/v1/settings", []byte(`{"difficulty":99}`), 400, "out of range", relayapi.ReasonBadDifficulty},
+			{"PUT", "/v1/consent", []byte(`{"update":{}}`), 400, "consent", relayapi.ReasonBadConsent},
+			{"POST", "/v1/devices/revoke", marshal(relayapi.RevokeRequest{Revocation: *envelope.NewRevocation(bw, bd.Cert.Device, time.Now())}), 403, "another wallet", relayapi.ReasonRevocationOther},
+			{"POST", "/v1/conversations", marshal(relayapi.OpRequest{Op: *op}), 409, "already exists", relayapi.ReasonConversationExists},
+			{"GET", "/v1/nothing", nil, 404, "no such endpoint", relayapi.ReasonNoEndpoint},
 		} {
 			t.Run(tt.method+" "+tt.path, func(t *testing.T) {
-				status, msg, _ := call(t, tt.method, r.URL+tt.path, atok, tt.body)
-				if status != tt.status || !strings.Contains(msg, tt.want) {
-					t.Fatalf("got %d %q, want %d %q", status, msg, tt.status, tt.want)
+				status, msg, body := call(t, tt.method, r.URL+tt.path, atok, tt.body)
+				if status != tt.status || !strings.Contains(msg, tt.want) || reasonOf(body) != tt.reason {
+					t.Fatalf("got %d %q (%s), want %d %q (%s)", status, msg, reasonOf(body), tt.status, tt.want, tt.reason)
 				}
 			})
 		}

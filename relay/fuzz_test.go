@@ -66,8 +66,8 @@ func FuzzRequests(f *testing.F) {
 		if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
 			t.Fatalf("response is not JSON: %q", rec.Body)
 		}
-		if rec.Code >= 400 && resp["error"] == nil {
-			t.Fatalf("error response without a message: %q", rec.Body)
+		if rec.Code >= 400 && (resp["error"] == nil || resp["reason"] == nil || resp["reason"] == "") {
+			t.Fatalf("error response without a message or reason code: %q", rec.Body)
 		}
 	})
 }

@@ -1,6 +1,8 @@
 // Package approval holds tool calls that need a person's decision: each held
 // call gets an id, is listed until it is approved, denied or times out, and
-// its caller waits for the outcome. It knows nothing of MCP or HTTP.
+// its caller waits for the outcome. The caller's own session never approves
+// its call, unless the request was held with CallerMayApprove. It knows
+// nothing of MCP or HTTP.
 package approval
 
 import (
@@ -28,6 +30,11 @@ const (
 // existed, already decided, timed out or cancelled).
 var ErrUnknown = errors.New("no pending approval with this id")
 
+// ErrSelfApproval is returned by DecideInSession when the session that made
+// a call tries to approve it: an agent (or whoever holds its token) would
+// otherwise be the person it is gated on. The request stays pending.
+var ErrSelfApproval = errors.New("the calling session cannot approve its own call")
+
 // Request describes a held call. Arguments must already be redacted.
 type Request struct {
 	ID              string         `json:"id"`
@@ -38,12 +45,20 @@ type Request struct {
 	Arguments       map[string]any `json:"arguments"`
 	Created         time.Time      `json:"created"`
 	Expires         time.Time      `json:"expires"`
+	// Session is the caller's MCP session id; a decision from that session
+	// cannot approve the request (DecideInSession).
+	Session string `json:"-"`
+	// CallerMayApprove lets the caller's own session approve (an operator's
+	// opt-in, caller_elicitation_approves). If false, only out-of-band
+	// deciders (Decide) can approve.
+	CallerMayApprove bool `json:"-"`
 }
 
 // Decision is a recorded decision.
 type Decision struct {
 	Outcome Outcome
-	// By says who decided: "admin", "elicitation", or "" for timeouts.
+	// By says who decided: "admin", "caller elicitation", or "" for
+	// timeouts and cancellations.
 	By string
 }
 
@@ -130,14 +145,35 @@ func (b *Broker) Hold(req Request) (Request, func(ctx context.Context) Decision)
 	return req, wait
 }
 
-// Decide records a decision for a pending request. Only Approved and Denied
-// are accepted. An id that is not pending gives ErrUnknown.
+// Decide records a decision from an authenticated channel other than the
+// caller's session (the admin API). Only Approved and Denied are accepted.
+// An id that is not pending gives ErrUnknown.
 func (b *Broker) Decide(id string, outcome Outcome, by string) error {
+	return b.decide(id, outcome, by, "")
+}
+
+// DecideInSession records a decision made in the MCP session session (by
+// elicitation). The caller's own session may deny its call but not approve
+// it, unless the request was held with CallerMayApprove: that gives
+// ErrSelfApproval and leaves the request pending for an out-of-band
+// decision.
+func (b *Broker) DecideInSession(id string, outcome Outcome, by, session string) error {
+	if session == "" {
+		return errors.New("approval: a decision in a session needs the session id")
+	}
+	return b.decide(id, outcome, by, session)
+}
+
+func (b *Broker) decide(id string, outcome Outcome, by, session string) error {
 	if outcome != Approved && outcome != Denied {
 		return errors.New("approval: decision must be approved or denied")
 	}
 	b.mu.Lock()
 	p, ok := b.pending[id]
+	if ok && outcome == Approved && session != "" && session == p.req.Session && !p.req.CallerMayApprove {
+		b.mu.Unlock()
+		return ErrSelfApproval
+	}
 	delete(b.pending, id)
 	b.mu.Unlock()
 	if !ok {

@@ -15,8 +15,8 @@ func TestBroker(t *testing.T) {
 	}{
 		{"approved", func(b *Broker, id string, _ chan time.Time, _ context.CancelFunc) { b.Decide(id, Approved, "admin") }, Approved, "admin"},
 		{"denied", func(b *Broker, id string, _ chan time.Time, _ context.CancelFunc) {
-			b.Decide(id, Denied, "elicitation")
-		}, Denied, "elicitation"},
+			b.Decide(id, Denied, "admin")
+		}, Denied, "admin"},
 		{"timed out", func(_ *Broker, _ string, fire chan time.Time, _ context.CancelFunc) { fire <- time.Now() }, TimedOut, ""},
 		{"cancelled", func(_ *Broker, _ string, _ chan time.Time, cancel context.CancelFunc) { cancel() }, Cancelled, ""},
 	}
@@ -68,5 +68,45 @@ func TestDecisionRacesTimeout(t *testing.T) {
 	fire <- time.Now()
 	if d := wait(context.Background()); d.Outcome != Approved {
 		t.Fatalf("got %s", d.Outcome)
+	}
+}
+
+// TestCallerSessionCannotApprove: a decision from the session that made the
+// call cannot approve it (the request stays pending and an out-of-band
+// decision still counts); it may deny it; with CallerMayApprove it may
+// approve.
+func TestCallerSessionCannotApprove(t *testing.T) {
+	b := New(nil)
+	req, wait := b.Hold(Request{Tool: "x", Session: "s1"})
+	if err := b.DecideInSession(req.ID, Approved, "caller elicitation", "s1"); err != ErrSelfApproval {
+		t.Fatalf("self-approval: %v, want ErrSelfApproval", err)
+	}
+	if err := b.DecideInSession(req.ID, Approved, "caller elicitation", ""); err == nil {
+		t.Fatal("accepted a session decision without a session id")
+	}
+	if l := b.List(); len(l) != 1 {
+		t.Fatalf("request no longer pending after a refused self-approval: %+v", l)
+	}
+	if err := b.Decide(req.ID, Approved, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if d := wait(context.Background()); d.Outcome != Approved || d.By != "admin" {
+		t.Fatalf("decision %+v, want approved by admin", d)
+	}
+
+	req, wait = b.Hold(Request{Tool: "x", Session: "s1"})
+	if err := b.DecideInSession(req.ID, Denied, "caller elicitation", "s1"); err != nil {
+		t.Fatalf("the caller withdrawing its call: %v", err)
+	}
+	if d := wait(context.Background()); d.Outcome != Denied {
+		t.Fatalf("decision %+v, want denied", d)
+	}
+
+	req, wait = b.Hold(Request{Tool: "x", Session: "s1", CallerMayApprove: true})
+	if err := b.DecideInSession(req.ID, Approved, "caller elicitation", "s1"); err != nil {
+		t.Fatalf("opted-in self-approval: %v", err)
+	}
+	if d := wait(context.Background()); d.Outcome != Approved || d.By != "caller elicitation" {
+		t.Fatalf("decision %+v, want approved by caller elicitation", d)
 	}
 }

@@ -17,8 +17,14 @@ import (
 
 // Principal is a verified token holder.
 type Principal struct {
-	// TokenID is the root token id (shared by attenuated children).
+	// TokenID is the root token id, shared by attenuated children: it is
+	// what revocation and the audit log's actor name.
 	TokenID string
+	// ChainID is the principal id: it identifies the exact token chain
+	// (captoken.Verified.ChainID), so a parent token and each token
+	// attenuated from it are different principals. MCP sessions and
+	// layer-2 credentials are bound to it, never to TokenID.
+	ChainID string
 	// Subject is the token's subject; "" when the token names none.
 	Subject string
 	// Expires is the effective expiry.
@@ -47,7 +53,7 @@ func (p *Principal) AllowsCall(name string, args map[string]any) bool {
 
 // NewPrincipal wraps a verified token.
 func NewPrincipal(v *captoken.Verified) *Principal {
-	return &Principal{TokenID: v.ID, Subject: v.Subject, Expires: v.Expires, token: v}
+	return &Principal{TokenID: v.ID, ChainID: v.ChainID(), Subject: v.Subject, Expires: v.Expires, token: v}
 }
 
 // MaxCacheEntries bounds the verification cache; when full it is emptied.

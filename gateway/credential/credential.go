@@ -1,8 +1,10 @@
 // Package credential receives layer-2 credentials: a client that verified the
 // gateway's attestation seals a user's credentials with HPKE to the
 // gateway's credential key (whose public half the RA-TLS key signs), and
-// this package opens them and keeps them in memory only, bound to one token
-// id and one MCP session, until the session ends or the token expires.
+// this package opens them and keeps them in memory only, bound to one
+// principal id (the token chain's, captoken.Verified.ChainID: a parent token
+// and its attenuations never share credentials) and one MCP session, until
+// the session ends or the token expires.
 package credential
 
 import (
@@ -28,10 +30,11 @@ const (
 	// KeySignatureContext prefixes the public key in the RA-TLS key's
 	// signature over it.
 	KeySignatureContext = "chatmcp/gateway/credential-key/v1\x00"
-	// InfoContext prefixes the token id in the HPKE info, binding a sealed
-	// body to the token it was sealed for: replaying it with another token
-	// fails to open.
-	InfoContext = "chatmcp/gateway/credential/v1\x00"
+	// InfoContext prefixes the principal id (the token's chain id) in the
+	// HPKE info, binding a sealed body to the exact token it was sealed
+	// for: replaying it with another token, an attenuation of it included,
+	// fails to open. (v1 bound the root token id, shared by attenuations.)
+	InfoContext = "chatmcp/gateway/credential/v2\x00"
 )
 
 // Limits on untrusted bodies.
@@ -92,15 +95,15 @@ type Sealed struct {
 }
 
 // ErrOpen is returned when a sealed body does not open: wrong key, wrong
-// token id, or tampering.
+// principal id, or tampering.
 var ErrOpen = errors.New("sealed credentials do not open")
 
-// Info returns the HPKE info for tokenID.
-func Info(tokenID string) []byte { return append([]byte(InfoContext), tokenID...) }
+// Info returns the HPKE info for the principal id principal.
+func Info(principal string) []byte { return append([]byte(InfoContext), principal...) }
 
-// Open decodes and opens a sealed body for tokenID and returns the
-// credentials it carries.
-func (k *Key) Open(body []byte, tokenID string) (map[string][]byte, error) {
+// Open decodes and opens a sealed body for the principal id principal and
+// returns the credentials it carries.
+func (k *Key) Open(body []byte, principal string) (map[string][]byte, error) {
 	var s Sealed
 	if len(body) > MaxBodySize {
 		return nil, fmt.Errorf("credentials body larger than %d bytes", MaxBodySize)
@@ -108,7 +111,7 @@ func (k *Key) Open(body []byte, tokenID string) (map[string][]byte, error) {
 	if err := wire.Decode(body, &s); err != nil {
 		return nil, fmt.Errorf("credentials body: %w", err)
 	}
-	r, err := hpke.NewRecipient(s.Enc, k.hk, hpke.HKDFSHA256(), hpke.AES256GCM(), Info(tokenID))
+	r, err := hpke.NewRecipient(s.Enc, k.hk, hpke.HKDFSHA256(), hpke.AES256GCM(), Info(principal))
 	if err != nil {
 		return nil, ErrOpen
 	}
@@ -142,8 +145,8 @@ func ParsePlaintext(pt []byte) (map[string][]byte, error) {
 }
 
 // Seal is the client side of Open, for tests and the CLI: it seals creds to
-// the public key pub for tokenID.
-func Seal(pub []byte, tokenID string, plaintext []byte) (*Sealed, error) {
+// the public key pub for the principal id principal.
+func Seal(pub []byte, principal string, plaintext []byte) (*Sealed, error) {
 	pk, err := ecdh.X25519().NewPublicKey(pub)
 	if err != nil {
 		return nil, fmt.Errorf("credential key: %w", err)
@@ -152,7 +155,7 @@ func Seal(pub []byte, tokenID string, plaintext []byte) (*Sealed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("credential key: %w", err)
 	}
-	enc, s, err := hpke.NewSender(hpk, hpke.HKDFSHA256(), hpke.AES256GCM(), Info(tokenID))
+	enc, s, err := hpke.NewSender(hpk, hpke.HKDFSHA256(), hpke.AES256GCM(), Info(principal))
 	if err != nil {
 		return nil, fmt.Errorf("sealing: %w", err)
 	}
@@ -163,14 +166,17 @@ func Seal(pub []byte, tokenID string, plaintext []byte) (*Sealed, error) {
 	return &Sealed{Enc: enc, Ciphertext: ct}, nil
 }
 
-type binding struct{ tokenID, session string }
+// binding is what credentials are bound to: a principal id (token chain)
+// and a session.
+type binding struct{ principal, session string }
 
 type entry struct {
 	creds   map[string][]byte
 	expires time.Time
 }
 
-// Store keeps opened credentials in memory, bound to (token id, session).
+// Store keeps opened credentials in memory, bound to (principal id,
+// session).
 // It is safe for concurrent use.
 type Store struct {
 	now func() time.Time
@@ -189,10 +195,10 @@ func NewStore(now func() time.Time) *Store {
 
 // Put merges creds into the binding's set, expiring at expires (the token's
 // expiry).
-func (s *Store) Put(tokenID, session string, creds map[string][]byte, expires time.Time) {
+func (s *Store) Put(principal, session string, creds map[string][]byte, expires time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b := binding{tokenID, session}
+	b := binding{principal, session}
 	e := s.m[b]
 	if e == nil {
 		e = &entry{creds: map[string][]byte{}}
@@ -204,12 +210,12 @@ func (s *Store) Put(tokenID, session string, creds map[string][]byte, expires ti
 	e.expires = expires
 }
 
-// Get returns a copy of the credentials bound to (tokenID, session), or nil
-// when there are none or they expired (expired ones are dropped).
-func (s *Store) Get(tokenID, session string) map[string][]byte {
+// Get returns a copy of the credentials bound to (principal, session), or
+// nil when there are none or they expired (expired ones are dropped).
+func (s *Store) Get(principal, session string) map[string][]byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b := binding{tokenID, session}
+	b := binding{principal, session}
 	e := s.m[b]
 	if e == nil {
 		return nil
