@@ -806,10 +806,11 @@ func TestToolPinning(t *testing.T) {
 	if got := h.up.called(); len(got) != 0 {
 		t.Fatalf("upstream saw %v", got)
 	}
-	if code := h.admin("POST", "/admin/v1/tools/up_nope/approve", nil, nil); code != 404 {
+	reviewed := gateway.ToolApproveRequest{SHA256: pending[0]["new_sha256"].(string)}
+	if code := h.admin("POST", "/admin/v1/tools/up_nope/approve", reviewed, nil); code != 404 {
 		t.Fatalf("approving an unknown tool: %d", code)
 	}
-	if code := h.admin("POST", "/admin/v1/tools/up_echo/approve", nil, nil); code != 204 {
+	if code := h.admin("POST", "/admin/v1/tools/up_echo/approve", reviewed, nil); code != 204 {
 		t.Fatalf("approve: %d", code)
 	}
 	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up_echo", Arguments: map[string]any{}})

@@ -21,6 +21,7 @@ import (
 	"github.com/chatmcp/chatmcp/gateway/authz"
 	"github.com/chatmcp/chatmcp/gateway/catalog"
 	"github.com/chatmcp/chatmcp/gateway/credential"
+	"github.com/chatmcp/chatmcp/gatewayapi"
 	"github.com/chatmcp/chatmcp/internal/wire"
 	"github.com/chatmcp/chatmcp/ratls"
 )
@@ -32,15 +33,6 @@ const (
 	PathCredentialKey = "/.well-known/chatmcp/credential-key"
 	PathCredentials   = "/v1/credentials"
 	PathAdmin         = "/admin/v1/"
-)
-
-// Limits on admin bodies and tokens.
-const (
-	MaxAdminBody = 16 << 10
-	MaxTokenTTL  = 30 * 24 * time.Hour
-	// DefaultTokenTTL applies when a mint request names no ttl.
-	DefaultTokenTTL = time.Hour
-	maxPatterns     = 64
 )
 
 type ctxKey int
@@ -90,7 +82,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /admin/v1/tools/{name}/approve", s.admin(s.handleToolApprove))
 	mux.HandleFunc("GET /admin/v1/info", s.admin(s.handleInfo))
 	mux.HandleFunc(PathAdmin, s.admin(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such admin endpoint")
+		writeRefusal(w, http.StatusNotFound, gatewayapi.ReasonNotFound, "no such admin endpoint")
 	}))
 	return mux
 }
@@ -111,8 +103,43 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
+// writeError answers an error with the reason code of its status
+// (gatewayapi.ReasonForStatus); writeRefusal names a more specific one.
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
+	writeRefusal(w, status, gatewayapi.ReasonForStatus(status), msg)
+}
+
+// writeRefusal answers {"error": msg, "reason": reason}, reason one of the
+// gatewayapi.Reason codes.
+func writeRefusal(w http.ResponseWriter, status int, reason, msg string) {
+	writeJSON(w, status, gatewayapi.ErrorBody{Error: msg, Reason: reason})
+}
+
+// requestError is a refused request body: the reason code and a message
+// naming the failed check.
+type requestError struct {
+	reason, msg string
+}
+
+func (e *requestError) Error() string { return e.msg }
+
+func badRequest(reason, format string, args ...any) error {
+	return &requestError{reason: reason, msg: fmt.Sprintf(format, args...)}
+}
+
+// writeRequestError answers a refused request body with status 400 (413
+// for an oversized one) and the error's reason code.
+func writeRequestError(w http.ResponseWriter, err error) {
+	var re *requestError
+	if errors.As(err, &re) {
+		status := http.StatusBadRequest
+		if re.reason == gatewayapi.ReasonTooLarge {
+			status = http.StatusRequestEntityTooLarge
+		}
+		writeRefusal(w, status, re.reason, re.msg)
+		return
+	}
+	writeRefusal(w, http.StatusBadRequest, gatewayapi.ReasonMalformed, err.Error())
 }
 
 // requireToken verifies the capability token of every request: missing,
@@ -273,22 +300,22 @@ func (s *Server) sessionToken(sid string) (string, bool) {
 
 func (s *Server) handleCredentialKey(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
-		writeError(w, http.StatusMethodNotAllowed, "GET only")
+		writeRefusal(w, http.StatusMethodNotAllowed, gatewayapi.ReasonMethod, "GET only")
 		return
 	}
 	c, err := s.certificate(r.Context())
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "certificate unavailable")
+		writeRefusal(w, http.StatusInternalServerError, gatewayapi.ReasonUnavailable, "certificate unavailable")
 		return
 	}
 	signer, ok := c.PrivateKey.(crypto.Signer)
 	if !ok {
-		writeError(w, http.StatusInternalServerError, "certificate key cannot sign")
+		writeRefusal(w, http.StatusInternalServerError, gatewayapi.ReasonUnavailable, "certificate key cannot sign")
 		return
 	}
 	pub, err := s.credKey.Publish(signer)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "signing failed")
+		writeRefusal(w, http.StatusInternalServerError, gatewayapi.ReasonUnavailable, "signing failed")
 		return
 	}
 	writeJSON(w, http.StatusOK, pub)
@@ -299,28 +326,28 @@ func (s *Server) handleCredentialKey(w http.ResponseWriter, r *http.Request) {
 // session.
 func (s *Server) handleCredentials(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
-		writeError(w, http.StatusMethodNotAllowed, "POST only")
+		writeRefusal(w, http.StatusMethodNotAllowed, gatewayapi.ReasonMethod, "POST only")
 		return
 	}
 	p, _ := r.Context().Value(principalKey).(*authz.Principal)
 	sid := r.Header.Get("Mcp-Session-Id")
 	owner, ok := s.sessionToken(sid)
 	if sid == "" || !ok {
-		writeError(w, http.StatusBadRequest, "unknown Mcp-Session-Id: initialize an MCP session first")
+		writeRefusal(w, http.StatusBadRequest, gatewayapi.ReasonUnknownSession, "unknown Mcp-Session-Id: initialize an MCP session first")
 		return
 	}
 	if owner != p.ChainID {
-		writeError(w, http.StatusForbidden, "the session belongs to another token")
+		writeRefusal(w, http.StatusForbidden, gatewayapi.ReasonForbidden, "the session belongs to another token")
 		return
 	}
 	body, err := readBody(r, credential.MaxBodySize)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeRefusal(w, http.StatusBadRequest, gatewayapi.ReasonTooLarge, err.Error())
 		return
 	}
 	creds, err := s.credKey.Open(body, p.ChainID)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "credentials rejected: "+err.Error())
+		writeRefusal(w, http.StatusBadRequest, gatewayapi.ReasonCredentialsRejected, "credentials rejected: "+err.Error())
 		return
 	}
 	s.creds.Put(p.ChainID, sid, creds, p.Expires)
@@ -342,7 +369,7 @@ func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !s.isAdmin(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			writeError(w, http.StatusUnauthorized, "admin token required")
+			writeRefusal(w, http.StatusUnauthorized, gatewayapi.ReasonUnauthorized, "admin token required")
 			return
 		}
 		h(w, r)
@@ -363,36 +390,41 @@ type MintResponse struct {
 	Expires time.Time `json:"expires"`
 }
 
-// ParseMintRequest decodes and validates a mint body.
+// ParseMintRequest decodes and validates a mint body. Its errors carry
+// the reason code of the failed check (writeRequestError).
 func ParseMintRequest(body []byte) (*MintRequest, time.Duration, error) {
 	var m MintRequest
 	if err := wire.Decode(body, &m); err != nil {
-		return nil, 0, err
+		return nil, 0, badRequest(gatewayapi.ReasonMalformed, "mint request: %v", err)
 	}
-	if len(m.Tools) == 0 || len(m.Tools) > maxPatterns {
-		return nil, 0, fmt.Errorf("tools: between 1 and %d patterns required", maxPatterns)
+	if len(m.Tools) == 0 {
+		return nil, 0, badRequest(gatewayapi.ReasonBadPattern, "tools: at least one pattern required")
+	}
+	if len(m.Tools) > MaxMintPatterns {
+		return nil, 0, badRequest(gatewayapi.ReasonTooManyPatterns,
+			"tools: %d patterns exceed the limit of %d per token (captoken.MaxPatterns)", len(m.Tools), MaxMintPatterns)
 	}
 	for _, p := range m.Tools {
-		if p == "" || len(p) > 256 {
-			return nil, 0, fmt.Errorf("tools: invalid pattern %q", p)
+		if p == "" || len(p) > MaxPatternLen {
+			return nil, 0, badRequest(gatewayapi.ReasonBadPattern, "tools: pattern %q is empty or longer than %d bytes", p, MaxPatternLen)
 		}
 		if _, err := path.Match(p, ""); err != nil {
-			return nil, 0, fmt.Errorf("tools: invalid pattern %q", p)
+			return nil, 0, badRequest(gatewayapi.ReasonBadPattern, "tools: invalid pattern %q", p)
 		}
 	}
 	ttl := DefaultTokenTTL
 	if m.TTL != "" {
 		d, err := time.ParseDuration(m.TTL)
 		if err != nil {
-			return nil, 0, fmt.Errorf("ttl: %w", err)
+			return nil, 0, badRequest(gatewayapi.ReasonBadTTL, "ttl: %v", err)
 		}
 		ttl = d
 	}
 	if ttl <= 0 || ttl > MaxTokenTTL {
-		return nil, 0, fmt.Errorf("ttl must be in (0, %s]", MaxTokenTTL)
+		return nil, 0, badRequest(gatewayapi.ReasonBadTTL, "ttl must be in (0, %s]", MaxTokenTTL)
 	}
-	if len(m.Subject) > 256 {
-		return nil, 0, errors.New("subject too long")
+	if len(m.Subject) > MaxSubjectLen {
+		return nil, 0, badRequest(gatewayapi.ReasonBadSubject, "subject longer than %d bytes", MaxSubjectLen)
 	}
 	return &m, ttl, nil
 }
@@ -400,23 +432,23 @@ func ParseMintRequest(body []byte) (*MintRequest, time.Duration, error) {
 func (s *Server) handleMint(w http.ResponseWriter, r *http.Request) {
 	body, err := readBody(r, MaxAdminBody)
 	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
+		writeRefusal(w, http.StatusRequestEntityTooLarge, gatewayapi.ReasonTooLarge, err.Error())
 		return
 	}
 	m, ttl, err := ParseMintRequest(body)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeRequestError(w, err)
 		return
 	}
 	id, err := captoken.NewID()
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "minting failed")
+		writeRefusal(w, http.StatusInternalServerError, gatewayapi.ReasonInternal, "minting failed")
 		return
 	}
 	exp := s.now().Add(ttl).Truncate(time.Second)
 	tok, err := s.tokens.Mint(captoken.Claims{ID: id, Subject: m.Subject, Tools: m.Tools, Expires: exp})
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeRefusal(w, http.StatusBadRequest, gatewayapi.ReasonBadRequest, err.Error())
 		return
 	}
 	s.log.Info("token minted", "id", id, "subject", m.Subject, "tools", m.Tools, "expires", exp)
@@ -427,10 +459,10 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := s.tokens.Revoke(r.Context(), id); err != nil {
 		if errors.Is(err, authz.ErrBadID) {
-			writeError(w, http.StatusBadRequest, err.Error())
+			writeRefusal(w, http.StatusBadRequest, gatewayapi.ReasonBadID, err.Error())
 			return
 		}
-		writeError(w, http.StatusInternalServerError, "revocation not recorded")
+		writeRefusal(w, http.StatusInternalServerError, gatewayapi.ReasonInternal, "revocation not recorded")
 		return
 	}
 	s.log.Info("token revoked", "id", id)
@@ -444,7 +476,7 @@ func (s *Server) handleApprovals(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleDecide(o approval.Outcome) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if err := s.approvals.Decide(r.PathValue("id"), o, "admin"); err != nil {
-			writeError(w, http.StatusNotFound, err.Error())
+			writeRefusal(w, http.StatusNotFound, gatewayapi.ReasonNotPending, err.Error())
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -455,15 +487,43 @@ func (s *Server) handlePending(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.pins.Pending())
 }
 
+// ToolApproveRequest is the body of POST /admin/v1/tools/{name}/approve:
+// the new_sha256 of the pending definition the operator reviewed.
+type ToolApproveRequest struct {
+	SHA256 string `json:"sha256"`
+}
+
 func (s *Server) handleToolApprove(w http.ResponseWriter, r *http.Request) {
-	if err := s.ApproveTool(r.Context(), r.PathValue("name")); err != nil {
-		if errors.Is(err, catalog.ErrNotPending) {
-			writeError(w, http.StatusNotFound, err.Error())
-			return
-		}
-		writeError(w, http.StatusInternalServerError, "approval not recorded")
+	body, err := readBody(r, MaxAdminBody)
+	if err != nil {
+		writeRefusal(w, http.StatusRequestEntityTooLarge, gatewayapi.ReasonTooLarge, err.Error())
 		return
 	}
+	var req ToolApproveRequest
+	if len(body) == 0 {
+		writeRefusal(w, http.StatusBadRequest, gatewayapi.ReasonSHA256Required, catalog.ErrSHA256Required.Error())
+		return
+	}
+	if err := wire.Decode(body, &req); err != nil {
+		writeRefusal(w, http.StatusBadRequest, gatewayapi.ReasonMalformed, "approve request: "+err.Error())
+		return
+	}
+	name := r.PathValue("name")
+	if err := s.ApproveTool(r.Context(), name, req.SHA256); err != nil {
+		switch {
+		case errors.Is(err, catalog.ErrSHA256Required):
+			writeRefusal(w, http.StatusBadRequest, gatewayapi.ReasonSHA256Required, err.Error())
+		case errors.Is(err, catalog.ErrNotPending):
+			writeRefusal(w, http.StatusNotFound, gatewayapi.ReasonNotPending, fmt.Sprintf("%s: %v", name, err))
+		case errors.Is(err, catalog.ErrSHA256Mismatch):
+			s.log.Warn("tool approval refused: the pending definition changed after review", "tool", name)
+			writeRefusal(w, http.StatusConflict, gatewayapi.ReasonSHA256Mismatch, err.Error())
+		default:
+			writeRefusal(w, http.StatusInternalServerError, gatewayapi.ReasonInternal, "approval not recorded")
+		}
+		return
+	}
+	s.log.Info("tool definition approved", "tool", name, "sha256", req.SHA256)
 	w.WriteHeader(http.StatusNoContent)
 }
 

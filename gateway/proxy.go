@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -323,9 +321,10 @@ func (s *Server) addTool(t *tool) {
 	})
 }
 
-// ApproveTool pins the pending definition of name and re-exposes it.
-func (s *Server) ApproveTool(ctx context.Context, name string) error {
-	if err := s.pins.Approve(name); err != nil {
+// ApproveTool pins the pending definition of name, which must have the
+// hex SHA-256 sha256 (catalog.Pins.Approve), and re-exposes it.
+func (s *Server) ApproveTool(ctx context.Context, name, sha256 string) error {
+	if err := s.pins.Approve(name, sha256); err != nil {
 		return err
 	}
 	s.mu.RLock()
@@ -379,7 +378,7 @@ func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.C
 		return nil, err
 	}
 	if err != nil {
-		return deny("malformed arguments", refusal("arguments must be a JSON object"))
+		return deny("malformed arguments", refusal("%v", err))
 	}
 	s.mu.RLock()
 	t := s.tools[name]
@@ -438,7 +437,7 @@ func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.C
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "chatmcp-gateway: audit log unavailable; call refused"}
 	}
 
-	res, callErr := s.forward(ctx, req, t, p)
+	res, callErr := s.forward(ctx, req, t, p, args)
 
 	// The outcome is recorded off the response path: the decision entry
 	// above already made the call auditable before the upstream saw it, and
@@ -469,23 +468,6 @@ func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.C
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// decodeArgs decodes the arguments object (absent = empty) and hashes its
-// canonical form.
-func decodeArgs(raw json.RawMessage) (map[string]any, string, error) {
-	args := map[string]any{}
-	if len(raw) > 0 && string(raw) != "null" {
-		dec := json.NewDecoder(strings.NewReader(string(raw)))
-		dec.UseNumber()
-		if err := dec.Decode(&args); err != nil {
-			sum := sha256.Sum256(raw)
-			return nil, hex.EncodeToString(sum[:]), err
-		}
-	}
-	canon, _ := json.Marshal(args)
-	sum := sha256.Sum256(canon)
-	return args, hex.EncodeToString(sum[:]), nil
-}
 
 // auditArguments returns args for an audit entry, redacted of layer-1
 // secrets and the session's layer-2 credentials (audit_arguments: true).
@@ -562,8 +544,14 @@ func (s *Server) confirm(ctx context.Context, req *mcp.CallToolRequest, p *authz
 	return decision{Decision: wait(ctx), id: held.ID}
 }
 
-// forward sends the call to the upstream and redacts the result.
-func (s *Server) forward(ctx context.Context, req *mcp.CallToolRequest, t *tool, p *authz.Principal) (*mcp.CallToolResult, error) {
+// forward sends the call to the upstream and redacts the result. The
+// arguments sent are the canonical encoding of args, the value that was
+// authorized, never the client's bytes (args.go).
+func (s *Server) forward(ctx context.Context, req *mcp.CallToolRequest, t *tool, p *authz.Principal, args map[string]any) (*mcp.CallToolResult, error) {
+	canon, err := canonicalArgs(args)
+	if err != nil {
+		return nil, err
+	}
 	c, err := s.connFor(ctx, t.upstream, req.Session, p)
 	if err != nil {
 		return nil, err
@@ -580,13 +568,10 @@ func (s *Server) forward(ctx context.Context, req *mcp.CallToolRequest, t *tool,
 	cl := &call{ss: req.Session, ctx: ctx, progressToken: req.Params.GetProgressToken()}
 	// Ask the upstream for every log level (the 2026-07-28 protocol takes
 	// it per request); the client's own level filters what it receives.
-	params := &mcp.CallToolParams{Name: t.def.Name, Arguments: req.Params.Arguments,
+	params := &mcp.CallToolParams{Name: t.def.Name, Arguments: canon,
 		Meta: mcp.Meta{mcp.MetaKeyLogLevel: "debug"}}
 	if cl.progressToken != nil {
 		params.SetProgressToken(fmt.Sprintf("chatmcp-%d", id))
-	}
-	if len(params.Arguments.(json.RawMessage)) == 0 {
-		params.Arguments = map[string]any{}
 	}
 	c.mu.Lock()
 	c.inflight[id] = cl

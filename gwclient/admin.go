@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chatmcp/chatmcp/gatewayapi"
 	"github.com/chatmcp/chatmcp/internal/wire"
 )
 
@@ -28,19 +29,39 @@ type Admin struct {
 	HTTP *http.Client
 }
 
-// HTTPError is a non-2xx answer from the gateway.
+// ReasonHTTP is the Reason of an error answer that carries no reason code
+// (not from a gateway, or from one older than reason codes).
+const ReasonHTTP = "http"
+
+// HTTPError is a non-2xx answer from the gateway. Callers branch on Reason,
+// one of the gatewayapi.Reason codes (or ReasonHTTP), never on Msg.
 type HTTPError struct {
 	Status int
-	// Msg is the gateway's {"error": ...} text, or the status text.
+	// Reason is the gateway's stable reason code.
+	Reason string
+	// Msg is the gateway's {"error": ...} sentence, or the status text.
 	Msg string
 }
 
-func (e *HTTPError) Error() string { return fmt.Sprintf("gateway: %d %s", e.Status, e.Msg) }
+func (e *HTTPError) Error() string {
+	return fmt.Sprintf("gateway refused (%d, %s): %s", e.Status, e.Reason, e.Msg)
+}
 
-// IsNotFound reports whether err is a 404 from the gateway.
-func IsNotFound(err error) bool {
+// ReasonOf returns the reason code of a gateway's error answer in err's
+// chain, and false when err is not one.
+func ReasonOf(err error) (string, bool) {
 	var he *HTTPError
-	return errors.As(err, &he) && he.Status == http.StatusNotFound
+	if !errors.As(err, &he) {
+		return "", false
+	}
+	return he.Reason, true
+}
+
+// IsReason reports whether err is a gateway's error answer with the
+// reason code reason.
+func IsReason(err error, reason string) bool {
+	r, ok := ReasonOf(err)
+	return ok && r == reason
 }
 
 // do sends a request and decodes a JSON answer into out (nil: expect none).
@@ -98,14 +119,19 @@ func readStrict(resp *http.Response, out any) error {
 	return wire.Read(resp.Body, MaxResponseSize, out)
 }
 
+// readHTTPError turns an error answer into an *HTTPError. Unknown members
+// are ignored, like readJSON; a body without a reason code gets ReasonHTTP.
 func readHTTPError(resp *http.Response) error {
-	he := &HTTPError{Status: resp.StatusCode, Msg: http.StatusText(resp.StatusCode)}
+	he := &HTTPError{Status: resp.StatusCode, Reason: ReasonHTTP, Msg: http.StatusText(resp.StatusCode)}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	var e struct {
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(b, &e) == nil && e.Error != "" {
-		he.Msg = e.Error
+	var e gatewayapi.ErrorBody
+	if json.Unmarshal(b, &e) == nil {
+		if e.Error != "" {
+			he.Msg = e.Error
+		}
+		if e.Reason != "" {
+			he.Reason = e.Reason
+		}
 	}
 	return he
 }
@@ -170,10 +196,12 @@ func (a *Admin) Decide(ctx context.Context, id string, approve bool) error {
 
 // PendingTool is a tool whose definition changed since it was pinned.
 type PendingTool struct {
-	Name       string          `json:"name"`
-	OldSHA256  string          `json:"old_sha256"`
+	Name      string `json:"name"`
+	OldSHA256 string `json:"old_sha256"`
+	// NewSHA256 is the hash of Definition, which ApproveTool must name.
 	NewSHA256  string          `json:"new_sha256"`
 	Definition json.RawMessage `json:"definition"`
+	Seen       time.Time       `json:"seen"`
 }
 
 // PendingTools lists changed tool definitions awaiting approval.
@@ -185,9 +213,15 @@ func (a *Admin) PendingTools(ctx context.Context) ([]PendingTool, error) {
 	return l, nil
 }
 
-// ApproveTool pins a changed tool definition, enabling the tool again.
-func (a *Admin) ApproveTool(ctx context.Context, name string) error {
-	return a.do(ctx, http.MethodPost, "/admin/v1/tools/"+url.PathEscape(name)+"/approve", nil, nil)
+// ApproveTool pins the changed definition of tool name, enabling the tool
+// again, provided the pending definition still has the hex SHA-256 sha256
+// (the NewSHA256 that was reviewed). If it changed since, the gateway
+// refuses with reason gatewayapi.ReasonSHA256Mismatch and the tool stays
+// disabled.
+func (a *Admin) ApproveTool(ctx context.Context, name, sha256 string) error {
+	return a.do(ctx, http.MethodPost, "/admin/v1/tools/"+url.PathEscape(name)+"/approve", struct {
+		SHA256 string `json:"sha256"`
+	}{sha256}, nil)
 }
 
 // Info is the gateway's self-description.

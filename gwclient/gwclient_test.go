@@ -19,6 +19,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/chatmcp/chatmcp/gatewayapi"
 )
 
 func TestPins(t *testing.T) {
@@ -139,13 +141,17 @@ func TestAdminErrors(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer admin" {
 			w.WriteHeader(401)
-			w.Write([]byte(`{"error":"bad admin token"}`))
+			w.Write([]byte(`{"error":"bad admin token","reason":"unauthorized"}`))
 			return
 		}
 		switch r.URL.Path {
 		case "/admin/v1/approvals/x/approve":
 			w.WriteHeader(404)
-			w.Write([]byte(`{"error":"no such approval"}`))
+			w.Write([]byte(`{"error":"no such approval","reason":"not pending"}`))
+		case "/admin/v1/tools/t/approve":
+			// An answer from something other than a gateway: no reason.
+			w.WriteHeader(502)
+			w.Write([]byte(`<html>bad gateway</html>`))
 		case "/admin/v1/tokens":
 			w.Write([]byte(`{"id":"ab","token":"cmt1.x","expires":"2026-01-01T00:00:00Z","extra":1}`))
 		}
@@ -153,8 +159,14 @@ func TestAdminErrors(t *testing.T) {
 	defer srv.Close()
 	a := &Admin{BaseURL: srv.URL, Token: "admin", HTTP: srv.Client()}
 	ctx := context.Background()
-	if err := a.Decide(ctx, "x", true); !IsNotFound(err) {
-		t.Errorf("Decide unknown: err = %v, want 404", err)
+	if err := a.Decide(ctx, "x", true); !IsReason(err, gatewayapi.ReasonNotPending) {
+		t.Errorf("Decide unknown: err = %v, want reason %q", err, gatewayapi.ReasonNotPending)
+	}
+	if err := a.ApproveTool(ctx, "t", "00"); !IsReason(err, ReasonHTTP) {
+		t.Errorf("error without a reason code: %v, want reason %q", err, ReasonHTTP)
+	}
+	if _, ok := ReasonOf(errors.New("not from the gateway")); ok {
+		t.Error("ReasonOf found a reason in a local error")
 	}
 	if m, err := a.Mint(ctx, MintRequest{Tools: []string{"*"}}); err != nil || m.ID != "ab" {
 		t.Errorf("Mint = %+v, %v (a newer gateway's extra fields must be ignored)", m, err)
@@ -164,7 +176,7 @@ func TestAdminErrors(t *testing.T) {
 	}
 	bad := &Admin{BaseURL: srv.URL, Token: "nope", HTTP: srv.Client()}
 	var he *HTTPError
-	if err := bad.Revoke(ctx, "id"); !errors.As(err, &he) || he.Status != 401 || he.Msg != "bad admin token" {
+	if err := bad.Revoke(ctx, "id"); !errors.As(err, &he) || he.Status != 401 || he.Reason != gatewayapi.ReasonUnauthorized || he.Msg != "bad admin token" {
 		t.Errorf("Revoke with bad token: %v", err)
 	}
 }

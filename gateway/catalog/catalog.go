@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -140,8 +141,17 @@ type pinsFile struct {
 	Pending map[string]*Pending `json:"pending,omitempty"`
 }
 
-// ErrNotPending is returned by Approve for a name without a pending change.
-var ErrNotPending = errors.New("no pending change for this tool")
+// Errors of Approve. Each leaves the pins as they were.
+var (
+	// ErrNotPending: the name has no pending change.
+	ErrNotPending = errors.New("no pending change for this tool")
+	// ErrSHA256Required: the approval names no definition hash, or one that
+	// is not 64 hex digits.
+	ErrSHA256Required = errors.New("approval must name the sha256 of the reviewed definition (64 hex digits)")
+	// ErrSHA256Mismatch: the pending definition no longer has the hash the
+	// approval names; it changed after it was reviewed.
+	ErrSHA256Mismatch = errors.New("the pending definition is not the one reviewed")
+)
 
 // Pins is the pin store, kept in memory and written through to a JSON file
 // (atomically: temporary file, fsync, rename). It is safe for concurrent use.
@@ -226,17 +236,36 @@ func (p *Pins) Pending() []Pending {
 	return out
 }
 
-// Approve pins the pending definition of name.
-func (p *Pins) Approve(name string) error {
+// Approve pins the pending definition of name, provided that its hash is
+// sha256 (hex), the new_sha256 that Pending showed the operator. A
+// definition that changes between review and approval replaces the pending
+// one, so an approval naming the reviewed hash fails with
+// ErrSHA256Mismatch instead of pinning a definition nobody saw.
+func (p *Pins) Approve(name, sha256 string) error {
+	if !validSHA256(sha256) {
+		return ErrSHA256Required
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pd, ok := p.f.Pending[name]
 	if !ok {
 		return ErrNotPending
 	}
+	if !strings.EqualFold(pd.NewSHA256, sha256) {
+		return fmt.Errorf("%w: %s is pending with sha256 %s, the approval names %s; review it again",
+			ErrSHA256Mismatch, name, pd.NewSHA256, strings.ToLower(sha256))
+	}
 	p.f.Pins[name] = pd.NewSHA256
 	delete(p.f.Pending, name)
 	return p.saveLocked()
+}
+
+func validSHA256(s string) bool {
+	if len(s) != 2*sha256.Size {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
 }
 
 func (p *Pins) saveLocked() error {

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -112,10 +113,29 @@ func TestPins(t *testing.T) {
 	if err != nil || len(p2.Pending()) != 1 {
 		t.Fatalf("reopen: %v %v", err, p2.Pending())
 	}
-	if err := p2.Approve("u_nope"); err != ErrNotPending {
+	h1, _ := Hash(v1)
+	h2, _ := Hash(v2)
+	if err := p2.Approve("u_nope", h2); err != ErrNotPending {
 		t.Fatalf("approving unknown: %v", err)
 	}
-	if err := p2.Approve("u_t"); err != nil {
+	refused := []struct {
+		name, sha256 string
+		want         error
+	}{
+		{"no hash", "", ErrSHA256Required},
+		{"not hex", strings.Repeat("z", 64), ErrSHA256Required},
+		{"short", h2[:16], ErrSHA256Required},
+		{"the pinned hash", h1, ErrSHA256Mismatch},
+	}
+	for _, r := range refused {
+		if err := p2.Approve("u_t", r.sha256); !errors.Is(err, r.want) {
+			t.Fatalf("approve with %s: %v, want %v", r.name, err, r.want)
+		}
+		if len(p2.Pending()) != 1 {
+			t.Fatalf("approve with %s changed the pending list", r.name)
+		}
+	}
+	if err := p2.Approve("u_t", strings.ToUpper(h2)); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := p2.Check("u_t", v2); st != Pinned {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/attest/verifiers"
+	"github.com/chatmcp/chatmcp/gatewayapi"
 	"github.com/chatmcp/chatmcp/gwclient"
 	"github.com/chatmcp/chatmcp/ratls"
 )
@@ -115,7 +116,8 @@ func raTLSVerifier(policyFile string, env *Env) (*ratls.Verifier, error) {
 
 // gatewayError maps an error talking to the gateway to an exit code: an
 // attestation rejection is ExitInvalid or ExitRejected by its check, a
-// refusal by the gateway (401/403) ExitRejected.
+// refusal of the admin token (reason unauthorized or forbidden)
+// ExitRejected. It branches on the gateway's reason codes only.
 func gatewayError(err error) error {
 	if check, ok := attest.CheckOf(err); ok {
 		code := ExitRejected
@@ -124,8 +126,8 @@ func gatewayError(err error) error {
 		}
 		return &ExitError{Code: code, Err: fmt.Errorf("gateway attestation rejected: %w", err)}
 	}
-	var he *gwclient.HTTPError
-	if errors.As(err, &he) && (he.Status == http.StatusUnauthorized || he.Status == http.StatusForbidden) {
+	switch reason, _ := gwclient.ReasonOf(err); reason {
+	case gatewayapi.ReasonUnauthorized, gatewayapi.ReasonForbidden:
 		return &ExitError{Code: ExitRejected, Err: err, Hint: "check the admin token"}
 	}
 	return &ExitError{Code: ExitUsage, Err: err}
