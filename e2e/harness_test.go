@@ -21,12 +21,12 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/chatmcp/chatmcp/devstack"
+	"github.com/chatmcp/chatmcp/internal/npmdeps"
 )
 
 var (
 	repoRoot   string
 	chatmcpBin string
-	skipReason string
 
 	fxOnce sync.Once
 	fx     *fixture
@@ -45,10 +45,12 @@ func TestMain(m *testing.M) {
 func run(m *testing.M) int {
 	wd, _ := os.Getwd()
 	repoRoot = filepath.Dir(wd)
-	if _, err := os.Stat(filepath.Join(wd, "node_modules", ".bin", "mcp-inspector")); err != nil {
-		skipReason = "e2e/node_modules is missing: run `npm ci` in e2e/ (needs node and the npm registry)"
-	} else if _, err := exec.LookPath("node"); err != nil {
-		skipReason = "node is not installed"
+	// The npm MCP servers and inspector are installed here, from the
+	// committed lock file, when missing or stale: a fresh clone runs every
+	// test. No node or npm is a failure, not a skip.
+	if _, err := npmdeps.Install(context.Background(), wd); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: installing the npm packages: %v\n", err)
+		return 1
 	}
 	tmp, err := os.MkdirTemp("", "chatmcp-e2e-")
 	if err != nil {
@@ -56,14 +58,12 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	if skipReason == "" {
-		chatmcpBin = filepath.Join(tmp, "chatmcp")
-		build := exec.Command("go", "build", "-o", chatmcpBin, "./cmd/chatmcp")
-		build.Dir = repoRoot
-		if out, err := build.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building chatmcp: %v\n%s", err, out)
-			return 1
-		}
+	chatmcpBin = filepath.Join(tmp, "chatmcp")
+	build := exec.Command("go", "build", "-o", chatmcpBin, "./cmd/chatmcp")
+	build.Dir = repoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building chatmcp: %v\n%s", err, out)
+		return 1
 	}
 	code := m.Run()
 	if fx != nil {
@@ -89,9 +89,6 @@ func (f *fixture) close() {
 
 func setup(t *testing.T) *fixture {
 	t.Helper()
-	if skipReason != "" {
-		t.Skip(skipReason)
-	}
 	fxOnce.Do(func() { fx, fxErr = newFixture() })
 	if fxErr != nil {
 		t.Fatalf("starting the stack: %v", fxErr)

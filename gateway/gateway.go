@@ -41,6 +41,7 @@ import (
 	"github.com/chatmcp/chatmcp/gateway/catalog"
 	"github.com/chatmcp/chatmcp/gateway/credential"
 	"github.com/chatmcp/chatmcp/gateway/redact"
+	"github.com/chatmcp/chatmcp/internal/ops"
 	"github.com/chatmcp/chatmcp/ratls"
 	"github.com/chatmcp/chatmcp/store"
 )
@@ -82,6 +83,9 @@ type Options struct {
 	// Dev marks a development gateway running on simulated evidence; it
 	// only changes what /admin/v1/info and the logs say.
 	Dev bool
+	// Metrics records requests per route, tools/call decisions, approvals
+	// and audit latency. If nil, nothing is recorded.
+	Metrics *ops.Gateway
 }
 
 // Server is a running gateway. Create it with New, serve with Serve, stop
@@ -218,13 +222,14 @@ func New(ctx context.Context, cfg *Config, opts *Options) (_ *Server, err error)
 		if err != nil {
 			return nil, fmt.Errorf("gateway: audit key: %w", err)
 		}
-		l, err := audit.Open(ctx, filepath.Join(cfg.Data, "audit.jsonl"), &audit.Options{Signer: signer, Now: s.now})
+		l, err := audit.Open(ctx, filepath.Join(cfg.Data, "audit.jsonl"), &audit.Options{Signer: signer, Now: s.now, Observer: opts.Metrics.AuditMetrics()})
 		if err != nil {
 			return nil, fmt.Errorf("gateway: %w", err)
 		}
 		s.audit, s.closeAudit = l, l.Close
 	}
 	s.approvals = approval.New(&approval.Options{Timeout: time.Duration(cfg.ApprovalTimeout), Now: s.now})
+	s.instrument()
 	s.creds = credential.NewStore(s.now)
 	if s.credKey, err = credential.NewKey(); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -251,7 +256,7 @@ func New(ctx context.Context, cfg *Config, opts *Options) (_ *Server, err error)
 			return nil, fmt.Errorf("gateway: %w", err)
 		}
 	}
-	s.handler = s.routes()
+	s.handler = opts.Metrics.HTTPMetrics().Handler(s.routes())
 
 	s.wg.Add(2)
 	go s.housekeeping()

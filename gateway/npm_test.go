@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,21 +15,17 @@ import (
 
 	"github.com/chatmcp/chatmcp/attest/sim"
 	"github.com/chatmcp/chatmcp/gateway"
+	"github.com/chatmcp/chatmcp/internal/npmdeps"
 )
 
-// npmServer returns the entry point of an npm MCP server installed in
-// e2e/node_modules, skipping the test when node or the package is absent.
+// npmServer returns the entry point of an npm MCP server from
+// e2e/node_modules, installing e2e's locked npm packages first when they are
+// missing (node and npm are required, not optional).
 func npmServer(t *testing.T, pkg string) string {
 	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node not installed: skipping the npm MCP server test")
-	}
-	p, err := filepath.Abs(filepath.Join("..", "e2e", "node_modules", "@modelcontextprotocol", pkg, "dist", "index.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := filepath.Join(npmdeps.Require(t), "@modelcontextprotocol", pkg, "dist", "index.js")
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("%s not installed in e2e/node_modules (run npm ci in e2e): skipping", pkg)
+		t.Fatalf("%s is not in e2e/package-lock.json: %v", pkg, err)
 	}
 	return p
 }
