@@ -6,13 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"runtime/debug"
 
 	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/attest/sim"
+	"github.com/chatmcp/chatmcp/internal/ops"
 )
 
 // Deps are what the chatmcp-gateway binary wires in: the hardware
@@ -48,6 +48,8 @@ func Run(ctx context.Context, args []string, stderr io.Writer, deps Deps) error 
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "configuration file (YAML, docs/gateway.md)")
 	dev := fs.Bool("dev", false, "use the INSECURE simulated TEE")
+	var of ops.Flags
+	of.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -61,7 +63,24 @@ func Run(ctx context.Context, args []string, stderr io.Writer, deps Deps) error 
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log, err := of.Logger(stderr)
+	if err != nil {
+		return err
+	}
+	// The ops server comes first, so /readyz answers 503 while the
+	// secrets are fetched and the upstreams connected.
+	var metrics *ops.Gateway
+	ready := ops.NewReadiness(ReadinessChecks...)
+	if of.MetricsListen != "" {
+		reg := ops.NewRegistry()
+		metrics = ops.NewGateway(reg)
+		osrv, err := ops.Start(&ops.Options{Listen: of.MetricsListen, Registry: reg, Ready: ready, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer osrv.Close()
+		fmt.Fprintf(stderr, "chatmcp-gateway: metrics on %s (/healthz, /readyz, /metrics)\n", osrv.URL())
+	}
 	getenv := deps.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
@@ -88,7 +107,7 @@ func Run(ctx context.Context, args []string, stderr io.Writer, deps Deps) error 
 	if a == nil {
 		return errors.New("no TEE attester available; run inside a TEE or pass --dev for the INSECURE simulator")
 	}
-	opts := &Options{Attester: a, Logger: log, Dev: *dev, Getenv: getenv}
+	opts := &Options{Attester: a, Logger: log, Dev: *dev, Getenv: getenv, Metrics: metrics}
 	if len(cfg.SecretNames()) > 0 {
 		if deps.NewSecretSource == nil {
 			return errors.New("the config refers to secrets but this build has no KBS client")
@@ -102,6 +121,7 @@ func Run(ctx context.Context, args []string, stderr io.Writer, deps Deps) error 
 		return err
 	}
 	defer s.Close()
+	ready.Set(s.ReadyChecks()...)
 	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listening: %w", err)
