@@ -116,6 +116,11 @@ type Sent struct {
 	Conversation string
 	ID           string
 	Seq          int64
+	// Requested are the recipients who have not allowed the sender: the
+	// relay asked for a stamp for each. The message waits in their
+	// requests, unless they denied the sender: then the relay dropped it,
+	// and by design does not say so.
+	Requested []wallet.Address
 }
 
 // SendDM sends text to a direct conversation with to, creating it (and
@@ -335,18 +340,22 @@ func (c *Client) Post(ctx context.Context, env *envelope.Envelope) (*Sent, error
 	}
 	req := relayapi.SendRequest{Envelope: raw}
 	var resp relayapi.SendResponse
+	var requested []wallet.Address
 	err = c.do(ctx, http.MethodPost, "/v1/messages", req, &resp, true)
 	var ae *APIError
 	if errors.As(err, &ae) && ae.Reason == relayapi.ReasonStampRequired && len(ae.Stamps) > 0 {
 		if req.Stamps, err = c.mint(ctx, ae.Stamps, env.Hash()); err != nil {
 			return nil, err
 		}
+		for _, n := range ae.Stamps {
+			requested = append(requested, n.Recipient)
+		}
 		err = c.do(ctx, http.MethodPost, "/v1/messages", req, &resp, true)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &Sent{Conversation: env.Conversation, ID: resp.ID, Seq: resp.Seq}, nil
+	return &Sent{Conversation: env.Conversation, ID: resp.ID, Seq: resp.Seq, Requested: requested}, nil
 }
 
 // Message is a delivered message after verification and decryption. When
