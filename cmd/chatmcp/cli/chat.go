@@ -175,7 +175,62 @@ Exit codes:
 		},
 	}
 	remove.Flags().StringVar(&conversation, "conversation", "", "conversation ID")
-	group.AddCommand(create, remove)
+	add := &cobra.Command{
+		Use:   "add --conversation ID ADDRESS",
+		Short: "Add a member to a group you created (mints a stamp if they have not allowed you)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if conversation == "" {
+				return &ExitError{Code: ExitUsage, Err: errors.New("--conversation is required")}
+			}
+			a, err := parseAddress(args[0])
+			if err != nil {
+				return err
+			}
+			c, err := f.client(env)
+			if err != nil {
+				return err
+			}
+			if err := c.AddMember(cmd.Context(), conversation, a); err != nil {
+				return chatErr(err)
+			}
+			fmt.Fprintf(env.Stdout, "added %s to %s\n", a, conversation)
+			return nil
+		},
+	}
+	add.Flags().StringVar(&conversation, "conversation", "", "conversation ID")
+	group.AddCommand(create, add, remove)
+
+	conversations := &cobra.Command{
+		Use:   "conversations [--json]",
+		Short: "List your conversations, and those from creators you have not allowed yet (requests)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.client(env)
+			if err != nil {
+				return err
+			}
+			inbox, requests, err := c.Conversations(cmd.Context())
+			if err != nil {
+				return chatErr(err)
+			}
+			if asJSON {
+				b, err := json.Marshal(relayapi.ConversationsResponse{Conversations: inbox, Requests: requests})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(env.Stdout, "%s\n", b)
+				return nil
+			}
+			for _, id := range inbox {
+				fmt.Fprintln(env.Stdout, id)
+			}
+			for _, id := range requests {
+				fmt.Fprintf(env.Stdout, "%s (request)\n", id)
+			}
+			return nil
+		},
+	}
 
 	read := &cobra.Command{
 		Use:   "read [--conversation ID] [--json]",
@@ -228,6 +283,7 @@ Exit codes:
 		},
 	}
 	watch.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
+	conversations.Flags().BoolVar(&asJSON, "json", false, "print {\"conversations\": […], \"requests\": […]}")
 	watch.Flags().Int64Var(&after, "after", 0, "also print stored messages after this sequence number (default: all)")
 
 	consent := func(use, short string, allow bool) *cobra.Command {
@@ -328,7 +384,7 @@ Exit codes:
 		},
 	}
 
-	cmd.AddCommand(login, send, group, read, watch, requests,
+	cmd.AddCommand(login, send, group, conversations, read, watch, requests,
 		consent("allow", "Allow a sender: their requests move to your inbox, no stamps needed after", true),
 		consent("deny", "Deny a sender: nothing more from them is delivered to you", false),
 		devices, difficulty)

@@ -102,6 +102,13 @@ func TestChatCLI(t *testing.T) {
 	if len(gid) != 32 {
 		t.Fatalf("group create printed %q, want a conversation ID", gid)
 	}
+	// Carol has not allowed alice: the group waits in her requests.
+	if out := ok(t, as("carol", "chat", "conversations")...); !strings.Contains(out, gid+" (request)") {
+		t.Fatalf("carol's conversations: %q, want the group as a request", out)
+	}
+	if out := ok(t, as("bob", "chat", "conversations")...); !strings.Contains(out, gid+"\n") {
+		t.Fatalf("bob's conversations: %q, want the group (he allowed alice)", out)
+	}
 	ok(t, as("alice", "chat", "send", "--conversation", gid, "welcome")...)
 	ok(t, as("alice", "chat", "group", "remove", "--conversation", gid, users["carol"])...)
 	ok(t, as("alice", "chat", "send", "--conversation", gid, "carol is gone")...)
