@@ -13,7 +13,13 @@ func newApprovalsCmd(env *Env) *cobra.Command {
 		Use:   "approvals",
 		Short: "List, approve and deny tool calls waiting for a person (admin)",
 		Long: `A gateway holds every tools/call of a tool that is not read-only until a
-person decides. Denied or timed-out calls fail; the upstream never sees them.`,
+person decides. Denied or timed-out calls fail; the upstream never sees them.
+
+The calling client's own session never approves its call: a client that
+declared elicitation is only told the approval id and this command. Approve
+here, with the gateway's admin token. (An operator can let callers approve by
+elicitation per upstream with caller_elicitation_approves: true, at the risk
+that a compromised agent approves its own writes; see docs/gateway.md.)`,
 	}
 	c.AddCommand(newApprovalsListCmd(env), newApprovalsDecideCmd(env, true), newApprovalsDecideCmd(env, false))
 	return c
