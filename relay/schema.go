@@ -55,9 +55,9 @@ CREATE TABLE relay_consent (wallet TEXT NOT NULL, peer TEXT NOT NULL, state TEXT
 	// conversation's ID. Groups created before carry no nonce: their ops no
 	// longer verify, for clients as for the relay, and one of them may be
 	// squatting on a direct conversation's ID. Every group in the database
-	// at this step is such a group (this code never stored one without a
-	// nonce), so they are deleted with their messages; direct
-	// conversations stay.
+	// at this step is such a group (code that stores groups with a nonce
+	// runs only after this step), so they are deleted with their messages
+	// and memberships; direct conversations stay.
 	SQLite: dropGroups,
 }}
 
