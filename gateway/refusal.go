@@ -180,7 +180,7 @@ const (
 // that a token holder cannot map the tools it may not use. The audit entry
 // keeps the difference.
 func unavailable(name string) error {
-	return refusal("tool %q is unknown or not permitted by your token", name)
+	return refusal("unknown tool %q (or not permitted by your token)", name)
 }
 
 // refuseCallName refuses a tools/call by name before any handler runs: a

@@ -183,7 +183,7 @@ func TestUnknownAndUnpermittedToolsAnswerAlike(t *testing.T) {
 	if pc != uc || pm != um {
 		t.Fatalf("not permitted: %d %q; unknown: %d %q; want the same answer", pc, pm, uc, um)
 	}
-	if !strings.Contains(pm, "unknown or not permitted") {
+	if !strings.Contains(pm, "unknown tool") || !strings.Contains(pm, "not permitted by your token") {
 		t.Fatalf("answer %q does not say what failed", pm)
 	}
 	h.gw.Close()
