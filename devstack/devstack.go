@@ -23,6 +23,7 @@ import (
 	"github.com/chatmcp/chatmcp/examples/notes"
 	"github.com/chatmcp/chatmcp/gateway"
 	"github.com/chatmcp/chatmcp/gwclient"
+	"github.com/chatmcp/chatmcp/internal/ops"
 	"github.com/chatmcp/chatmcp/kbs"
 	"github.com/chatmcp/chatmcp/kbs/daemon"
 	"github.com/chatmcp/chatmcp/relay"
@@ -59,6 +60,10 @@ type Options struct {
 	RelayListen string
 	// Log receives the KBS banner and operational logs. If nil, io.Discard.
 	Log io.Writer
+	// Metrics gives each daemon an ops server (/healthz, /readyz,
+	// /metrics) on a free loopback port, its URL in the Stack's *OpsURL
+	// fields. If false, there are none.
+	Metrics bool
 }
 
 // Stack is a running development stack.
@@ -82,6 +87,10 @@ type Stack struct {
 	// RelayURL is the messaging relay (plain HTTP, loopback, SQLite in
 	// Dir/relay).
 	RelayURL string
+	// KBSOpsURL, GatewayOpsURL and RelayOpsURL are the daemons' ops
+	// servers, http://127.0.0.1:PORT serving /healthz, /readyz and
+	// /metrics. Empty unless Options.Metrics.
+	KBSOpsURL, GatewayOpsURL, RelayOpsURL string
 
 	stop func()
 }
@@ -125,12 +134,20 @@ func Start(ctx context.Context, o *Options) (_ *Stack, err error) {
 		return nil, fmt.Errorf("devstack: writing policy: %w", err)
 	}
 
+	o11y := &opsSet{}
+	if o.Metrics {
+		if o11y, err = st.startOps(logger, &stops); err != nil {
+			return nil, err
+		}
+	}
+
 	// Key broker.
 	kbsDir := filepath.Join(o.Dir, "kbs")
 	ready := make(chan net.Addr, 1)
 	kbsDone := make(chan error, 1)
 	go func() {
-		kbsDone <- daemon.Run(runCtx, &daemon.Options{Listen: "127.0.0.1:0", Data: kbsDir, Dev: true, Stderr: logw, Ready: func(a net.Addr) { ready <- a }})
+		kbsDone <- daemon.Run(runCtx, &daemon.Options{Listen: "127.0.0.1:0", Data: kbsDir, Dev: true, Stderr: logw, Ready: func(a net.Addr) { ready <- a },
+			Metrics: o11y.kbs, Readiness: o11y.kbsReady})
 	}()
 	select {
 	case a := <-ready:
@@ -197,11 +214,13 @@ func Start(ctx context.Context, o *Options) (_ *Stack, err error) {
 		Secrets:  &kbs.Client{BaseURL: st.KBSURL, Attester: att},
 		Logger:   logger,
 		Dev:      true,
+		Metrics:  o11y.gateway,
 	})
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("devstack: %w", err)
 	}
+	o11y.gatewayReady.Set(gw.ReadyChecks()...)
 	st.Gateway = gw
 	gwDone := make(chan error, 1)
 	go func() { gwDone <- gw.Serve(runCtx, ln) }()
@@ -216,7 +235,7 @@ func Start(ctx context.Context, o *Options) (_ *Stack, err error) {
 	st.Admin = &gwclient.Admin{BaseURL: st.GatewayURL, Token: gw.AdminToken(), HTTP: &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf}}}
 
 	// Relay: it shares nothing with the KBS and gateway but the process.
-	relayURL, stopRelay, err := serveRelay(runCtx, filepath.Join(o.Dir, "relay"), o.RelayListen, logger)
+	relayURL, stopRelay, err := serveRelay(runCtx, filepath.Join(o.Dir, "relay"), o.RelayListen, logger, o11y.relay, o11y.relayReady)
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +245,7 @@ func Start(ctx context.Context, o *Options) (_ *Stack, err error) {
 }
 
 // serveRelay runs a relay on loopback with SQLite in dir.
-func serveRelay(ctx context.Context, dir, listen string, logger *slog.Logger) (url string, stop func(), err error) {
+func serveRelay(ctx context.Context, dir, listen string, logger *slog.Logger, m *ops.Relay, ready *ops.Readiness) (url string, stop func(), err error) {
 	if listen == "" {
 		listen = "127.0.0.1:0"
 	}
@@ -243,17 +262,25 @@ func serveRelay(ctx context.Context, dir, listen string, logger *slog.Logger) (u
 		ln.Close()
 		return "", nil, fmt.Errorf("devstack: relay store: %w", err)
 	}
-	rs, err := relay.New(ctx, db, &relay.Options{Domain: ln.Addr().String(), Logger: logger})
+	rs, err := relay.New(ctx, db, &relay.Options{Domain: ln.Addr().String(), Logger: logger, Metrics: m})
 	if err != nil {
 		ln.Close()
 		db.Close()
 		return "", nil, fmt.Errorf("devstack: %w", err)
 	}
 	runDone := make(chan struct{})
-	ready := make(chan struct{})
+	fanout := make(chan struct{})
 	runCtx, cancel := context.WithCancel(ctx)
-	go func() { rs.Run(runCtx, ready); close(runDone) }()
-	srv := &http.Server{Handler: rs, ReadHeaderTimeout: 10 * time.Second}
+	go func() { rs.Run(runCtx, fanout); close(runDone) }()
+	ready.Set(relay.StoreCheck(db))
+	go func() {
+		select {
+		case <-fanout:
+			ready.Done("fanout")
+		case <-runDone:
+		}
+	}()
+	srv := &http.Server{Handler: m.HTTPMetrics().Handler(rs), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	return "http://" + ln.Addr().String(), func() {
 		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)

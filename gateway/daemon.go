@@ -70,7 +70,7 @@ func Run(ctx context.Context, args []string, stderr io.Writer, deps Deps) error 
 	// The ops server comes first, so /readyz answers 503 while the
 	// secrets are fetched and the upstreams connected.
 	var metrics *ops.Gateway
-	ready := ops.NewReadiness(ReadinessChecks...)
+	ready := ops.NewReadiness(ReadinessChecks()...)
 	if of.MetricsListen != "" {
 		reg := ops.NewRegistry()
 		metrics = ops.NewGateway(reg)

@@ -135,4 +135,4 @@ func (s *Server) ReadyChecks() []ops.Check {
 
 // ReadinessChecks are the names of ReadyChecks, for declaring them before
 // New.
-var ReadinessChecks = []string{"store", "kbs_secrets", "upstreams"}
+func ReadinessChecks() []string { return []string{"store", "kbs_secrets", "upstreams"} }

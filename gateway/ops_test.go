@@ -102,7 +102,7 @@ func TestRunMetrics(t *testing.T) {
 		t.Fatal("the gateway did not log that it serves")
 	}
 	code, body := httpGet(t, opsURL+"/readyz")
-	for _, c := range gateway.ReadinessChecks {
+	for _, c := range gateway.ReadinessChecks() {
 		if !strings.Contains(body, "[+]"+c+" ok") {
 			t.Errorf("/readyz once serving lacks %q: %q", c, body)
 		}

@@ -15,9 +15,11 @@ import (
 	"github.com/chatmcp/chatmcp/store"
 )
 
-// readinessChecks are what /readyz of the ops server waits for: the store
-// answering and, with PostgreSQL, the replica fan-out listening.
-var readinessChecks = []string{"store", "fanout"}
+// ReadinessChecks are the names of the relay's readiness checks, for
+// declaring them before it starts: the store answering (StoreCheck) and,
+// with PostgreSQL, the replica fan-out listening ("fanout", after Run
+// signals ready).
+func ReadinessChecks() []string { return []string{"store", "fanout"} }
 
 // StoreCheck is the "store" readiness check: db answers a ping.
 func StoreCheck(db *store.DB) ops.Check {
@@ -54,7 +56,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 	var metrics *ops.Relay
-	ready := ops.NewReadiness(readinessChecks...)
+	ready := ops.NewReadiness(ReadinessChecks()...)
 	if of.MetricsListen != "" {
 		reg := ops.NewRegistry()
 		metrics = ops.NewRelay(reg)

@@ -48,10 +48,13 @@ func NewLogger(w io.Writer, format string, opts *slog.HandlerOptions) (*slog.Log
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
 }
 
+// Registry is a daemon's own Prometheus registry.
+type Registry = prometheus.Registry
+
 // NewRegistry returns a registry for one daemon, holding the Go runtime and
 // process collectors. Each daemon has its own (never the global default),
 // so `chatmcp dev` can run three in one process.
-func NewRegistry() *prometheus.Registry {
+func NewRegistry() *Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg

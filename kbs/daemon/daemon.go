@@ -39,9 +39,10 @@ const (
 	FileAuditLog   = "audit.jsonl"
 )
 
-// readinessChecks are what /readyz of the ops server waits for: the store
-// open, the sealing key matching the store, the audit log open.
-var readinessChecks = []string{"store", "sealer", "audit"}
+// ReadinessChecks are the names of the checks Run sets in
+// Options.Readiness, for declaring them before Run: the store open, the
+// sealing key matching the store, the audit log open.
+func ReadinessChecks() []string { return []string{"store", "sealer", "audit"} }
 
 // Options configure Run.
 type Options struct {
@@ -85,7 +86,7 @@ func Run(ctx context.Context, o *Options) error {
 	if o.Listen == "" || o.Data == "" {
 		return errors.New("--listen and --data are required")
 	}
-	o.Readiness.Declare(readinessChecks...)
+	o.Readiness.Declare(ReadinessChecks()...)
 	logger := o.Logger
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(stderr, nil))

@@ -47,7 +47,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	if of.MetricsListen != "" {
 		reg := ops.NewRegistry()
-		o.Metrics, o.Readiness = ops.NewKBS(reg), ops.NewReadiness(readinessChecks...)
+		o.Metrics, o.Readiness = ops.NewKBS(reg), ops.NewReadiness(ReadinessChecks()...)
 		srv, err := ops.Start(&ops.Options{Listen: of.MetricsListen, Registry: reg, Ready: o.Readiness, Logger: o.Logger})
 		if err != nil {
 			fmt.Fprintln(stderr, "chatmcp-kbs: error:", err)
