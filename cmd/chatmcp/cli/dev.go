@@ -49,7 +49,7 @@ another with --listen (127.0.0.1:0 for any free port) and use the printed URLs.`
 				dir = tmp
 			}
 			fmt.Fprintf(env.Stderr, "chatmcp dev: starting the key broker, the notes MCP server, the gateway on %s and the relay (data in %s)\n", listen, dir)
-			st, err := devstack.Start(ctx, &devstack.Options{Dir: dir, Listen: listen, Log: env.Stderr})
+			st, err := devstack.Start(ctx, &devstack.Options{Dir: dir, Listen: listen, Log: env.Stderr, Metrics: true})
 			if errors.Is(err, syscall.EADDRINUSE) {
 				// No silent move to another port: the README's lines name
 				// 8443, and a second stack would answer for the first.
@@ -87,6 +87,8 @@ ChatMCP development stack — INSECURE: simulated TEE, loopback only
   gateway     %s   (upstream "notes", tools notes_list_notes, notes_read_note, notes_write_note)
   data        %s
   relay       %s   (messaging, SQLite)
+  metrics     %s (key broker)  %s (gateway)  %s (relay)
+              each serves /healthz, /readyz and Prometheus /metrics
 
 Capability token (all tools, 12h, id %s):
   %s
@@ -112,7 +114,7 @@ Two people, one end-to-end encrypted conversation:
   chatmcp chat read --wallet bob.json
 
 Ctrl-C stops everything.
-`, st.KBSURL, st.GatewayURL, dir, st.RelayURL, m.ID, m.Token,
+`, st.KBSURL, st.GatewayURL, dir, st.RelayURL, st.KBSOpsURL, st.GatewayOpsURL, st.RelayOpsURL, m.ID, m.Token,
 		st.GatewayURL, policy, m.Token,
 		st.GatewayURL, policy, m.Token,
 		st.GatewayURL, gwData, st.GatewayURL, gwData,

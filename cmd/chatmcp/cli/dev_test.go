@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"net/http"
 	"regexp"
 	"strings"
 	"sync"
@@ -56,9 +57,21 @@ func TestDev(t *testing.T) {
 		}
 	}
 	// Each banner line names what it says it names.
-	for _, re := range []string{`\n  data +` + regexp.QuoteMeta(dir) + `\n`, `\n  relay +http://127\.0\.0\.1:\d+ `} {
+	for _, re := range []string{`\n  data +` + regexp.QuoteMeta(dir) + `\n`, `\n  relay +http://127\.0\.0\.1:\d+ `,
+		`\n  metrics +http://127\.0\.0\.1:\d+ \(key broker\)  http://127\.0\.0\.1:\d+ \(gateway\)  http://127\.0\.0\.1:\d+ \(relay\)\n`} {
 		if !regexp.MustCompile(re).MatchString(out.String()) {
 			t.Errorf("banner does not match %s:\n%s", re, out.String())
+		}
+	}
+	// The printed ops addresses answer: each daemon is ready.
+	for _, m := range regexp.MustCompile(`(http://127\.0\.0\.1:\d+) \((key broker|gateway|relay)\)`).FindAllStringSubmatch(out.String(), -1) {
+		resp, err := http.Get(m[1] + "/readyz")
+		if err != nil {
+			t.Fatalf("%s /readyz: %v", m[2], err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s /readyz = %d, want 200", m[2], resp.StatusCode)
 		}
 	}
 	// Before the stack starts (the slow part) it says what it is doing.
