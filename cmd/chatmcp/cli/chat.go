@@ -111,6 +111,11 @@ Exit codes:
 				return chatErr(err)
 			}
 			fmt.Fprintf(env.Stdout, "sent %s to conversation %s\n", sent.ID, sent.Conversation)
+			for _, a := range sent.Requested {
+				// The relay hides a denial from the sender by design, so
+				// this is all a sender can know: not delivered to the inbox.
+				fmt.Fprintf(env.Stdout, "%s has not accepted you: the message went to their requests, where it waits until they allow you (if they denied you, it was dropped; the relay does not tell senders which)\n", a)
+			}
 			return nil
 		},
 	}
@@ -476,6 +481,9 @@ func listMessages(ctx context.Context, env *Env, c *chat.Client, o chat.ReadOpti
 		for _, m := range msgs {
 			printMessage(env.Stdout, m, false)
 		}
+		if len(msgs) == 0 {
+			fmt.Fprintln(env.Stdout, emptyListing(o))
+		}
 	}
 	rejected := 0
 	for _, m := range msgs {
@@ -487,6 +495,21 @@ func listMessages(ctx context.Context, env *Env, c *chat.Client, o chat.ReadOpti
 		return exitf(ExitInvalid, "%d message(s) rejected: failed verification (tampered or forged)", rejected)
 	}
 	return nil
+}
+
+// emptyListing is the line printed instead of no messages, so that an
+// empty result is not mistaken for a command that did nothing.
+func emptyListing(o chat.ReadOptions) string {
+	switch {
+	case o.After > 0:
+		return fmt.Sprintf("no messages after sequence number %d", o.After)
+	case o.Conversation != "":
+		return "no messages in conversation " + o.Conversation
+	case o.Folder == relayapi.FolderRequests:
+		return "no requests: nobody you have not allowed has written to you"
+	default:
+		return "your inbox is empty (messages from people you have not allowed yet are under 'chatmcp chat requests')"
+	}
 }
 
 func printMessage(w io.Writer, m chat.Message, asJSON bool) error {
