@@ -56,10 +56,11 @@ type Client struct {
 	device  *envelope.Device
 	token   string
 	history map[string][]*envelope.Conversation // verified states by conversation, index epoch-1
-	senders map[string]*senderEntry             // senders' directory entries, by address
+	senders map[string]*senderEntry             // signers' revoked devices, by wallet address
 }
 
-// senderEntry is what the client knows of a sender's revoked devices.
+// senderEntry is what the client knows of a signer's (an envelope's sender
+// or an op's signer) revoked devices.
 type senderEntry struct {
 	fetched time.Time
 	revoked map[string]int64 // device → revocation time, Unix milliseconds

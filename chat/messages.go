@@ -31,6 +31,7 @@ func (c *Client) conversation(ctx context.Context, id string) ([]*envelope.Conve
 	}
 	var states []*envelope.Conversation
 	var cur *envelope.Conversation
+	fresh := map[string]bool{}
 	for i := range resp.Ops {
 		next, err := envelope.Apply(cur, &resp.Ops[i])
 		if err != nil {
@@ -38,6 +39,23 @@ func (c *Client) conversation(ctx context.Context, id string) ([]*envelope.Conve
 		}
 		if next.ID != id {
 			return nil, fmt.Errorf("conversation %s: relay returned another conversation", id)
+		}
+		// An op its device signed at or after that device's revocation is
+		// not the creator's: with a stolen key and a colluding relay it
+		// could add a member everyone would then encrypt to.
+		// Fetched afresh once per chain: a send must not seal to a
+		// membership that a revocation it could know of invalidates.
+		op := &resp.Ops[i]
+		if !fresh[op.Signer.Wallet.String()] {
+			delete(c.senders, op.Signer.Wallet.String())
+			fresh[op.Signer.Wallet.String()] = true
+		}
+		revoked, err := c.deviceRevoked(ctx, op.Signer.Wallet, op.Signer.Device)
+		if err != nil {
+			return nil, fmt.Errorf("conversation %s: checking the signer of epoch %d: %w", id, op.Epoch, err)
+		}
+		if revoked != 0 && op.At >= revoked {
+			return nil, fmt.Errorf("conversation %s: epoch %d was signed by device %s after its revocation", id, op.Epoch, op.Signer.Device)
 		}
 		states = append(states, next)
 		cur = next
@@ -87,10 +105,10 @@ func (c *Client) User(ctx context.Context, a wallet.Address) (*relayapi.UserResp
 	return &u, nil
 }
 
-// senderRevoked returns when the sender's device was revoked (0: not as far
+// deviceRevoked returns when a wallet's device was revoked (0: not as far
 // as the relay tells). Entries are re-fetched after a minute and on every
 // Read.
-func (c *Client) senderRevoked(ctx context.Context, a wallet.Address, device string) (int64, error) {
+func (c *Client) deviceRevoked(ctx context.Context, a wallet.Address, device string) (int64, error) {
 	e := c.senders[a.String()]
 	if e == nil || c.opts.Now().Sub(e.fetched) > time.Minute {
 		u, err := c.User(ctx, a)
@@ -458,7 +476,7 @@ func (c *Client) open(ctx context.Context, m relayapi.Message) Message {
 	// the revocation time is not from the wallet's owner. (A stolen key can
 	// backdate SentAt; an honest relay refuses that — it checks the time
 	// and the device — but a colluding one could deliver it.)
-	revoked, err := c.senderRevoked(ctx, env.Sender.Wallet, env.Sender.Device)
+	revoked, err := c.deviceRevoked(ctx, env.Sender.Wallet, env.Sender.Device)
 	if err != nil {
 		out.Err = fmt.Sprintf("checking the sender's device: %v", err)
 		return out

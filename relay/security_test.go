@@ -342,6 +342,52 @@ func TestRevokedSenderDeviceRejected(t *testing.T) {
 	})
 }
 
+// Finding 10, for membership: with a creator's revoked device key and a
+// colluding relay, a forged op adds Mallory to a group; members must not
+// encrypt to her.
+func TestRevokedDeviceCannotChangeGroup(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		r := startRelay(t, db, relay.Options{DefaultDifficulty: testBits})
+		alice, bob, mallory := newPerson(t), newPerson(t), newPerson(t)
+		cs := loggedIn(t, r.URL, alice, bob, mallory)
+		ac, bc := cs[0], cs[1]
+		g, err := ac.CreateGroup(ctx, []wallet.Address{bob.addr()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bc.Send(ctx, g, "before"); err != nil {
+			t.Fatal(err)
+		}
+		stolen := ac.Device()
+		if err := ac.RevokeDevice(ctx, stolen.Cert.Device); err != nil {
+			t.Fatal(err)
+		}
+		op := &envelope.Op{Conversation: g, Kind: envelope.KindGroup, Epoch: 2, Creator: alice.addr(),
+			Members: envelope.SortMembers([]wallet.Address{alice.addr(), bob.addr(), mallory.addr()}), At: time.Now().Add(time.Second).UnixMilli()}
+		op.Sign(stolen)
+		next := &envelope.Conversation{ID: g, Kind: op.Kind, Creator: op.Creator, Epoch: 2, Members: op.Members}
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`INSERT INTO relay_ops (conversation, epoch, op) VALUES (?, ?, ?)`, []any{g, 2, marshal(op)}},
+			{`UPDATE relay_conversations SET epoch = 2, members_hash = ? WHERE id = ?`, []any{next.MembersHash(), g}},
+			{`INSERT INTO relay_members (conversation, wallet, current) VALUES (?, ?, 1)`, []any{g, mallory.addr().String()}},
+		} {
+			if _, err := db.Exec(ctx, q.sql, q.args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := bc.Send(ctx, g, "secret"); err == nil || !strings.Contains(err.Error(), "after its revocation") {
+			t.Fatalf("bob sending after a forged op: %v, want a refusal naming the revocation", err)
+		}
+		if n := countRows(t, db, `SELECT COUNT(*) FROM relay_messages WHERE conversation = ?`, g); n != 1 {
+			t.Fatalf("%d messages in the group, want 1 (nothing sealed to the forged membership)", n)
+		}
+	})
+}
+
 // Finding 14: relay errors carry stable reason codes and the client
 // branches on them (a replayed message is not resent as a membership race;
 // an ended session signs in again).
