@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -12,11 +13,17 @@ import (
 // Resources and prompts pass through under exposed names
 // ("<upstream>_<name>", like tools) and are subject to the same token globs.
 // Resource URIs are kept as the upstream wrote them (tool results refer to
-// them); when two upstreams offer the same URI or URI template, the first
-// upstream in name order keeps it. Their contents are redacted like tool
-// results. They are not pinned and not gated: reading is not a write.
+// them); when two upstreams offer the same URI or URI template, the one
+// that registered it first keeps it (at start, the first in name order).
+// Their contents are redacted like tool results. They are not pinned and
+// not gated: reading is not a write.
 
 type passthrough struct {
+	// sync serializes syncResources and syncPrompts of one upstream: each
+	// list_changed notification starts one, and two interleaved runs would
+	// remove what the other just added.
+	sync sync.Mutex
+	// The maps are guarded by Server.mu: other upstreams' syncs read them.
 	resources map[string]bool // URIs registered by this upstream
 	templates map[string]bool
 	prompts   map[string]bool
@@ -33,22 +40,31 @@ func (s *Server) passthroughOf(u *backend) *passthrough {
 
 var errNotPermitted = errors.New("chatmcp-gateway: not permitted by your token")
 
+// keys returns the keys of m; the caller holds s.mu (read or write).
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
 func (s *Server) syncResources(ctx context.Context, u *backend, c *conn) {
 	caps := c.cs.InitializeResult().Capabilities
 	if caps == nil || caps.Resources == nil {
 		return
 	}
 	pt := s.passthroughOf(u)
-	var uris []string
-	for uri := range pt.resources {
-		uris = append(uris, uri)
-	}
+	pt.sync.Lock()
+	defer pt.sync.Unlock()
+	// Withdraw what u registered, then give up its claims: in the other
+	// order another upstream could claim and register a URI that this
+	// removal then deletes.
+	s.mu.RLock()
+	uris, tmpls := keys(pt.resources), keys(pt.templates)
+	s.mu.RUnlock()
 	if len(uris) > 0 {
 		s.mcp.RemoveResources(uris...)
-	}
-	var tmpls []string
-	for t := range pt.templates {
-		tmpls = append(tmpls, t)
 	}
 	if len(tmpls) > 0 {
 		s.mcp.RemoveResourceTemplates(tmpls...)
@@ -62,12 +78,11 @@ func (s *Server) syncResources(ctx context.Context, u *backend, c *conn) {
 			s.log.Warn("listing upstream resources", "upstream", u.cfg.Name, "err", err)
 			break
 		}
-		if s.uriTaken(r.URI, u) {
+		if !s.claim(u, r.URI, func(p *passthrough) map[string]bool { return p.resources }) {
 			continue
 		}
 		exp := *r
 		exp.Name = catalog.ExposedName(u.cfg.Name, r.Name)
-		pt.resources[r.URI] = true
 		s.mcp.AddResource(&exp, s.readHandler(u, exp.Name))
 	}
 	for t, err := range c.cs.ResourceTemplates(ctx, nil) {
@@ -75,7 +90,8 @@ func (s *Server) syncResources(ctx context.Context, u *backend, c *conn) {
 			s.log.Warn("listing upstream resource templates", "upstream", u.cfg.Name, "err", err)
 			break
 		}
-		if s.templateTaken(t.URITemplate, u) {
+		templates := func(p *passthrough) map[string]bool { return p.templates }
+		if !s.claim(u, t.URITemplate, templates) {
 			continue
 		}
 		exp := *t
@@ -84,34 +100,30 @@ func (s *Server) syncResources(ctx context.Context, u *backend, c *conn) {
 			defer func() {
 				if r := recover(); r != nil {
 					s.log.Warn("upstream resource template rejected", "template", t.URITemplate)
+					s.mu.Lock()
+					delete(pt.templates, t.URITemplate)
+					s.mu.Unlock()
 				}
 			}()
 			s.mcp.AddResourceTemplate(&exp, s.readHandler(u, exp.Name))
-			pt.templates[t.URITemplate] = true
 		}()
 	}
 }
 
-func (s *Server) uriTaken(uri string, self *backend) bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+// claim records key (a resource URI or URI template) as u's in the set
+// that set selects, unless another upstream holds it already; the check and
+// the record are one step under s.mu, so two upstreams never both claim
+// a key.
+func (s *Server) claim(u *backend, key string, set func(*passthrough) map[string]bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, o := range s.upstreams {
-		if o != self && o.pass != nil && o.pass.resources[uri] {
-			return true
+		if o != u && o.pass != nil && set(o.pass)[key] {
+			return false
 		}
 	}
-	return false
-}
-
-func (s *Server) templateTaken(t string, self *backend) bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, o := range s.upstreams {
-		if o != self && o.pass != nil && o.pass.templates[t] {
-			return true
-		}
-	}
-	return false
+	set(u.pass)[key] = true
+	return true
 }
 
 func (s *Server) readHandler(u *backend, exposed string) mcp.ResourceHandler {
@@ -142,16 +154,17 @@ func (s *Server) syncPrompts(ctx context.Context, u *backend, c *conn) {
 		return
 	}
 	pt := s.passthroughOf(u)
-	var names []string
-	for n := range pt.prompts {
-		names = append(names, n)
-	}
+	pt.sync.Lock()
+	defer pt.sync.Unlock()
+	s.mu.Lock()
+	names := keys(pt.prompts)
+	pt.prompts = map[string]bool{}
+	s.mu.Unlock()
+	// Prompt names carry the upstream's name, so no other upstream can
+	// register these meanwhile.
 	if len(names) > 0 {
 		s.mcp.RemovePrompts(names...)
 	}
-	s.mu.Lock()
-	pt.prompts = map[string]bool{}
-	s.mu.Unlock()
 	for pr, err := range c.cs.Prompts(ctx, nil) {
 		if err != nil {
 			s.log.Warn("listing upstream prompts", "upstream", u.cfg.Name, "err", err)
@@ -160,7 +173,9 @@ func (s *Server) syncPrompts(ctx context.Context, u *backend, c *conn) {
 		exp := *pr
 		exp.Name = catalog.ExposedName(u.cfg.Name, pr.Name)
 		orig := pr.Name
+		s.mu.Lock()
 		pt.prompts[exp.Name] = true
+		s.mu.Unlock()
 		s.mcp.AddPrompt(&exp, func(ctx context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 			p := principalOf(req.Extra)
 			if p == nil || !p.Allows(exp.Name) {
