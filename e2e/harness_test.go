@@ -123,6 +123,7 @@ func newFixture() (*fixture, error) {
 		ApprovalTimeout: approvalTimeout,
 		Secrets:         map[string][]byte{"api-key": []byte(f.canary)},
 		Log:             os.Stderr,
+		Metrics:         true,
 		Upstreams: fmt.Sprintf(`fs:
   command: node
   args: [%q, %q]

@@ -1,0 +1,134 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chatmcp/chatmcp/chat"
+	"github.com/chatmcp/chatmcp/wallet"
+)
+
+// TestOpsEndpoints curls /healthz, /readyz and /metrics of the stack's
+// three daemons after real traffic: tool calls through chatmcp connect and
+// the inspector with a canary in an argument and in an unknown tool's
+// name, a chat message carrying it, and the layer-1 secret (the fixture's
+// canary) the gateway fetched from the key broker. Every expected family
+// has counts; neither canary appears.
+func TestOpsEndpoints(t *testing.T) {
+	f := setup(t)
+	b := make([]byte, 8)
+	rand.Read(b)
+	argCanary := "OPSARG-" + hex.EncodeToString(b)
+	_, tok := f.mint(t, "everything_echo,fs_read_text_file", "--subject", "ops-test")
+	if text, isErr := toolText(t, f.callTool(t, tok, "everything_echo", "message="+argCanary)); isErr || !strings.Contains(text, argCanary) {
+		t.Fatalf("everything_echo: error=%v %q", isErr, text)
+	}
+	if _, isErr := toolText(t, f.callTool(t, tok, "fs_"+argCanary)); !isErr {
+		t.Fatal("a call of an unknown tool succeeded")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	newClient := func() (*chat.Client, *wallet.Keypair) {
+		w, _ := wallet.Generate(rand.Reader)
+		c, err := chat.New(&chat.Options{Relay: f.st.RelayURL, Wallet: w, Home: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, w
+	}
+	ac, aw := newClient()
+	bc, bw := newClient()
+	if err := bc.Login(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := bc.Allow(ctx, aw.Address()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ac.SendDM(ctx, bw.Address(), "hello "+argCanary); err != nil {
+		t.Fatal(err)
+	}
+
+	daemons := []struct {
+		name, url string
+		checks    []string
+		series    []string
+	}{
+		{"kbs", f.st.KBSOpsURL, []string{"store", "sealer", "audit"}, []string{
+			`chatmcp_kbs_releases_total{decision="granted"}`,
+			`chatmcp_http_requests_total{code="200",route="POST /kbs/v1/attest"}`,
+			"chatmcp_audit_commit_entries_count",
+		}},
+		{"gateway", f.st.GatewayOpsURL, []string{"store", "kbs_secrets", "upstreams"}, []string{
+			`chatmcp_gateway_tool_calls_total{decision="granted",tool="everything_echo"}`,
+			`chatmcp_gateway_tool_calls_total{decision="denied",tool="unknown"}`,
+			`chatmcp_gateway_tool_results_total{outcome="ok",tool="everything_echo"}`,
+			`chatmcp_http_requests_total{code="200",route="POST /admin/v1/tokens"}`,
+			"chatmcp_http_request_duration_seconds_count{route=\"/mcp\"}",
+			"chatmcp_audit_append_duration_seconds_count",
+		}},
+		{"relay", f.st.RelayOpsURL, []string{"store", "fanout"}, []string{
+			"chatmcp_relay_messages_total",
+			"chatmcp_relay_deliveries_total",
+			`chatmcp_http_requests_total{code="201",route="POST /v1/messages"}`,
+		}},
+	}
+	for _, d := range daemons {
+		t.Run(d.name, func(t *testing.T) {
+			if code, _ := httpGet(t, d.url+"/healthz"); code != http.StatusOK {
+				t.Errorf("/healthz = %d", code)
+			}
+			code, body := httpGet(t, d.url+"/readyz")
+			if code != http.StatusOK {
+				t.Errorf("/readyz = %d %q", code, body)
+			}
+			for _, c := range d.checks {
+				if !strings.Contains(body, "[+]"+c+" ok") {
+					t.Errorf("/readyz lacks check %q: %q", c, body)
+				}
+			}
+			code, exp := httpGet(t, d.url+"/metrics")
+			if code != http.StatusOK {
+				t.Fatalf("/metrics = %d", code)
+			}
+			if strings.Contains(exp, f.canary) || strings.Contains(exp, argCanary) || strings.Contains(exp, tok) {
+				t.Errorf("a canary or the token appears in the metrics exposition")
+			}
+			for _, s := range d.series {
+				if v := sample(exp, s); v < 1 {
+					t.Errorf("%s = %v, want at least 1", s, v)
+				}
+			}
+		})
+	}
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// sample returns the value of series in a text exposition, or -1.
+func sample(exp, series string) float64 {
+	for _, l := range strings.Split(exp, "\n") {
+		if v, ok := strings.CutPrefix(l, series+" "); ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}
