@@ -158,6 +158,7 @@ func (s *Server) requireToken(next http.Handler) http.Handler {
 			unauthorized(w, tokenErrorMessage(err))
 			return
 		}
+		s.auditSessionOwner(r, p)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
 	})
 }

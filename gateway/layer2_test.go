@@ -221,4 +221,25 @@ func TestAttenuatedTokenIsAnotherPrincipal(t *testing.T) {
 	if n := credRequests(); n != parentOnly {
 		t.Fatalf("upstream saw the user credential in %d requests after the child's attempts, want none", n-parentOnly)
 	}
+	// The audit log names the root token and each chain apart, and records
+	// the child's attempts on the parent's session.
+	h.gw.Close()
+	parentChain, childChain := chainID(t, parent.Token), chainID(t, child)
+	attempts := 0
+	for _, e := range auditEntries(t, h) {
+		switch {
+		case e["type"] == "gateway.call" && e["token_chain"] == parentChain:
+			if e["actor"] != "token:"+parent.ID {
+				t.Errorf("parent's entry %v", e)
+			}
+		case e["type"] == "gateway.request" && e["reason"] == "session belongs to another token":
+			if e["token_chain"] != childChain || e["actor"] != "token:"+parent.ID {
+				t.Errorf("session refusal entry %v", e)
+			}
+			attempts++
+		}
+	}
+	if attempts != 2 {
+		t.Fatalf("%d audited attempts on the parent's session, want 2", attempts)
+	}
 }

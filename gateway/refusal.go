@@ -231,3 +231,25 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// auditSessionOwner records a request whose Mcp-Session-Id names a session
+// another principal opened (another token, or a token attenuated from the
+// caller's or from which the caller's was attenuated), rate-limited. The
+// refusal itself comes after: 403 from the MCP handler (the SDK compares
+// TokenInfo.UserID) or from POST /v1/credentials.
+func (s *Server) auditSessionOwner(r *http.Request, p *authz.Principal) {
+	sid := r.Header.Get("Mcp-Session-Id")
+	if sid == "" {
+		return
+	}
+	owner, ok := s.sessionToken(sid)
+	if !ok || owner == p.ChainID {
+		return
+	}
+	s.auditRefusal(r.Context(), audit.Entry{Type: "gateway.request", Actor: "token:" + p.TokenID, TokenChain: p.ChainID,
+		Principal: p.Name(), Action: r.Method + " " + clip(r.URL.Path), Decision: "denied", Reason: reasonSessionOwner})
+}
+
+// reasonSessionOwner is the audit reason of a request for another
+// principal's session.
+const reasonSessionOwner = "session belongs to another token"
