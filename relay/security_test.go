@@ -38,6 +38,18 @@ func loggedIn(t *testing.T, url string, people ...*person) []*chat.Client {
 	return out
 }
 
+// later is p's client (same device and session) with a clock one second
+// ahead, so that what it signs (a revocation) is strictly after anything
+// signed before, even within one millisecond.
+func later(t *testing.T, url string, p *person) *chat.Client {
+	t.Helper()
+	c, err := chat.New(&chat.Options{Relay: url, Wallet: p.w, Home: p.home, Now: func() time.Time { return time.Now().Add(time.Second) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func countRows(t *testing.T, db *store.DB, query string, args ...any) int {
 	t.Helper()
 	var n int
@@ -292,15 +304,15 @@ func TestRevokedSenderDeviceRejected(t *testing.T) {
 			t.Fatal(err)
 		}
 		stolen := bc.Device()
-		if err := bc.RevokeDevice(ctx, stolen.Cert.Device); err != nil {
+		if err := later(t, r.URL, bob).RevokeDevice(ctx, stolen.Cert.Device); err != nil {
 			t.Fatal(err)
 		}
 		dm := envelope.DMID(alice.addr(), bob.addr())
 		conv := &envelope.Conversation{ID: dm, Kind: envelope.KindDM, Creator: alice.addr(), Epoch: 1,
 			Members: envelope.SortMembers([]wallet.Address{alice.addr(), bob.addr()})}
 		forge := func(text string) *envelope.Envelope {
-			// Sent a little after the revocation, whatever the clocks did.
-			e, err := envelope.Seal(rand.Reader, stolen, conv, []envelope.DeviceCert{ac.Device().Cert}, []byte(text), time.Now().Add(time.Second))
+			// Sent after the revocation.
+			e, err := envelope.Seal(rand.Reader, stolen, conv, []envelope.DeviceCert{ac.Device().Cert}, []byte(text), time.Now().Add(2*time.Second))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -360,11 +372,11 @@ func TestRevokedDeviceCannotChangeGroup(t *testing.T) {
 			t.Fatal(err)
 		}
 		stolen := ac.Device()
-		if err := ac.RevokeDevice(ctx, stolen.Cert.Device); err != nil {
+		if err := later(t, r.URL, alice).RevokeDevice(ctx, stolen.Cert.Device); err != nil {
 			t.Fatal(err)
 		}
 		op := &envelope.Op{Conversation: g, Kind: envelope.KindGroup, Epoch: 2, Creator: alice.addr(),
-			Members: envelope.SortMembers([]wallet.Address{alice.addr(), bob.addr(), mallory.addr()}), At: time.Now().Add(time.Second).UnixMilli()}
+			Members: envelope.SortMembers([]wallet.Address{alice.addr(), bob.addr(), mallory.addr()}), At: time.Now().Add(2 * time.Second).UnixMilli()}
 		op.Sign(stolen)
 		next := &envelope.Conversation{ID: g, Kind: op.Kind, Creator: op.Creator, Epoch: 2, Members: op.Members}
 		for _, q := range []struct {
