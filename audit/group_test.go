@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -108,4 +109,41 @@ func BenchmarkAppendParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestOverlongEntryFailsAlone: an entry too long for a line is refused
+// before it joins a group commit, so the entries committed with it are
+// written; the log stays usable.
+func TestOverlongEntryFailsAlone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.jsonl")
+	l, err := Open(context.Background(), path, &Options{Signer: testKey(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var wg sync.WaitGroup
+	errs := make([]error, 40)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := Entry{Type: "x", Reason: fmt.Sprint(i)}
+			if i%10 == 0 {
+				e.Arguments = json.RawMessage(`"` + strings.Repeat("<", MaxLineSize/6) + `"`)
+			}
+			errs[i] = l.Append(context.Background(), e)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if (i%10 == 0) != (err != nil) {
+			t.Errorf("append %d: %v", i, err)
+		}
+	}
+	if err := l.Append(context.Background(), Entry{Type: "x", Arguments: json.RawMessage(`{`)}); err == nil {
+		t.Error("entry with invalid arguments accepted")
+	}
+	if err := l.Append(context.Background(), Entry{Type: "x", Reason: "after"}); err != nil {
+		t.Fatalf("log unusable after refused entries: %v", err)
+	}
 }

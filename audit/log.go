@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -192,6 +193,9 @@ func (l *Log) Append(ctx context.Context, e Entry) error {
 	if e.Type == "" || reservedType(e.Type) {
 		return fmt.Errorf("audit: invalid entry type %q", e.Type)
 	}
+	if err := checkEntry(&e); err != nil {
+		return err
+	}
 	w := &waiter{ln: &line{Entry: e}, done: make(chan error, 1)}
 	l.mu.Lock()
 	l.queue = append(l.queue, w)
@@ -221,6 +225,36 @@ func (l *Log) Append(ctx context.Context, e Entry) error {
 	}
 	l.wmu.Unlock()
 	return <-w.done
+}
+
+// lineOverhead bounds what a line adds to its entry's strings: field
+// names, quotes, seq, time and prev.
+const lineOverhead = 1024
+
+// checkEntry rejects, before it joins a batch, an entry that cannot be
+// written: its line would exceed MaxLineSize, or its Arguments are not
+// JSON. One such entry then fails alone instead of failing every entry
+// group-committed with it.
+func checkEntry(e *Entry) error {
+	if len(e.Arguments) > 0 && !json.Valid(e.Arguments) {
+		return errors.New("audit: entry arguments are not valid JSON")
+	}
+	n := len(e.Type) + len(e.Actor) + len(e.Principal) + len(e.Action) + len(e.Decision) + len(e.Reason) +
+		len(e.TEE) + len(e.Measurement) + len(e.Secret) + len(e.PolicySHA256) + len(e.Tool) + len(e.Upstream) +
+		len(e.ArgsSHA256) + len(e.Arguments) + len(e.Request) + len(e.TokenChain)
+	// JSON escaping makes a byte at most 6 ("\u00XX"): below this bound
+	// no encoding is needed to know the line fits.
+	if 6*n+lineOverhead <= MaxLineSize {
+		return nil
+	}
+	b, err := json.Marshal(&line{Seq: ^uint64(0), Time: time.Now().UTC(), Prev: strings.Repeat("0", 64), Entry: *e})
+	if err != nil {
+		return fmt.Errorf("audit: encoding line: %w", err)
+	}
+	if len(b) > MaxLineSize {
+		return fmt.Errorf("audit: line of %d bytes exceeds %d", len(b), MaxLineSize)
+	}
+	return nil
 }
 
 // writeLocked writes entries followed by a checkpoint when one is due or
