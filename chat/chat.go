@@ -241,7 +241,7 @@ type APIError struct {
 	Stamps []relayapi.StampNeeded
 }
 
-func (e *APIError) Error() string { return "relay: " + e.Msg }
+func (e *APIError) Error() string { return fmt.Sprintf("relay refused (%s): %s", e.Reason, e.Msg) }
 
 // ReasonHTTP is APIError.Reason for an error response without a relay
 // error body (a proxy's page, a relay too old to send reasons).
