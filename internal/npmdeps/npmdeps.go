@@ -25,10 +25,11 @@ const (
 	Modules  = "node_modules"
 )
 
-// installedMarker is the file npm writes into node_modules at the end of
-// every install (its "hidden lockfile"); its time says when the directory
-// was last installed.
-const installedMarker = ".package-lock.json"
+// installedMarkers say when node_modules was last installed: the file
+// Install writes after npm ci succeeds, and the one npm itself writes at the
+// end of an install with dependencies (its "hidden lockfile"), which also
+// covers a node_modules installed by hand.
+var installedMarkers = []string{".npmdeps-installed", ".package-lock.json"}
 
 // Timeout bounds one `npm ci`.
 const Timeout = 10 * time.Minute
@@ -74,8 +75,11 @@ func Install(ctx context.Context, dir string) (installed bool, err error) {
 	if err := cmd.Run(); err != nil {
 		return false, fmt.Errorf("npmdeps: npm ci in %s (needs the npm registry): %v\n%s", dir, err, out.Bytes())
 	}
-	if !fresh(dir) {
-		return false, fmt.Errorf("npmdeps: npm ci in %s left no %s", dir, filepath.Join(Modules, installedMarker))
+	if err := os.MkdirAll(filepath.Join(dir, Modules), 0o755); err != nil {
+		return false, fmt.Errorf("npmdeps: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, Modules, installedMarkers[0]), []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644); err != nil {
+		return false, fmt.Errorf("npmdeps: %w", err)
 	}
 	return true, nil
 }
@@ -87,8 +91,12 @@ func fresh(dir string) bool {
 	if err != nil {
 		return false
 	}
-	inst, err := os.Stat(filepath.Join(dir, Modules, installedMarker))
-	return err == nil && !inst.ModTime().Before(lockInfo.ModTime())
+	for _, m := range installedMarkers {
+		if inst, err := os.Stat(filepath.Join(dir, Modules, m)); err == nil && !inst.ModTime().Before(lockInfo.ModTime()) {
+			return true
+		}
+	}
+	return false
 }
 
 // lockPath is outside the checkout, so the lock never shows in git status.
