@@ -31,6 +31,9 @@ type Deps struct {
 	NewSecretSource func(url string, a attest.Attester) (SecretSource, error)
 	// Getenv reads the environment. If nil, os.Getenv.
 	Getenv func(string) string
+	// Ready, if non-nil, is called with the bound address once the
+	// gateway listens (tests and supervisors; the log line says the same).
+	Ready func(addr net.Addr)
 }
 
 // DevBanner is printed to stderr in --dev mode.
@@ -127,5 +130,8 @@ func Run(ctx context.Context, args []string, stderr io.Writer, deps Deps) error 
 		return fmt.Errorf("listening: %w", err)
 	}
 	log.Info("chatmcp-gateway serving", "addr", l.Addr().String(), "audience", s.Audience(), "tools", len(s.ToolNames()), "dev", *dev)
+	if deps.Ready != nil {
+		deps.Ready(l.Addr())
+	}
 	return s.Serve(ctx, l)
 }
