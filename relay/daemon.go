@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/chatmcp/chatmcp/internal/ops"
@@ -106,13 +107,20 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	fanout := make(chan struct{})
+	var fanoutStopped atomic.Bool
 	go func() {
 		if err := srv.Run(ctx, fanout); err != nil {
+			fanoutStopped.Store(true)
 			logger.Error("relay: replica fan-out stopped", "err", err)
 		}
 	}()
 	<-fanout
-	ready.Set(StoreCheck(db), ops.Check{Name: "fanout", Func: func(context.Context) error { return nil }})
+	ready.Set(StoreCheck(db), ops.Check{Name: "fanout", Func: func(context.Context) error {
+		if fanoutStopped.Load() {
+			return errors.New("replica fan-out stopped")
+		}
+		return nil
+	}})
 	hs := &http.Server{Handler: metrics.HTTPMetrics().Handler(srv), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
