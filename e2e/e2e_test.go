@@ -300,7 +300,7 @@ func TestAttestationFailsPolicy(t *testing.T) {
 		check  string // the failed check, as connect names it
 	}{
 		{"sim not allowed", write("nosim.yaml", "allow: [sevsnp, tdx]\n"), 3, "not allowed: TEE type sim is not allowed by the policy"},
-		{"other measurement", write("other.yaml", "allow: [sim]\nsim:\n  measurement: ["+strings.Repeat("ab", 48)+"]\n"), 3, "is not in the policy's sim list"},
+		{"other measurement", write("other.yaml", "allow: [sim]\nsim:\n  measurement: ["+strings.Repeat("ab", 48)+"]\n"), 3, "measurement: measurement " + f.st.Measurement + " is not in the policy's sim list"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -314,7 +314,7 @@ func TestAttestationFailsPolicy(t *testing.T) {
 			if r.code != tt.code {
 				t.Errorf("exit %d, want %d: %s", r.code, tt.code, r)
 			}
-			if !strings.Contains(r.stdout, `"serverInfo":{"name":"chatmcp-connect (not connected)"`) || !strings.Contains(r.stdout, `"id":2,"error":{"code":-32002,"message":"chatmcp connect: gateway not verified, not connecting: `) || !strings.Contains(r.stdout, tt.check+`"}}`) {
+			if !strings.Contains(r.stdout, `"serverInfo":{"name":"chatmcp-connect (not connected)"`) || !strings.Contains(r.stdout, `"id":2,"error":{"code":-32002,"message":"chatmcp connect: gateway not verified, not connecting: `+tt.check+`"}}`) {
 				t.Errorf("connect did not answer the client with the failed check %q: %q", tt.check, r.stdout)
 			}
 			if strings.Contains(r.stdout, "fs_") {
@@ -327,7 +327,7 @@ func TestAttestationFailsPolicy(t *testing.T) {
 			// just "Connection closed".
 			ri := runCmd(t, 60*time.Second, []string{"CHATMCP_TOKEN=" + tok}, filepath.Join(repoRoot, "e2e", "node_modules", ".bin", "mcp-inspector"),
 				"--cli", chatmcpBin, "connect", f.st.GatewayURL, "--policy", tt.policy, "--method", "tools/list")
-			if ri.code == 0 || !strings.Contains(ri.stderr, "MCP error -32002: chatmcp connect: gateway not verified, not connecting: ") || !strings.Contains(ri.stderr, tt.check) {
+			if ri.code == 0 || !strings.Contains(ri.stderr, "MCP error -32002: chatmcp connect: gateway not verified, not connecting: "+tt.check+"\n") {
 				t.Errorf("inspector does not show the failed check %q: %s", tt.check, ri)
 			}
 		})

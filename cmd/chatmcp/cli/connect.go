@@ -187,14 +187,17 @@ func parseCredentials(list []string) (map[string]string, error) {
 }
 
 // verificationError maps a failure to reach or verify the gateway to an exit
-// code by the attestation check that failed, if any.
+// code by the attestation check that failed, if any. A rejection reads as
+// the check and what was wrong, without the transport's wrappers (URL,
+// nonce): it is what the MCP client shows.
 func verificationError(err error) error {
-	if check, ok := attest.CheckOf(err); ok {
+	var ae *attest.Error
+	if errors.As(err, &ae) {
 		code := ExitRejected
-		if check.Invalid() {
+		if ae.Check.Invalid() {
 			code = ExitInvalid
 		}
-		return &ExitError{Code: code, Err: fmt.Errorf("gateway not verified, not connecting: %w", err)}
+		return &ExitError{Code: code, Err: fmt.Errorf("gateway not verified, not connecting: %w", ae)}
 	}
 	return &ExitError{Code: ExitUsage, Err: err}
 }
