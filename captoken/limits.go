@@ -8,7 +8,9 @@ const (
 	MaxTokenSize = 4096
 	// MaxCaveats caps the attenuation blocks after the root block.
 	MaxCaveats = 16
-	// MaxPatterns caps the tool patterns of one block.
+	// MaxPatterns caps the tool patterns of one block. It is also the
+	// gateway's cap on a mint request (gateway.MaxMintPatterns), so that
+	// the gateway never accepts a request it cannot mint.
 	MaxPatterns = 32
 	// MaxArgConstraints caps the argument constraints of one caveat.
 	MaxArgConstraints = 16
