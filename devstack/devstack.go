@@ -24,8 +24,8 @@ import (
 	"github.com/chatmcp/chatmcp/gateway"
 	"github.com/chatmcp/chatmcp/gwclient"
 	"github.com/chatmcp/chatmcp/internal/ops"
-	"github.com/chatmcp/chatmcp/kbs"
 	"github.com/chatmcp/chatmcp/kbs/daemon"
+	"github.com/chatmcp/chatmcp/kbsclient"
 	"github.com/chatmcp/chatmcp/relay"
 	"github.com/chatmcp/chatmcp/store"
 )
@@ -162,7 +162,7 @@ func Start(ctx context.Context, o *Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("devstack: %w", err)
 	}
-	kadmin := &kbs.AdminClient{BaseURL: st.KBSURL, Token: string(trimNL(kbsToken))}
+	kadmin := &kbsclient.AdminClient{BaseURL: st.KBSURL, Token: string(trimNL(kbsToken))}
 	secrets := map[string][]byte{}
 	for k, v := range o.Secrets {
 		secrets[k] = v
@@ -211,7 +211,7 @@ func Start(ctx context.Context, o *Options) (_ *Stack, err error) {
 	}
 	gw, err := gateway.New(ctx, cfg, &gateway.Options{
 		Attester: att,
-		Secrets:  &kbs.Client{BaseURL: st.KBSURL, Attester: att},
+		Secrets:  &kbsclient.Client{BaseURL: st.KBSURL, Attester: att},
 		Logger:   logger,
 		Dev:      true,
 		Metrics:  o11y.gateway,

@@ -16,7 +16,7 @@ import (
 	"github.com/chatmcp/chatmcp/attest/sim"
 	"github.com/chatmcp/chatmcp/chat"
 	"github.com/chatmcp/chatmcp/gwclient"
-	"github.com/chatmcp/chatmcp/kbs"
+	"github.com/chatmcp/chatmcp/kbsclient"
 	"github.com/chatmcp/chatmcp/wallet"
 )
 
@@ -56,7 +56,7 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, err := (&kbs.Client{BaseURL: st.KBSURL, Attester: att}).Fetch(ctx, canary); err != nil || string(v) != "value-"+canary {
+	if v, err := (&kbsclient.Client{BaseURL: st.KBSURL, Attester: att}).Fetch(ctx, canary); err != nil || string(v) != "value-"+canary {
 		t.Fatalf("KBS Fetch = %q, %v", v, err)
 	}
 

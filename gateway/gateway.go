@@ -46,7 +46,7 @@ import (
 	"github.com/chatmcp/chatmcp/store"
 )
 
-// SecretSource yields layer-1 secrets by name. kbs.Client implements it
+// SecretSource yields layer-1 secrets by name. kbsclient.Client implements it
 // (Fetch runs the attestation handshake with the KBS).
 type SecretSource interface {
 	Fetch(ctx context.Context, name string) ([]byte, error)

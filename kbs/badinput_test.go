@@ -11,12 +11,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chatmcp/chatmcp/kbsapi"
+	"github.com/chatmcp/chatmcp/kbsclient"
 	"github.com/chatmcp/chatmcp/store/storetest"
 )
 
 // snapshot is the observable state a bad request must not change.
 type snapshot struct {
-	list   []SecretInfo
+	list   []kbsapi.SecretInfo
 	audit  []byte
 	nonces int
 }
@@ -39,9 +41,9 @@ func TestBadInput(t *testing.T) {
 	if _, err := e.admin.Put(ctx, "s", []byte("value"), simPolicy(measA)); err != nil {
 		t.Fatal(err)
 	}
-	big := `{"secret":"s","tee":"sim","x":"` + strings.Repeat("a", MaxAttestBody) + `"}`
+	big := `{"secret":"s","tee":"sim","x":"` + strings.Repeat("a", kbsapi.MaxAttestBody) + `"}`
 	putBody := func(extra string) string {
-		b, _ := json.Marshal(PutRequest{Value: []byte("new"), Policy: simPolicy(measA)})
+		b, _ := json.Marshal(kbsapi.PutRequest{Value: []byte("new"), Policy: simPolicy(measA)})
 		return strings.TrimSuffix(string(b), "}") + extra + "}"
 	}
 	tests := []struct {
@@ -49,30 +51,30 @@ func TestBadInput(t *testing.T) {
 		status                          int
 		reason                          string
 	}{
-		{"malformed JSON", "POST", PathRequest, "", `{"secret":`, 400, ReasonMalformed},
-		{"trailing data", "POST", PathRequest, "", `{"secret":"s","tee":"sim"} {}`, 400, ReasonMalformed},
-		{"unknown field", "POST", PathRequest, "", `{"secret":"s","tee":"sim","admin":true}`, 400, ReasonMalformed},
-		{"duplicate field", "POST", PathRequest, "", `{"secret":"s","secret":"t","tee":"sim"}`, 400, ReasonMalformed},
-		{"oversized request", "POST", PathRequest, "", big, 413, ReasonTooLarge},
-		{"oversized attest", "POST", PathAttest, "", big, 413, ReasonTooLarge},
-		{"unknown TEE", "POST", PathRequest, "", `{"secret":"s","tee":"sgx"}`, 400, ReasonUnknownTEE},
-		{"bad secret name", "POST", PathRequest, "", `{"secret":"../etc","tee":"sim"}`, 400, ReasonMalformed},
-		{"attest without evidence", "POST", PathAttest, "", `{"secret":"s","nonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","public_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}`, 400, ReasonMalformed},
-		{"attest short nonce", "POST", PathAttest, "", `{"secret":"s","nonce":"AAAA","public_key":"AAAA"}`, 400, ReasonMalformed},
-		{"attest unknown TEE", "POST", PathAttest, "", `{"secret":"s","nonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","public_key":"` + b64(newHPKEPub(t)) + `","evidence":{"version":1,"tee":"sgx","report":"AA=="}}`, 400, ReasonUnknownTEE},
-		{"attest bad public key", "POST", PathAttest, "", `{"secret":"s","nonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","public_key":"AAAA","evidence":{"version":1,"tee":"sim","report":"AA=="}}`, 400, ReasonMalformed},
-		{"no admin token", "GET", PathAdminSecrets, "", ``, 401, ReasonUnauthorized},
-		{"wrong admin token", "PUT", PathAdminSecrets + "/s", "wrong", putBody(""), 401, ReasonUnauthorized},
-		{"admin token prefix", "POST", PathAdminSecrets + "/s/revoke", testToken[:10], ``, 401, ReasonUnauthorized},
-		{"put malformed", "PUT", PathAdminSecrets + "/s", testToken, `{"value":`, 400, ReasonMalformed},
-		{"put unknown field", "PUT", PathAdminSecrets + "/s", testToken, putBody(`,"owner":"x"`), 400, ReasonMalformed},
-		{"put empty value", "PUT", PathAdminSecrets + "/s", testToken, `{"value":"","policy":"allow: [sim]\n"}`, 400, ReasonMalformed},
-		{"put bad policy", "PUT", PathAdminSecrets + "/s", testToken, `{"value":"AA==","policy":"allow: [sim]\ncolour: blue\n"}`, 400, ReasonBadPolicy},
-		{"put bad name", "PUT", PathAdminSecrets + "/-x", testToken, putBody(""), 400, ReasonMalformed},
-		{"put oversized", "PUT", PathAdminSecrets + "/s", testToken, `{"value":"` + strings.Repeat("A", MaxAdminBody) + `"}`, 413, ReasonTooLarge},
-		{"policy bad policy", "PUT", PathAdminSecrets + "/s/policy", testToken, `{"policy":"allow: [quantum]\n"}`, 400, ReasonBadPolicy},
-		{"policy unknown secret", "PUT", PathAdminSecrets + "/nope/policy", testToken, `{"policy":"allow: [sim]\n"}`, 404, ReasonNotFound},
-		{"revoke unknown secret", "POST", PathAdminSecrets + "/nope/revoke", testToken, ``, 404, ReasonNotFound},
+		{"malformed JSON", "POST", kbsapi.PathRequest, "", `{"secret":`, 400, kbsapi.ReasonMalformed},
+		{"trailing data", "POST", kbsapi.PathRequest, "", `{"secret":"s","tee":"sim"} {}`, 400, kbsapi.ReasonMalformed},
+		{"unknown field", "POST", kbsapi.PathRequest, "", `{"secret":"s","tee":"sim","admin":true}`, 400, kbsapi.ReasonMalformed},
+		{"duplicate field", "POST", kbsapi.PathRequest, "", `{"secret":"s","secret":"t","tee":"sim"}`, 400, kbsapi.ReasonMalformed},
+		{"oversized request", "POST", kbsapi.PathRequest, "", big, 413, kbsapi.ReasonTooLarge},
+		{"oversized attest", "POST", kbsapi.PathAttest, "", big, 413, kbsapi.ReasonTooLarge},
+		{"unknown TEE", "POST", kbsapi.PathRequest, "", `{"secret":"s","tee":"sgx"}`, 400, kbsapi.ReasonUnknownTEE},
+		{"bad secret name", "POST", kbsapi.PathRequest, "", `{"secret":"../etc","tee":"sim"}`, 400, kbsapi.ReasonMalformed},
+		{"attest without evidence", "POST", kbsapi.PathAttest, "", `{"secret":"s","nonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","public_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}`, 400, kbsapi.ReasonMalformed},
+		{"attest short nonce", "POST", kbsapi.PathAttest, "", `{"secret":"s","nonce":"AAAA","public_key":"AAAA"}`, 400, kbsapi.ReasonMalformed},
+		{"attest unknown TEE", "POST", kbsapi.PathAttest, "", `{"secret":"s","nonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","public_key":"` + b64(newHPKEPub(t)) + `","evidence":{"version":1,"tee":"sgx","report":"AA=="}}`, 400, kbsapi.ReasonUnknownTEE},
+		{"attest bad public key", "POST", kbsapi.PathAttest, "", `{"secret":"s","nonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","public_key":"AAAA","evidence":{"version":1,"tee":"sim","report":"AA=="}}`, 400, kbsapi.ReasonMalformed},
+		{"no admin token", "GET", kbsapi.PathAdminSecrets, "", ``, 401, kbsapi.ReasonUnauthorized},
+		{"wrong admin token", "PUT", kbsapi.PathAdminSecrets + "/s", "wrong", putBody(""), 401, kbsapi.ReasonUnauthorized},
+		{"admin token prefix", "POST", kbsapi.PathAdminSecrets + "/s/revoke", testToken[:10], ``, 401, kbsapi.ReasonUnauthorized},
+		{"put malformed", "PUT", kbsapi.PathAdminSecrets + "/s", testToken, `{"value":`, 400, kbsapi.ReasonMalformed},
+		{"put unknown field", "PUT", kbsapi.PathAdminSecrets + "/s", testToken, putBody(`,"owner":"x"`), 400, kbsapi.ReasonMalformed},
+		{"put empty value", "PUT", kbsapi.PathAdminSecrets + "/s", testToken, `{"value":"","policy":"allow: [sim]\n"}`, 400, kbsapi.ReasonMalformed},
+		{"put bad policy", "PUT", kbsapi.PathAdminSecrets + "/s", testToken, `{"value":"AA==","policy":"allow: [sim]\ncolour: blue\n"}`, 400, kbsapi.ReasonBadPolicy},
+		{"put bad name", "PUT", kbsapi.PathAdminSecrets + "/-x", testToken, putBody(""), 400, kbsapi.ReasonMalformed},
+		{"put oversized", "PUT", kbsapi.PathAdminSecrets + "/s", testToken, `{"value":"` + strings.Repeat("A", kbsapi.MaxAdminBody) + `"}`, 413, kbsapi.ReasonTooLarge},
+		{"policy bad policy", "PUT", kbsapi.PathAdminSecrets + "/s/policy", testToken, `{"policy":"allow: [quantum]\n"}`, 400, kbsapi.ReasonBadPolicy},
+		{"policy unknown secret", "PUT", kbsapi.PathAdminSecrets + "/nope/policy", testToken, `{"policy":"allow: [sim]\n"}`, 404, kbsapi.ReasonNotFound},
+		{"revoke unknown secret", "POST", kbsapi.PathAdminSecrets + "/nope/revoke", testToken, ``, 404, kbsapi.ReasonNotFound},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,7 +88,7 @@ func TestBadInput(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
-			var eb ErrorBody
+			var eb kbsapi.ErrorBody
 			if err := json.NewDecoder(resp.Body).Decode(&eb); err != nil {
 				t.Fatalf("error body is not JSON: %v", err)
 			}
@@ -122,8 +124,8 @@ func TestEmptyAdminTokenRefusesAll(t *testing.T) {
 	e := newEnv(t, storetest.SQLite(t), nil)
 	e.srv.opts.AdminToken = ""
 	e.srv.token = [32]byte{}
-	ac := &AdminClient{BaseURL: e.http.URL, Token: " "}
-	if _, err := ac.List(context.Background()); refusalReason(t, err) != ReasonUnauthorized {
+	ac := &kbsclient.AdminClient{BaseURL: e.http.URL, Token: " "}
+	if _, err := ac.List(context.Background()); refusalReason(t, err) != kbsapi.ReasonUnauthorized {
 		t.Fatalf("List with an unset admin token: %v", err)
 	}
 }
@@ -165,7 +167,7 @@ func FuzzDecodeChallengeRequest(f *testing.F) {
 	f.Add([]byte(`{"secret":"s","tee":"sevsnp"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		req, err := DecodeChallengeRequest(b)
-		if err == nil && (!ValidName(req.Secret) || !req.TEE.Valid()) {
+		if err == nil && (!kbsapi.ValidName(req.Secret) || !req.TEE.Valid()) {
 			t.Fatalf("accepted invalid request %q", b)
 		}
 	})
@@ -175,7 +177,7 @@ func FuzzDecodeAttestRequest(f *testing.F) {
 	f.Add([]byte(`{"secret":"s","nonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","public_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","evidence":{"version":1,"tee":"sim","report":"AA=="}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		req, err := DecodeAttestRequest(b)
-		if err == nil && (len(req.Nonce) != NonceSize || req.Evidence == nil || req.Evidence.Validate() != nil) {
+		if err == nil && (len(req.Nonce) != kbsapi.NonceSize || req.Evidence == nil || req.Evidence.Validate() != nil) {
 			t.Fatalf("accepted invalid request %q", b)
 		}
 	})

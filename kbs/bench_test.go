@@ -17,6 +17,7 @@ import (
 	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/audit"
 	"github.com/chatmcp/chatmcp/internal/testvectors"
+	"github.com/chatmcp/chatmcp/kbsapi"
 	"github.com/chatmcp/chatmcp/store/storetest"
 )
 
@@ -91,21 +92,21 @@ func BenchmarkReleasePath(b *testing.B) {
 				e.srv.opts.Audit = discardAuditor{}
 			}
 			pub := newHPKEPub(b)
-			nonce := randBytes(NonceSize)
-			var req *AttestRequest
+			nonce := randBytes(kbsapi.NonceSize)
+			var req *kbsapi.AttestRequest
 			var rd []byte
 			switch tc.tee {
 			case attest.Sim:
 				e.admin.Put(ctx, "s", []byte("0123456789abcdef0123456789abcdef"), simPolicy(measA))
-				req = &AttestRequest{Secret: "s", Nonce: nonce, PublicKey: pub, Evidence: e.evidence(measA, nonce, pub)}
-				r, _ := ExpectedReportData(nonce, pub)
+				req = &kbsapi.AttestRequest{Secret: "s", Nonce: nonce, PublicKey: pub, Evidence: e.evidence(measA, nonce, pub)}
+				r, _ := kbsapi.ExpectedReportData(nonce, pub)
 				rd = r[:]
 			case attest.SEVSNP:
 				if snp == nil {
 					b.Skip("SEV-SNP test vector not found beside the repository (../shared/testvectors)")
 				}
 				e.admin.Put(ctx, "s", []byte("0123456789abcdef0123456789abcdef"), "allow: [sevsnp]\nsevsnp:\n  measurement: ["+snpMeasurement+"]\n")
-				req = &AttestRequest{Secret: "s", Nonce: nonce, PublicKey: pub, Evidence: snp}
+				req = &kbsapi.AttestRequest{Secret: "s", Nonce: nonce, PublicKey: pub, Evidence: snp}
 			}
 			deny := func(rf *refusal) error { return rf }
 			var lat latencies
@@ -159,8 +160,8 @@ func BenchmarkFloor(b *testing.B) {
 	ctx := context.Background()
 	sl, _ := NewFileSealer(randBytes(32))
 	wk, ct, _ := encryptValue(ctx, sl, "s", 1, []byte("0123456789abcdef0123456789abcdef"))
-	pk, _ := hpkeKEM().NewPublicKey(newHPKEPub(b))
-	info := releaseInfo("s", 1, randBytes(NonceSize))
+	pk, _ := kbsapi.HPKEKEM().NewPublicKey(newHPKEPub(b))
+	info := kbsapi.ReleaseInfo("s", 1, randBytes(kbsapi.NonceSize))
 	edPriv := ed25519.NewKeyFromSeed(randBytes(32))
 	msg := randBytes(600)
 	edSig := ed25519.Sign(edPriv, msg)

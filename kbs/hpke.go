@@ -2,22 +2,10 @@ package kbs
 
 import (
 	"crypto/hpke"
+
+	"github.com/chatmcp/chatmcp/kbsapi"
 )
 
-// encSize is the size of a DHKEM(X25519) encapsulated key.
-const encSize = 32
-
 func hpkeSeal(pk hpke.PublicKey, info, plaintext []byte) ([]byte, error) {
-	return hpke.Seal(pk, hpkeKDF(), hpkeAEAD(), info, plaintext)
+	return hpke.Seal(pk, kbsapi.HPKEKDF(), kbsapi.HPKEAEAD(), info, plaintext)
 }
-
-func hpkeOpen(sk hpke.PrivateKey, info, enc, ciphertext []byte) ([]byte, error) {
-	if len(enc) != encSize {
-		return nil, errorString("release: enc is not 32 bytes")
-	}
-	return hpke.Open(sk, hpkeKDF(), hpkeAEAD(), info, append(append([]byte(nil), enc...), ciphertext...))
-}
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }

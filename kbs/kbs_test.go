@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,6 +22,8 @@ import (
 	"github.com/chatmcp/chatmcp/attest/sim"
 	"github.com/chatmcp/chatmcp/attest/verifiers"
 	"github.com/chatmcp/chatmcp/audit"
+	"github.com/chatmcp/chatmcp/kbsapi"
+	"github.com/chatmcp/chatmcp/kbsclient"
 	"github.com/chatmcp/chatmcp/store"
 	"github.com/chatmcp/chatmcp/store/storetest"
 )
@@ -55,7 +58,7 @@ type env struct {
 	db     *store.DB
 	srv    *Server
 	http   *httptest.Server
-	admin  *AdminClient
+	admin  *kbsclient.AdminClient
 	log    *audit.Log
 	logDir string
 	clock  *clock
@@ -100,7 +103,7 @@ func newEnv(t testing.TB, db *store.DB, o *envOpts) *env {
 	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	return &env{t: t, db: db, srv: srv, http: hs, admin: &AdminClient{BaseURL: hs.URL, Token: testToken},
+	return &env{t: t, db: db, srv: srv, http: hs, admin: &kbsclient.AdminClient{BaseURL: hs.URL, Token: testToken},
 		log: alog, logDir: dir, clock: clk, sealer: sl}
 }
 
@@ -118,8 +121,8 @@ func simAttester(t testing.TB, m []byte, now func() time.Time) *sim.Attester {
 	return a
 }
 
-func (e *env) client(m []byte) *Client {
-	return &Client{BaseURL: e.http.URL, Attester: simAttester(e.t, m, e.clock.Now)}
+func (e *env) client(m []byte) *kbsclient.Client {
+	return &kbsclient.Client{BaseURL: e.http.URL, Attester: simAttester(e.t, m, e.clock.Now)}
 }
 
 func (e *env) auditLines() []map[string]any {
@@ -152,7 +155,7 @@ func (e *env) lastAudit() map[string]any {
 
 func refusalReason(t testing.TB, err error) string {
 	t.Helper()
-	var ke *Error
+	var ke *kbsclient.Error
 	if !errors.As(err, &ke) {
 		t.Fatalf("error %v is not a *kbs.Error", err)
 	}
@@ -188,7 +191,7 @@ func TestHandshakeRotateRevoke(t *testing.T) {
 		if _, err := e.admin.Revoke(ctx, "db-url"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.client(measA).Fetch(ctx, "db-url"); refusalReason(t, err) != ReasonRevoked {
+		if _, err := e.client(measA).Fetch(ctx, "db-url"); refusalReason(t, err) != kbsapi.ReasonRevoked {
 			t.Fatalf("Fetch of revoked: %v", err)
 		}
 		if a := e.lastAudit(); a["decision"] != "denied" || !strings.HasPrefix(a["reason"].(string), "revoked") {
@@ -220,17 +223,17 @@ func TestHandshakeRotateRevoke(t *testing.T) {
 }
 
 // handshake pieces, for tests that break one step.
-func (e *env) challenge(secret string, tee attest.TEE) *Challenge {
+func (e *env) challenge(secret string, tee attest.TEE) *kbsapi.Challenge {
 	e.t.Helper()
-	var ch Challenge
-	if err := do(context.Background(), nil, http.MethodPost, e.http.URL+PathRequest, "", ChallengeRequest{Secret: secret, TEE: tee}, &ch); err != nil {
+	var ch kbsapi.Challenge
+	if err := postJSON(e.http.URL+kbsapi.PathRequest, kbsapi.ChallengeRequest{Secret: secret, TEE: tee}, &ch); err != nil {
 		e.t.Fatalf("challenge: %v", err)
 	}
 	return &ch
 }
 
 func newHPKEPub(t testing.TB) []byte {
-	sk, err := hpkeKEM().GenerateKey()
+	sk, err := kbsapi.HPKEKEM().GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +242,7 @@ func newHPKEPub(t testing.TB) []byte {
 
 func (e *env) evidence(m, nonce, pub []byte) *attest.Evidence {
 	e.t.Helper()
-	rd, err := ExpectedReportData(nonce, pub)
+	rd, err := kbsapi.ExpectedReportData(nonce, pub)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -250,9 +253,9 @@ func (e *env) evidence(m, nonce, pub []byte) *attest.Evidence {
 	return ev
 }
 
-func (e *env) attestRaw(req AttestRequest) error {
-	var rel Release
-	return do(context.Background(), nil, http.MethodPost, e.http.URL+PathAttest, "", req, &rel)
+func (e *env) attestRaw(req kbsapi.AttestRequest) error {
+	var rel kbsapi.Release
+	return postJSON(e.http.URL+kbsapi.PathAttest, req, &rel)
 }
 
 func TestReleaseRefusals(t *testing.T) {
@@ -274,48 +277,48 @@ func TestReleaseRefusals(t *testing.T) {
 	ch0 := e.challenge("s1", attest.Sim)
 	pub0 := newHPKEPub(t)
 	ev0 := e.evidence(measA, ch0.Nonce, pub0)
-	if err := e.attestRaw(AttestRequest{Secret: "s1", Nonce: ch0.Nonce, Evidence: ev0, PublicKey: pub0}); err != nil {
+	if err := e.attestRaw(kbsapi.AttestRequest{Secret: "s1", Nonce: ch0.Nonce, Evidence: ev0, PublicKey: pub0}); err != nil {
 		t.Fatalf("baseline handshake: %v", err)
 	}
 	tests := []struct {
 		name   string
-		req    func() AttestRequest
+		req    func() kbsapi.AttestRequest
 		reason string
 	}{
-		{"replayed nonce", func() AttestRequest {
-			return AttestRequest{Secret: "s1", Nonce: ch0.Nonce, Evidence: ev0, PublicKey: pub0}
-		}, ReasonNonce},
-		{"reused evidence with a fresh nonce", func() AttestRequest {
+		{"replayed nonce", func() kbsapi.AttestRequest {
+			return kbsapi.AttestRequest{Secret: "s1", Nonce: ch0.Nonce, Evidence: ev0, PublicKey: pub0}
+		}, kbsapi.ReasonNonce},
+		{"reused evidence with a fresh nonce", func() kbsapi.AttestRequest {
 			ch := e.challenge("s1", attest.Sim)
-			return AttestRequest{Secret: "s1", Nonce: ch.Nonce, Evidence: ev0, PublicKey: pub0}
+			return kbsapi.AttestRequest{Secret: "s1", Nonce: ch.Nonce, Evidence: ev0, PublicKey: pub0}
 		}, string(attest.CheckReportData)},
-		{"evidence bound to another key", func() AttestRequest {
+		{"evidence bound to another key", func() kbsapi.AttestRequest {
 			ch := e.challenge("s1", attest.Sim)
-			return AttestRequest{Secret: "s1", Nonce: ch.Nonce, Evidence: e.evidence(measA, ch.Nonce, newHPKEPub(t)), PublicKey: newHPKEPub(t)}
+			return kbsapi.AttestRequest{Secret: "s1", Nonce: ch.Nonce, Evidence: e.evidence(measA, ch.Nonce, newHPKEPub(t)), PublicKey: newHPKEPub(t)}
 		}, string(attest.CheckReportData)},
-		{"nonce for another secret", func() AttestRequest {
+		{"nonce for another secret", func() kbsapi.AttestRequest {
 			ch := e.challenge("s2", attest.Sim)
 			pub := newHPKEPub(t)
-			return AttestRequest{Secret: "s1", Nonce: ch.Nonce, Evidence: e.evidence(measA, ch.Nonce, pub), PublicKey: pub}
-		}, ReasonWrongSecret},
-		{"nonce for another TEE", func() AttestRequest {
+			return kbsapi.AttestRequest{Secret: "s1", Nonce: ch.Nonce, Evidence: e.evidence(measA, ch.Nonce, pub), PublicKey: pub}
+		}, kbsapi.ReasonWrongSecret},
+		{"nonce for another TEE", func() kbsapi.AttestRequest {
 			ch := e.challenge("s1", attest.SEVSNP)
 			pub := newHPKEPub(t)
-			return AttestRequest{Secret: "s1", Nonce: ch.Nonce, Evidence: e.evidence(measA, ch.Nonce, pub), PublicKey: pub}
-		}, ReasonWrongTEE},
-		{"expired nonce", func() AttestRequest {
+			return kbsapi.AttestRequest{Secret: "s1", Nonce: ch.Nonce, Evidence: e.evidence(measA, ch.Nonce, pub), PublicKey: pub}
+		}, kbsapi.ReasonWrongTEE},
+		{"expired nonce", func() kbsapi.AttestRequest {
 			ch := e.challenge("s1", attest.Sim)
 			pub := newHPKEPub(t)
 			ev := e.evidence(measA, ch.Nonce, pub)
 			e.clock.Add(DefaultNonceTTL + time.Second)
-			return AttestRequest{Secret: "s1", Nonce: ch.Nonce, Evidence: ev, PublicKey: pub}
-		}, ReasonExpired},
-		{"policy failure", func() AttestRequest {
+			return kbsapi.AttestRequest{Secret: "s1", Nonce: ch.Nonce, Evidence: ev, PublicKey: pub}
+		}, kbsapi.ReasonExpired},
+		{"policy failure", func() kbsapi.AttestRequest {
 			ch := e.challenge("s1", attest.Sim)
 			pub := newHPKEPub(t)
-			return AttestRequest{Secret: "s1", Nonce: ch.Nonce, Evidence: e.evidence(measB, ch.Nonce, pub), PublicKey: pub}
+			return kbsapi.AttestRequest{Secret: "s1", Nonce: ch.Nonce, Evidence: e.evidence(measB, ch.Nonce, pub), PublicKey: pub}
 		}, string(attest.CheckMeasurement)},
-		{"tampered evidence", func() AttestRequest {
+		{"tampered evidence", func() kbsapi.AttestRequest {
 			ch := e.challenge("s1", attest.Sim)
 			pub := newHPKEPub(t)
 			ev := e.evidence(measA, ch.Nonce, pub)
@@ -325,23 +328,23 @@ func TestReleaseRefusals(t *testing.T) {
 			}
 			rep.Signature[0] ^= 1
 			ev.Report, _ = json.Marshal(map[string][]byte{"statement": rep.Statement, "signature": rep.Signature})
-			return AttestRequest{Secret: "s1", Nonce: ch.Nonce, Evidence: ev, PublicKey: pub}
+			return kbsapi.AttestRequest{Secret: "s1", Nonce: ch.Nonce, Evidence: ev, PublicKey: pub}
 		}, string(attest.CheckSignature)},
-		{"revoked secret", func() AttestRequest {
+		{"revoked secret", func() kbsapi.AttestRequest {
 			ch := e.challenge("gone", attest.Sim)
 			pub := newHPKEPub(t)
-			return AttestRequest{Secret: "gone", Nonce: ch.Nonce, Evidence: e.evidence(measA, ch.Nonce, pub), PublicKey: pub}
-		}, ReasonRevoked},
-		{"unknown secret", func() AttestRequest {
+			return kbsapi.AttestRequest{Secret: "gone", Nonce: ch.Nonce, Evidence: e.evidence(measA, ch.Nonce, pub), PublicKey: pub}
+		}, kbsapi.ReasonRevoked},
+		{"unknown secret", func() kbsapi.AttestRequest {
 			ch := e.challenge("nope", attest.Sim)
 			pub := newHPKEPub(t)
-			return AttestRequest{Secret: "nope", Nonce: ch.Nonce, Evidence: e.evidence(measA, ch.Nonce, pub), PublicKey: pub}
-		}, ReasonNotFound},
-		{"never issued nonce", func() AttestRequest {
-			n := randBytes(NonceSize)
+			return kbsapi.AttestRequest{Secret: "nope", Nonce: ch.Nonce, Evidence: e.evidence(measA, ch.Nonce, pub), PublicKey: pub}
+		}, kbsapi.ReasonNotFound},
+		{"never issued nonce", func() kbsapi.AttestRequest {
+			n := randBytes(kbsapi.NonceSize)
 			pub := newHPKEPub(t)
-			return AttestRequest{Secret: "s1", Nonce: n, Evidence: e.evidence(measA, n, pub), PublicKey: pub}
-		}, ReasonNonce},
+			return kbsapi.AttestRequest{Secret: "s1", Nonce: n, Evidence: e.evidence(measA, n, pub), PublicKey: pub}
+		}, kbsapi.ReasonNonce},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -369,7 +372,7 @@ func TestSimRefusedWithoutDev(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := e.client(measA).Fetch(ctx, "s")
-	if refusalReason(t, err) != ReasonSimRefused {
+	if refusalReason(t, err) != kbsapi.ReasonSimRefused {
 		t.Fatalf("Fetch with sim on a non-dev KBS: %v", err)
 	}
 	// Even with a nonce issued under another TEE, sim evidence at the
@@ -377,21 +380,21 @@ func TestSimRefusedWithoutDev(t *testing.T) {
 	ch := e.challenge("s", attest.SEVSNP)
 	pub := newHPKEPub(t)
 	ev := e.evidence(measA, ch.Nonce, pub)
-	err = e.attestRaw(AttestRequest{Secret: "s", Nonce: ch.Nonce, Evidence: ev, PublicKey: pub})
-	if r := refusalReason(t, err); r != ReasonWrongTEE && r != ReasonSimRefused {
+	err = e.attestRaw(kbsapi.AttestRequest{Secret: "s", Nonce: ch.Nonce, Evidence: ev, PublicKey: pub})
+	if r := refusalReason(t, err); r != kbsapi.ReasonWrongTEE && r != kbsapi.ReasonSimRefused {
 		t.Fatalf("attest with sim evidence: %v", err)
 	}
 	srv := e.srv
 	srv.opts.Dev = false
 	// Forge a nonce record for sim directly in storage to reach the attest
 	// step's own sim check.
-	n := randBytes(NonceSize)
+	n := randBytes(kbsapi.NonceSize)
 	if err := srv.opts.Storage.issueNonce(ctx, n, "s", "sim", e.clock.Now(), e.clock.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	ev = e.evidence(measA, n, pub)
-	err = e.attestRaw(AttestRequest{Secret: "s", Nonce: n, Evidence: ev, PublicKey: pub})
-	if refusalReason(t, err) != ReasonSimRefused {
+	err = e.attestRaw(kbsapi.AttestRequest{Secret: "s", Nonce: n, Evidence: ev, PublicKey: pub})
+	if refusalReason(t, err) != kbsapi.ReasonSimRefused {
 		t.Fatalf("attest step sim check: %v", err)
 	}
 }
@@ -404,15 +407,15 @@ func TestAuditFailureReleasesNothing(t *testing.T) {
 	}
 	e.log.Close() // the audit log can no longer be written
 	_, err := e.client(measA).Fetch(ctx, "s")
-	var ke *Error
-	if !errors.As(err, &ke) || ke.Status != http.StatusServiceUnavailable || ke.Reason != ReasonAudit {
-		t.Fatalf("Fetch with a dead audit log = %v, want 503 %q", err, ReasonAudit)
+	var ke *kbsclient.Error
+	if !errors.As(err, &ke) || ke.Status != http.StatusServiceUnavailable || ke.Reason != kbsapi.ReasonAudit {
+		t.Fatalf("Fetch with a dead audit log = %v, want 503 %q", err, kbsapi.ReasonAudit)
 	}
 	_, err = e.admin.Put(ctx, "s", []byte("value2"), simPolicy(measA))
-	if !errors.As(err, &ke) || ke.Reason != ReasonAudit {
+	if !errors.As(err, &ke) || ke.Reason != kbsapi.ReasonAudit {
 		t.Fatalf("Put with a dead audit log = %v", err)
 	}
-	if _, err = e.admin.Revoke(ctx, "s"); !errors.As(err, &ke) || ke.Reason != ReasonAudit {
+	if _, err = e.admin.Revoke(ctx, "s"); !errors.As(err, &ke) || ke.Reason != kbsapi.ReasonAudit {
 		t.Fatalf("Revoke with a dead audit log = %v", err)
 	}
 	list, _ := e.admin.List(ctx)
@@ -513,17 +516,17 @@ func TestReplicas(t *testing.T) {
 	ch := a.challenge("shared", attest.Sim)
 	pub := newHPKEPub(t)
 	ev := a.evidence(measA, ch.Nonce, pub)
-	req := AttestRequest{Secret: "shared", Nonce: ch.Nonce, Evidence: ev, PublicKey: pub}
+	req := kbsapi.AttestRequest{Secret: "shared", Nonce: ch.Nonce, Evidence: ev, PublicKey: pub}
 	if err := b.attestRaw(req); err != nil {
 		t.Fatalf("nonce from a at b: %v", err)
 	}
-	if err := a.attestRaw(req); refusalReason(t, err) != ReasonNonce {
+	if err := a.attestRaw(req); refusalReason(t, err) != kbsapi.ReasonNonce {
 		t.Fatalf("same nonce again at a: %v", err)
 	}
 	// Concurrent redemption of one nonce on both replicas: exactly one wins.
 	ch = a.challenge("shared", attest.Sim)
 	ev = a.evidence(measA, ch.Nonce, pub)
-	req = AttestRequest{Secret: "shared", Nonce: ch.Nonce, Evidence: ev, PublicKey: pub}
+	req = kbsapi.AttestRequest{Secret: "shared", Nonce: ch.Nonce, Evidence: ev, PublicKey: pub}
 	errs := make(chan error, 2)
 	go func() { errs <- a.attestRaw(req) }()
 	go func() { errs <- b.attestRaw(req) }()
@@ -531,4 +534,30 @@ func TestReplicas(t *testing.T) {
 	if (e1 == nil) == (e2 == nil) {
 		t.Fatalf("concurrent redemption: %v / %v, want exactly one success", e1, e2)
 	}
+}
+
+// postJSON posts in to url and decodes the response into out; a refusal is
+// a *kbsclient.Error, as the client would report it.
+func postJSON(url string, in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	resp, err := http.Post(url, "application/json", bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var eb kbsapi.ErrorBody
+		if err := json.Unmarshal(body, &eb); err != nil {
+			return err
+		}
+		return &kbsclient.Error{Status: resp.StatusCode, Reason: eb.Reason, Msg: eb.Error}
+	}
+	return json.Unmarshal(body, out)
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -147,8 +146,6 @@ func decryptValue(ctx context.Context, s Sealer, name string, version int, wrapp
 	}
 	return openGCM(aead, 1, ciphertext, aad)
 }
-
-func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
 
 // writeNewFile creates path with mode 0600, failing if it exists, and
 // syncs it.

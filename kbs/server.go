@@ -17,6 +17,7 @@ import (
 	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/audit"
 	"github.com/chatmcp/chatmcp/internal/wire"
+	"github.com/chatmcp/chatmcp/kbsapi"
 )
 
 // Auditor records decisions. *audit.Log implements it. Append must be
@@ -77,12 +78,12 @@ func NewServer(opts *Options) (*Server, error) {
 	}
 	s.token = sha256.Sum256([]byte(opts.AdminToken))
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+PathRequest, s.handleRequest)
-	mux.HandleFunc("POST "+PathAttest, s.handleAttest)
-	mux.HandleFunc("GET "+PathAdminSecrets, s.admin(s.handleList))
-	mux.HandleFunc("PUT "+PathAdminSecrets+"/{name}", s.admin(s.handlePut))
-	mux.HandleFunc("PUT "+PathAdminSecrets+"/{name}/policy", s.admin(s.handlePolicy))
-	mux.HandleFunc("POST "+PathAdminSecrets+"/{name}/revoke", s.admin(s.handleRevoke))
+	mux.HandleFunc("POST "+kbsapi.PathRequest, s.handleRequest)
+	mux.HandleFunc("POST "+kbsapi.PathAttest, s.handleAttest)
+	mux.HandleFunc("GET "+kbsapi.PathAdminSecrets, s.admin(s.handleList))
+	mux.HandleFunc("PUT "+kbsapi.PathAdminSecrets+"/{name}", s.admin(s.handlePut))
+	mux.HandleFunc("PUT "+kbsapi.PathAdminSecrets+"/{name}/policy", s.admin(s.handlePolicy))
+	mux.HandleFunc("POST "+kbsapi.PathAdminSecrets+"/{name}/revoke", s.admin(s.handleRevoke))
 	s.mux = mux
 	return s, nil
 }
@@ -93,26 +94,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// Refusal reasons: stable words in ErrorBody.Reason, documented in
-// docs/kbs.md. Attestation failures use the attest.Check words.
-const (
-	ReasonMalformed    = "malformed"
-	ReasonTooLarge     = "too large"
-	ReasonUnknownTEE   = "unknown tee"
-	ReasonNonce        = "nonce"
-	ReasonExpired      = "nonce expired"
-	ReasonWrongSecret  = "wrong secret"
-	ReasonWrongTEE     = "wrong tee"
-	ReasonSimRefused   = "sim refused"
-	ReasonNotFound     = "not found"
-	ReasonRevoked      = "revoked"
-	ReasonUnauthorized = "unauthorized"
-	ReasonBadPolicy    = "bad policy"
-	ReasonAudit        = "audit log unavailable"
-	ReasonInternal     = "internal"
-)
-
-// refusal is an error with what the client may see.
+// refusal is an error with what the client may see: reason is a
+// kbsapi.Reason word (documented in docs/kbs.md) or an attest.Check word.
 type refusal struct {
 	status int
 	reason string
@@ -125,7 +108,7 @@ func refuse(status int, reason, format string, args ...any) *refusal {
 	return &refusal{status: status, reason: reason, msg: fmt.Sprintf(format, args...)}
 }
 
-var errAudit = refuse(http.StatusServiceUnavailable, ReasonAudit, "audit log unavailable: nothing was released or changed")
+var errAudit = refuse(http.StatusServiceUnavailable, kbsapi.ReasonAudit, "audit log unavailable: nothing was released or changed")
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -133,65 +116,65 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// fail writes err as an ErrorBody. Errors that are not refusals are
+// fail writes err as a kbsapi.ErrorBody. Errors that are not refusals are
 // internal: logged, and reported to the client without their cause.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var rf *refusal
 	if !errors.As(err, &rf) {
 		s.opts.Logger.Error("kbs: internal error", "path", r.URL.Path, "err", err)
-		rf = refuse(http.StatusInternalServerError, ReasonInternal, "internal error")
+		rf = refuse(http.StatusInternalServerError, kbsapi.ReasonInternal, "internal error")
 	}
-	writeJSON(w, rf.status, ErrorBody{Reason: rf.reason, Error: rf.msg})
+	writeJSON(w, rf.status, kbsapi.ErrorBody{Reason: rf.reason, Error: rf.msg})
 }
 
 // decode reads a strict JSON body of at most limit bytes.
 func decode(r *http.Request, limit int64, v any) error {
 	if err := wire.Read(r.Body, limit, v); err != nil {
 		if errors.Is(err, wire.ErrTooLarge) {
-			return refuse(http.StatusRequestEntityTooLarge, ReasonTooLarge, "request body exceeds %d bytes", limit)
+			return refuse(http.StatusRequestEntityTooLarge, kbsapi.ReasonTooLarge, "request body exceeds %d bytes", limit)
 		}
-		return refuse(http.StatusBadRequest, ReasonMalformed, "malformed request: %v", err)
+		return refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "malformed request: %v", err)
 	}
 	return nil
 }
 
 // DecodeChallengeRequest parses a POST /kbs/v1/request body.
-func DecodeChallengeRequest(b []byte) (*ChallengeRequest, error) {
-	var req ChallengeRequest
+func DecodeChallengeRequest(b []byte) (*kbsapi.ChallengeRequest, error) {
+	var req kbsapi.ChallengeRequest
 	if err := wire.Decode(b, &req); err != nil {
-		return nil, refuse(http.StatusBadRequest, ReasonMalformed, "malformed request: %v", err)
+		return nil, refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "malformed request: %v", err)
 	}
-	if !ValidName(req.Secret) {
-		return nil, refuse(http.StatusBadRequest, ReasonMalformed, "invalid secret name")
+	if !kbsapi.ValidName(req.Secret) {
+		return nil, refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "invalid secret name")
 	}
 	if !req.TEE.Valid() {
-		return nil, refuse(http.StatusBadRequest, ReasonUnknownTEE, "unknown TEE type %q", req.TEE)
+		return nil, refuse(http.StatusBadRequest, kbsapi.ReasonUnknownTEE, "unknown TEE type %q", req.TEE)
 	}
 	return &req, nil
 }
 
 // DecodeAttestRequest parses a POST /kbs/v1/attest body.
-func DecodeAttestRequest(b []byte) (*AttestRequest, error) {
-	var req AttestRequest
+func DecodeAttestRequest(b []byte) (*kbsapi.AttestRequest, error) {
+	var req kbsapi.AttestRequest
 	if err := wire.Decode(b, &req); err != nil {
-		return nil, refuse(http.StatusBadRequest, ReasonMalformed, "malformed request: %v", err)
+		return nil, refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "malformed request: %v", err)
 	}
 	switch {
-	case !ValidName(req.Secret):
-		return nil, refuse(http.StatusBadRequest, ReasonMalformed, "invalid secret name")
-	case len(req.Nonce) != NonceSize:
-		return nil, refuse(http.StatusBadRequest, ReasonMalformed, "nonce is %d bytes, want %d", len(req.Nonce), NonceSize)
+	case !kbsapi.ValidName(req.Secret):
+		return nil, refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "invalid secret name")
+	case len(req.Nonce) != kbsapi.NonceSize:
+		return nil, refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "nonce is %d bytes, want %d", len(req.Nonce), kbsapi.NonceSize)
 	case req.Evidence == nil:
-		return nil, refuse(http.StatusBadRequest, ReasonMalformed, "no evidence")
+		return nil, refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "no evidence")
 	}
-	if _, err := hpkeKEM().NewPublicKey(req.PublicKey); err != nil {
-		return nil, refuse(http.StatusBadRequest, ReasonMalformed, "public_key is not an X25519 public key")
+	if _, err := kbsapi.HPKEKEM().NewPublicKey(req.PublicKey); err != nil {
+		return nil, refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "public_key is not an X25519 public key")
 	}
 	if !req.Evidence.TEE.Valid() {
-		return nil, refuse(http.StatusBadRequest, ReasonUnknownTEE, "unknown TEE type %q", req.Evidence.TEE)
+		return nil, refuse(http.StatusBadRequest, kbsapi.ReasonUnknownTEE, "unknown TEE type %q", req.Evidence.TEE)
 	}
 	if err := req.Evidence.Validate(); err != nil {
-		return nil, refuse(http.StatusBadRequest, ReasonMalformed, "%v", err)
+		return nil, refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "%v", err)
 	}
 	return &req, nil
 }
@@ -205,7 +188,7 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 }
 
 func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request) {
-	b, err := readBody(r, MaxRequestBody)
+	b, err := readBody(r, kbsapi.MaxRequestBody)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -216,10 +199,10 @@ func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.TEE == attest.Sim && !s.opts.Dev {
-		s.fail(w, r, refuse(http.StatusForbidden, ReasonSimRefused, "simulated evidence is not accepted: this KBS is not in --dev mode"))
+		s.fail(w, r, refuse(http.StatusForbidden, kbsapi.ReasonSimRefused, "simulated evidence is not accepted: this KBS is not in --dev mode"))
 		return
 	}
-	nonce := make([]byte, NonceSize)
+	nonce := make([]byte, kbsapi.NonceSize)
 	rand.Read(nonce)
 	now := s.opts.Now()
 	exp := now.Add(s.opts.NonceTTL)
@@ -227,12 +210,12 @@ func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, Challenge{Nonce: nonce, Expires: exp.UTC()})
+	writeJSON(w, http.StatusOK, kbsapi.Challenge{Nonce: nonce, Expires: exp.UTC()})
 }
 
 func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	start := s.opts.Now()
-	b, err := readBody(r, MaxAttestBody)
+	b, err := readBody(r, kbsapi.MaxAttestBody)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -255,7 +238,7 @@ func clientOf(r *http.Request) string { return r.RemoteAddr }
 // attest runs one release decision: consume the nonce, check it, verify the
 // evidence against the secret's policy with the binding, audit, and only
 // then seal the value to the client's key.
-func (s *Server) attest(ctx context.Context, req *AttestRequest, client string, start time.Time) (*Release, error) {
+func (s *Server) attest(ctx context.Context, req *kbsapi.AttestRequest, client string, start time.Time) (*kbsapi.Release, error) {
 	entry := audit.Entry{Type: "kbs.release", Action: "release", Actor: client, Secret: req.Secret, TEE: string(req.Evidence.TEE)}
 	deny := func(rf *refusal) error {
 		entry.Decision, entry.Reason = "denied", rf.reason+": "+rf.msg
@@ -268,7 +251,7 @@ func (s *Server) attest(ctx context.Context, req *AttestRequest, client string, 
 	}
 	rec, err := s.opts.Storage.consumeNonce(ctx, req.Nonce)
 	if errors.Is(err, ErrNonceUsed) {
-		return nil, deny(refuse(http.StatusForbidden, ReasonNonce, "nonce unknown or already used"))
+		return nil, deny(refuse(http.StatusForbidden, kbsapi.ReasonNonce, "nonce unknown or already used"))
 	}
 	if err != nil {
 		return nil, err
@@ -276,15 +259,15 @@ func (s *Server) attest(ctx context.Context, req *AttestRequest, client string, 
 	now := s.opts.Now()
 	switch {
 	case !now.Before(rec.Expires):
-		return nil, deny(refuse(http.StatusForbidden, ReasonExpired, "nonce expired at %s", rec.Expires.UTC().Format(time.RFC3339)))
+		return nil, deny(refuse(http.StatusForbidden, kbsapi.ReasonExpired, "nonce expired at %s", rec.Expires.UTC().Format(time.RFC3339)))
 	case rec.Secret != req.Secret:
-		return nil, deny(refuse(http.StatusForbidden, ReasonWrongSecret, "nonce was issued for another secret"))
+		return nil, deny(refuse(http.StatusForbidden, kbsapi.ReasonWrongSecret, "nonce was issued for another secret"))
 	case rec.TEE != string(req.Evidence.TEE):
-		return nil, deny(refuse(http.StatusForbidden, ReasonWrongTEE, "nonce was issued for %s evidence, got %s", rec.TEE, req.Evidence.TEE))
+		return nil, deny(refuse(http.StatusForbidden, kbsapi.ReasonWrongTEE, "nonce was issued for %s evidence, got %s", rec.TEE, req.Evidence.TEE))
 	case req.Evidence.TEE == attest.Sim && !s.opts.Dev:
-		return nil, deny(refuse(http.StatusForbidden, ReasonSimRefused, "simulated evidence is not accepted: this KBS is not in --dev mode"))
+		return nil, deny(refuse(http.StatusForbidden, kbsapi.ReasonSimRefused, "simulated evidence is not accepted: this KBS is not in --dev mode"))
 	}
-	rd, err := ExpectedReportData(req.Nonce, req.PublicKey)
+	rd, err := kbsapi.ExpectedReportData(req.Nonce, req.PublicKey)
 	if err != nil {
 		return nil, err
 	}
@@ -294,17 +277,17 @@ func (s *Server) attest(ctx context.Context, req *AttestRequest, client string, 
 // release loads the secret, checks the evidence against its policy with
 // expected report data rd (not checked if nil: benchmarks only), audits
 // and seals.
-func (s *Server) release(ctx context.Context, req *AttestRequest, rd []byte, entry *audit.Entry, deny func(*refusal) error, start time.Time) (*Release, error) {
+func (s *Server) release(ctx context.Context, req *kbsapi.AttestRequest, rd []byte, entry *audit.Entry, deny func(*refusal) error, start time.Time) (*kbsapi.Release, error) {
 	sec, err := s.opts.Storage.current(ctx, req.Secret)
 	if errors.Is(err, ErrNotFound) {
-		return nil, deny(refuse(http.StatusNotFound, ReasonNotFound, "no secret named %q", req.Secret))
+		return nil, deny(refuse(http.StatusNotFound, kbsapi.ReasonNotFound, "no secret named %q", req.Secret))
 	}
 	if err != nil {
 		return nil, err
 	}
 	entry.Version, entry.PolicySHA256 = sec.Version, sec.PolicySHA256
 	if sec.Revoked {
-		return nil, deny(refuse(http.StatusForbidden, ReasonRevoked, "secret %q is revoked", req.Secret))
+		return nil, deny(refuse(http.StatusForbidden, kbsapi.ReasonRevoked, "secret %q is revoked", req.Secret))
 	}
 	pol, err := attest.ParsePolicy([]byte(sec.Policy))
 	if err != nil {
@@ -321,11 +304,11 @@ func (s *Server) release(ctx context.Context, req *AttestRequest, rd []byte, ent
 		return nil, fmt.Errorf("decrypting %s v%d: %w", sec.Name, sec.Version, err)
 	}
 	defer clear(value)
-	pk, err := hpkeKEM().NewPublicKey(req.PublicKey)
+	pk, err := kbsapi.HPKEKEM().NewPublicKey(req.PublicKey)
 	if err != nil {
-		return nil, deny(refuse(http.StatusBadRequest, ReasonMalformed, "public_key is not an X25519 public key"))
+		return nil, deny(refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "public_key is not an X25519 public key"))
 	}
-	sealed, err := hpkeSeal(pk, releaseInfo(sec.Name, sec.Version, req.Nonce), value)
+	sealed, err := hpkeSeal(pk, kbsapi.ReleaseInfo(sec.Name, sec.Version, req.Nonce), value)
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +318,7 @@ func (s *Server) release(ctx context.Context, req *AttestRequest, rd []byte, ent
 		s.opts.Logger.Error("kbs: audit append failed; not releasing", "secret", sec.Name, "err", err)
 		return nil, errAudit
 	}
-	return &Release{Name: sec.Name, Version: sec.Version, Enc: sealed[:encSize], Ciphertext: sealed[encSize:]}, nil
+	return &kbsapi.Release{Name: sec.Name, Version: sec.Version, Enc: sealed[:kbsapi.EncSize], Ciphertext: sealed[kbsapi.EncSize:]}, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -348,7 +331,7 @@ func (s *Server) admin(h func(w http.ResponseWriter, r *http.Request)) http.Hand
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		got := sha256.Sum256([]byte(tok))
 		if !ok || s.opts.AdminToken == "" || subtle.ConstantTimeCompare(got[:], s.token[:]) != 1 {
-			s.fail(w, r, refuse(http.StatusUnauthorized, ReasonUnauthorized, "missing or wrong admin token"))
+			s.fail(w, r, refuse(http.StatusUnauthorized, kbsapi.ReasonUnauthorized, "missing or wrong admin token"))
 			return
 		}
 		h(w, r)
@@ -357,37 +340,37 @@ func (s *Server) admin(h func(w http.ResponseWriter, r *http.Request)) http.Hand
 
 func (s *Server) secretName(r *http.Request) (string, error) {
 	name := r.PathValue("name")
-	if !ValidName(name) {
-		return "", refuse(http.StatusBadRequest, ReasonMalformed, "invalid secret name")
+	if !kbsapi.ValidName(name) {
+		return "", refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "invalid secret name")
 	}
 	return name, nil
 }
 
 // DecodePutRequest parses a PUT /kbs/v1/admin/secrets/NAME body.
-func DecodePutRequest(b []byte) (*PutRequest, *attest.Policy, error) {
-	var req PutRequest
+func DecodePutRequest(b []byte) (*kbsapi.PutRequest, *attest.Policy, error) {
+	var req kbsapi.PutRequest
 	if err := wire.Decode(b, &req); err != nil {
-		return nil, nil, refuse(http.StatusBadRequest, ReasonMalformed, "malformed request: %v", err)
+		return nil, nil, refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "malformed request: %v", err)
 	}
-	if len(req.Value) == 0 || len(req.Value) > MaxSecretSize {
-		return nil, nil, refuse(http.StatusBadRequest, ReasonMalformed, "value must be 1..%d bytes", MaxSecretSize)
+	if len(req.Value) == 0 || len(req.Value) > kbsapi.MaxSecretSize {
+		return nil, nil, refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "value must be 1..%d bytes", kbsapi.MaxSecretSize)
 	}
 	pol, err := attest.ParsePolicy([]byte(req.Policy))
 	if err != nil {
-		return nil, nil, refuse(http.StatusBadRequest, ReasonBadPolicy, "%v", err)
+		return nil, nil, refuse(http.StatusBadRequest, kbsapi.ReasonBadPolicy, "%v", err)
 	}
 	return &req, pol, nil
 }
 
 // DecodePolicyRequest parses a PUT /kbs/v1/admin/secrets/NAME/policy body.
-func DecodePolicyRequest(b []byte) (*PolicyRequest, *attest.Policy, error) {
-	var req PolicyRequest
+func DecodePolicyRequest(b []byte) (*kbsapi.PolicyRequest, *attest.Policy, error) {
+	var req kbsapi.PolicyRequest
 	if err := wire.Decode(b, &req); err != nil {
-		return nil, nil, refuse(http.StatusBadRequest, ReasonMalformed, "malformed request: %v", err)
+		return nil, nil, refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "malformed request: %v", err)
 	}
 	pol, err := attest.ParsePolicy([]byte(req.Policy))
 	if err != nil {
-		return nil, nil, refuse(http.StatusBadRequest, ReasonBadPolicy, "%v", err)
+		return nil, nil, refuse(http.StatusBadRequest, kbsapi.ReasonBadPolicy, "%v", err)
 	}
 	return &req, pol, nil
 }
@@ -402,7 +385,7 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	b, err := readBody(r, MaxAdminBody)
+	b, err := readBody(r, kbsapi.MaxAdminBody)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -423,7 +406,7 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, SecretInfo{Name: name, Version: version, PolicySHA256: e.PolicySHA256})
+	writeJSON(w, http.StatusOK, kbsapi.SecretInfo{Name: name, Version: version, PolicySHA256: e.PolicySHA256})
 }
 
 // auditAdmin appends an admin entry inside the change's transaction: when
@@ -442,7 +425,7 @@ func (s *Server) handlePolicy(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	b, err := readBody(r, MaxAdminBody)
+	b, err := readBody(r, kbsapi.MaxAdminBody)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -460,7 +443,7 @@ func (s *Server) handlePolicy(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, notFound(err, name))
 		return
 	}
-	writeJSON(w, http.StatusOK, SecretInfo{Name: name, Version: v, PolicySHA256: e.PolicySHA256})
+	writeJSON(w, http.StatusOK, kbsapi.SecretInfo{Name: name, Version: v, PolicySHA256: e.PolicySHA256})
 }
 
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
@@ -476,12 +459,12 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, notFound(err, name))
 		return
 	}
-	writeJSON(w, http.StatusOK, SecretInfo{Name: name, Version: v, Revoked: true})
+	writeJSON(w, http.StatusOK, kbsapi.SecretInfo{Name: name, Version: v, Revoked: true})
 }
 
 func notFound(err error, name string) error {
 	if errors.Is(err, ErrNotFound) {
-		return refuse(http.StatusNotFound, ReasonNotFound, "no secret named %q", name)
+		return refuse(http.StatusNotFound, kbsapi.ReasonNotFound, "no secret named %q", name)
 	}
 	return err
 }
@@ -492,5 +475,5 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, SecretList{Secrets: list})
+	writeJSON(w, http.StatusOK, kbsapi.SecretList{Secrets: list})
 }

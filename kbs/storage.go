@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/chatmcp/chatmcp/kbsapi"
 	"github.com/chatmcp/chatmcp/store"
 )
 
@@ -192,16 +193,16 @@ func (s *Storage) current(ctx context.Context, name string) (*storedSecret, erro
 }
 
 // list describes every secret.
-func (s *Storage) list(ctx context.Context) ([]SecretInfo, error) {
+func (s *Storage) list(ctx context.Context) ([]kbsapi.SecretInfo, error) {
 	rows, err := s.db.Query(ctx, `SELECT s.name, s.current_version, s.policy_sha256, s.revoked, s.updated_ms, v.version
 		FROM kbs_secrets s JOIN kbs_versions v ON v.name = s.name ORDER BY s.name, v.version`)
 	if err != nil {
 		return nil, fmt.Errorf("listing secrets: %w", err)
 	}
 	defer rows.Close()
-	out := []SecretInfo{}
+	out := []kbsapi.SecretInfo{}
 	for rows.Next() {
-		var si SecretInfo
+		var si kbsapi.SecretInfo
 		var revoked int
 		var updated int64
 		var v int

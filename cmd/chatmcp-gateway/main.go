@@ -11,14 +11,14 @@ import (
 	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/attest/devices"
 	"github.com/chatmcp/chatmcp/gateway"
-	"github.com/chatmcp/chatmcp/kbs"
+	"github.com/chatmcp/chatmcp/kbsclient"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	kbsClient := func(url string, a attest.Attester) (gateway.SecretSource, error) {
-		return &kbs.Client{BaseURL: url, Attester: a}, nil
+		return &kbsclient.Client{BaseURL: url, Attester: a}, nil
 	}
 	detect := func() (attest.Attester, error) { return devices.Detect(nil) }
 	if err := gateway.Run(ctx, os.Args[1:], os.Stderr, gateway.Deps{NewSecretSource: kbsClient, Detect: detect}); err != nil {

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/chatmcp/chatmcp/audit"
-	"github.com/chatmcp/chatmcp/kbs"
+	"github.com/chatmcp/chatmcp/kbsclient"
 )
 
 func TestRunRefusals(t *testing.T) {
@@ -61,7 +61,7 @@ func TestFirstStart(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	tok, _ := os.ReadFile(filepath.Join(dir, FileAdminToken))
-	ac := &kbs.AdminClient{BaseURL: "http://" + addr.String(), Token: strings.TrimSpace(string(tok))}
+	ac := &kbsclient.AdminClient{BaseURL: "http://" + addr.String(), Token: strings.TrimSpace(string(tok))}
 	if _, err := ac.List(ctx); err != nil {
 		t.Fatalf("List with the generated token: %v", err)
 	}
@@ -113,7 +113,7 @@ func TestKill9(t *testing.T) {
 	for round := 0; round < 3; round++ {
 		cmd, url := startDaemon(t, bin, dir)
 		tok, _ := os.ReadFile(filepath.Join(dir, FileAdminToken))
-		ac := &kbs.AdminClient{BaseURL: url, Token: strings.TrimSpace(string(tok))}
+		ac := &kbsclient.AdminClient{BaseURL: url, Token: strings.TrimSpace(string(tok))}
 		// Everything acknowledged before the previous kill is here.
 		list, err := ac.List(ctx)
 		if err != nil {
@@ -177,7 +177,7 @@ func TestKill9(t *testing.T) {
 	cmd, url := startDaemon(t, bin, dir)
 	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
 	tok, _ := os.ReadFile(filepath.Join(dir, FileAdminToken))
-	list, err := (&kbs.AdminClient{BaseURL: url, Token: strings.TrimSpace(string(tok))}).List(ctx)
+	list, err := (&kbsclient.AdminClient{BaseURL: url, Token: strings.TrimSpace(string(tok))}).List(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

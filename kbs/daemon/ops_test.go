@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/chatmcp/chatmcp/attest/sim"
-	"github.com/chatmcp/chatmcp/kbs"
+	"github.com/chatmcp/chatmcp/kbsclient"
 )
 
 // TestMainMetrics runs chatmcp-kbs with --metrics-listen, releases a secret
@@ -71,7 +71,7 @@ func TestMainMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ac := &kbs.AdminClient{BaseURL: kbsURL, Token: strings.TrimSpace(string(tok))}
+	ac := &kbsclient.AdminClient{BaseURL: kbsURL, Token: strings.TrimSpace(string(tok))}
 	if _, err := ac.Put(ctx, canary, []byte("value-"+canary), "allow: [sim]\n"); err != nil {
 		t.Fatalf("Put: %v", err)
 	}
@@ -79,7 +79,7 @@ func TestMainMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &kbs.Client{BaseURL: kbsURL, Attester: att}
+	c := &kbsclient.Client{BaseURL: kbsURL, Attester: att}
 	if v, err := c.Fetch(ctx, canary); err != nil || string(v) != "value-"+canary {
 		t.Fatalf("Fetch = %q, %v", v, err)
 	}

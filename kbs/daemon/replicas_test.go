@@ -14,6 +14,8 @@ import (
 
 	"github.com/chatmcp/chatmcp/attest/sim"
 	"github.com/chatmcp/chatmcp/kbs"
+	"github.com/chatmcp/chatmcp/kbsapi"
+	"github.com/chatmcp/chatmcp/kbsclient"
 	"github.com/chatmcp/chatmcp/store"
 	"github.com/chatmcp/chatmcp/store/storetest"
 )
@@ -67,13 +69,13 @@ func (r *kbsReplica) wait(t *testing.T) {
 	}
 }
 
-func (r *kbsReplica) admin(t *testing.T) *kbs.AdminClient {
+func (r *kbsReplica) admin(t *testing.T) *kbsclient.AdminClient {
 	t.Helper()
 	tok, err := os.ReadFile(filepath.Join(r.dir, FileAdminToken))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &kbs.AdminClient{BaseURL: r.url, Token: strings.TrimSpace(string(tok))}
+	return &kbsclient.AdminClient{BaseURL: r.url, Token: strings.TrimSpace(string(tok))}
 }
 
 func newSealingKey(t *testing.T) []byte {
@@ -173,7 +175,7 @@ func TestReplicasSecretRevocationPostgres(t *testing.T) {
 	if _, err := a.admin(t).Put(ctx, "db-password", []byte("correct horse battery"), "allow: [sim]\n"); err != nil {
 		t.Fatal(err)
 	}
-	fetchB := &kbs.Client{BaseURL: b.url, Attester: att}
+	fetchB := &kbsclient.Client{BaseURL: b.url, Attester: att}
 	if v, err := fetchB.Fetch(ctx, "db-password"); err != nil || string(v) != "correct horse battery" {
 		t.Fatalf("release on B before revocation: %q %v", v, err)
 	}
@@ -184,15 +186,15 @@ func TestReplicasSecretRevocationPostgres(t *testing.T) {
 	deadline := start.Add(5 * time.Second)
 	for {
 		_, err := fetchB.Fetch(ctx, "db-password")
-		var kerr *kbs.Error
-		if errors.As(err, &kerr) && kerr.Reason == kbs.ReasonRevoked {
+		var kerr *kbsclient.Error
+		if errors.As(err, &kerr) && kerr.Reason == kbsapi.ReasonRevoked {
 			break
 		}
 		if err == nil && time.Now().After(deadline) {
 			t.Fatal("replica B still releases a secret revoked on replica A")
 		}
 		if err != nil {
-			t.Fatalf("release on B after revocation: %v, want a %q refusal", err, kbs.ReasonRevoked)
+			t.Fatalf("release on B after revocation: %v, want a %q refusal", err, kbsapi.ReasonRevoked)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

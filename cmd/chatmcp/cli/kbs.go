@@ -12,7 +12,8 @@ import (
 	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/attest/devices"
 	"github.com/chatmcp/chatmcp/attest/sim"
-	"github.com/chatmcp/chatmcp/kbs"
+	"github.com/chatmcp/chatmcp/kbsapi"
+	"github.com/chatmcp/chatmcp/kbsclient"
 	"github.com/spf13/cobra"
 )
 
@@ -28,7 +29,7 @@ func newKBSCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{Use: "kbs", Short: "Administer a key broker and fetch secrets from it"}
 	var kbsURL, tokenFile string
 	cmd.PersistentFlags().StringVar(&kbsURL, "kbs", "", "KBS base URL, e.g. http://127.0.0.1:8743")
-	admin := func() (*kbs.AdminClient, error) {
+	admin := func() (*kbsclient.AdminClient, error) {
 		if kbsURL == "" {
 			return nil, exitf(ExitUsage, "--kbs URL is required")
 		}
@@ -43,7 +44,7 @@ func newKBSCmd(env *Env) *cobra.Command {
 		if tok == "" {
 			return nil, &ExitError{Code: ExitUsage, Err: errors.New("no admin token"), Hint: "set " + EnvKBSToken + " or pass --token-file DIR/admin.token"}
 		}
-		return &kbs.AdminClient{BaseURL: kbsURL, Token: tok}, nil
+		return &kbsclient.AdminClient{BaseURL: kbsURL, Token: tok}, nil
 	}
 
 	secret := &cobra.Command{Use: "secret", Short: "Create, rotate, list, re-police and revoke secrets (admin)"}
@@ -105,7 +106,7 @@ version is kept but never released again.`,
 			if asJSON {
 				enc := json.NewEncoder(env.Stdout)
 				enc.SetIndent("", "  ")
-				return enc.Encode(kbs.SecretList{Secrets: ss})
+				return enc.Encode(kbsapi.SecretList{Secrets: ss})
 			}
 			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tVERSION\tVERSIONS\tPOLICY SHA256\tREVOKED")
@@ -192,7 +193,7 @@ device (configfs-tsm, /dev/sev-guest, /dev/tdx_guest, /dev/nsm, /dev/tpmrm0).`,
 				}
 				a = da
 			}
-			cl := &kbs.Client{BaseURL: kbsURL, Attester: a}
+			cl := &kbsclient.Client{BaseURL: kbsURL, Attester: a}
 			v, err := cl.Fetch(c.Context(), args[0])
 			if err != nil {
 				return kbsExit(err)
@@ -223,7 +224,7 @@ func readPolicy(path string) (string, error) {
 // kbsExit maps a KBS client error to an exit code: refusals of release
 // exit 3, other 4xx exit 2, everything else 1.
 func kbsExit(err error) error {
-	var ke *kbs.Error
+	var ke *kbsclient.Error
 	if !errors.As(err, &ke) {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}

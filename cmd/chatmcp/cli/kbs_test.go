@@ -15,6 +15,7 @@ import (
 	"github.com/chatmcp/chatmcp/attest/verifiers"
 	"github.com/chatmcp/chatmcp/audit"
 	"github.com/chatmcp/chatmcp/kbs"
+	"github.com/chatmcp/chatmcp/kbsapi"
 	"github.com/chatmcp/chatmcp/store/storetest"
 )
 
@@ -65,7 +66,7 @@ func TestKBSCLI(t *testing.T) {
 		t.Fatalf("rotate with --token-file: %d %q %q", code, out, errs)
 	}
 	code, out, errs := runCLI(t, env(), "kbs", "secret", "list", "--json", "--kbs", url)
-	var list kbs.SecretList
+	var list kbsapi.SecretList
 	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list.Secrets) != 1 || list.Secrets[0].Version != 2 {
 		t.Fatalf("list --json: %d %q %q", code, out, errs)
 	}

@@ -1,8 +1,13 @@
-package kbs
+// Package kbsclient is the client side of the ChatMCP key broker: a workload
+// fetching secrets through the attestation handshake, and an admin driving
+// the admin API. It links only the wire protocol (package kbsapi), never the
+// server or its storage, so the gateway's measured image stays small.
+package kbsclient
 
 import (
 	"bytes"
 	"context"
+	"crypto/hpke"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,10 +18,11 @@ import (
 
 	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/internal/wire"
+	"github.com/chatmcp/chatmcp/kbsapi"
 )
 
 // maxResponseBody caps what the clients read from the KBS.
-const maxResponseBody = MaxAdminBody
+const maxResponseBody = kbsapi.MaxAdminBody
 
 // Client is a workload fetching secrets: it runs the handshake with fresh
 // evidence from Attester. Its zero HTTPClient means http.DefaultClient.
@@ -42,19 +48,19 @@ func (c *Client) FetchVersion(ctx context.Context, name string) ([]byte, int, er
 	if c.Attester == nil {
 		return nil, 0, errors.New("kbs client: no attester")
 	}
-	var ch Challenge
-	if err := do(ctx, c.HTTPClient, http.MethodPost, c.BaseURL+PathRequest, "", ChallengeRequest{Secret: name, TEE: c.Attester.TEE()}, &ch); err != nil {
+	var ch kbsapi.Challenge
+	if err := do(ctx, c.HTTPClient, http.MethodPost, c.BaseURL+kbsapi.PathRequest, "", kbsapi.ChallengeRequest{Secret: name, TEE: c.Attester.TEE()}, &ch); err != nil {
 		return nil, 0, err
 	}
-	if len(ch.Nonce) != NonceSize {
+	if len(ch.Nonce) != kbsapi.NonceSize {
 		return nil, 0, fmt.Errorf("kbs: challenge nonce of %d bytes", len(ch.Nonce))
 	}
-	sk, err := hpkeKEM().GenerateKey()
+	sk, err := kbsapi.HPKEKEM().GenerateKey()
 	if err != nil {
 		return nil, 0, err
 	}
 	pub := sk.PublicKey().Bytes()
-	rd, err := ExpectedReportData(ch.Nonce, pub)
+	rd, err := kbsapi.ExpectedReportData(ch.Nonce, pub)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -62,14 +68,14 @@ func (c *Client) FetchVersion(ctx context.Context, name string) ([]byte, int, er
 	if err != nil {
 		return nil, 0, fmt.Errorf("producing evidence: %w", err)
 	}
-	var rel Release
-	if err := do(ctx, c.HTTPClient, http.MethodPost, c.BaseURL+PathAttest, "", AttestRequest{Secret: name, Nonce: ch.Nonce, Evidence: ev, PublicKey: pub}, &rel); err != nil {
+	var rel kbsapi.Release
+	if err := do(ctx, c.HTTPClient, http.MethodPost, c.BaseURL+kbsapi.PathAttest, "", kbsapi.AttestRequest{Secret: name, Nonce: ch.Nonce, Evidence: ev, PublicKey: pub}, &rel); err != nil {
 		return nil, 0, err
 	}
 	if rel.Name != name {
 		return nil, 0, fmt.Errorf("kbs: released %q, asked for %q", rel.Name, name)
 	}
-	value, err := hpkeOpen(sk, releaseInfo(rel.Name, rel.Version, ch.Nonce), rel.Enc, rel.Ciphertext)
+	value, err := hpkeOpen(sk, kbsapi.ReleaseInfo(rel.Name, rel.Version, ch.Nonce), rel.Enc, rel.Ciphertext)
 	if err != nil {
 		return nil, 0, fmt.Errorf("kbs: opening release: %w", err)
 	}
@@ -87,37 +93,37 @@ type AdminClient struct {
 }
 
 // Put creates name or rotates it to a new version.
-func (a *AdminClient) Put(ctx context.Context, name string, value []byte, policy string) (*SecretInfo, error) {
-	var out SecretInfo
-	err := do(ctx, a.HTTPClient, http.MethodPut, a.secretURL(name, ""), a.Token, PutRequest{Value: value, Policy: policy}, &out)
+func (a *AdminClient) Put(ctx context.Context, name string, value []byte, policy string) (*kbsapi.SecretInfo, error) {
+	var out kbsapi.SecretInfo
+	err := do(ctx, a.HTTPClient, http.MethodPut, a.secretURL(name, ""), a.Token, kbsapi.PutRequest{Value: value, Policy: policy}, &out)
 	return &out, err
 }
 
 // SetPolicy replaces name's policy.
-func (a *AdminClient) SetPolicy(ctx context.Context, name, policy string) (*SecretInfo, error) {
-	var out SecretInfo
-	err := do(ctx, a.HTTPClient, http.MethodPut, a.secretURL(name, "/policy"), a.Token, PolicyRequest{Policy: policy}, &out)
+func (a *AdminClient) SetPolicy(ctx context.Context, name, policy string) (*kbsapi.SecretInfo, error) {
+	var out kbsapi.SecretInfo
+	err := do(ctx, a.HTTPClient, http.MethodPut, a.secretURL(name, "/policy"), a.Token, kbsapi.PolicyRequest{Policy: policy}, &out)
 	return &out, err
 }
 
 // Revoke stops every release of name until it is put again.
-func (a *AdminClient) Revoke(ctx context.Context, name string) (*SecretInfo, error) {
-	var out SecretInfo
+func (a *AdminClient) Revoke(ctx context.Context, name string) (*kbsapi.SecretInfo, error) {
+	var out kbsapi.SecretInfo
 	err := do(ctx, a.HTTPClient, http.MethodPost, a.secretURL(name, "/revoke"), a.Token, nil, &out)
 	return &out, err
 }
 
 // List describes every secret, without values.
-func (a *AdminClient) List(ctx context.Context) ([]SecretInfo, error) {
-	var out SecretList
-	if err := do(ctx, a.HTTPClient, http.MethodGet, strings.TrimRight(a.BaseURL, "/")+PathAdminSecrets, a.Token, nil, &out); err != nil {
+func (a *AdminClient) List(ctx context.Context) ([]kbsapi.SecretInfo, error) {
+	var out kbsapi.SecretList
+	if err := do(ctx, a.HTTPClient, http.MethodGet, strings.TrimRight(a.BaseURL, "/")+kbsapi.PathAdminSecrets, a.Token, nil, &out); err != nil {
 		return nil, err
 	}
 	return out.Secrets, nil
 }
 
 func (a *AdminClient) secretURL(name, suffix string) string {
-	return strings.TrimRight(a.BaseURL, "/") + PathAdminSecrets + "/" + url.PathEscape(name) + suffix
+	return strings.TrimRight(a.BaseURL, "/") + kbsapi.PathAdminSecrets + "/" + url.PathEscape(name) + suffix
 }
 
 func do(ctx context.Context, hc *http.Client, method, u, token string, in, out any) error {
@@ -155,7 +161,7 @@ func do(ctx context.Context, hc *http.Client, method, u, token string, in, out a
 		return fmt.Errorf("kbs: response exceeds %d bytes", maxResponseBody)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var eb ErrorBody
+		var eb kbsapi.ErrorBody
 		if err := wire.Decode(b, &eb); err != nil || eb.Reason == "" {
 			return &Error{Status: resp.StatusCode, Reason: "http", Msg: fmt.Sprintf("HTTP %d", resp.StatusCode)}
 		}
@@ -165,4 +171,23 @@ func do(ctx context.Context, hc *http.Client, method, u, token string, in, out a
 		return fmt.Errorf("kbs: malformed response: %w", err)
 	}
 	return nil
+}
+
+// Error is a refusal by the KBS, as the client sees it: Reason is one of the
+// kbsapi.Reason words or an attest.Check word.
+type Error struct {
+	Status int
+	Reason string
+	Msg    string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("kbs refused (%s): %s", e.Reason, e.Msg)
+}
+
+func hpkeOpen(sk hpke.PrivateKey, info, enc, ciphertext []byte) ([]byte, error) {
+	if len(enc) != kbsapi.EncSize {
+		return nil, errors.New("release: enc is not 32 bytes")
+	}
+	return hpke.Open(sk, kbsapi.HPKEKDF(), kbsapi.HPKEAEAD(), info, append(append([]byte(nil), enc...), ciphertext...))
 }
