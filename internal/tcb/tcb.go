@@ -1,7 +1,22 @@
 // Package tcb records the trusted computing base rules of DESIGN.md: which
 // packages each daemon may link. Its tests check the rules against the real
-// import graph, in the spirit of tailscale's depaware.
+// import graph and, in the spirit of tailscale's depaware, compare each
+// daemon's linked packages with a committed list (testdata/<daemon>.deps,
+// refreshed with `go test ./internal/tcb -update`), so a new package in an
+// enclave image is a reviewed diff, never an accident.
 package tcb
+
+import "path"
+
+// Daemons are the binaries whose linked packages of this module are listed
+// in testdata/<base name>.deps.
+func Daemons() []string {
+	return []string{"cmd/chatmcp-kbs", "cmd/chatmcp-gateway", "cmd/chatmcp-relay"}
+}
+
+// DepsFile is the committed list of root's linked packages, relative to
+// this package's directory.
+func DepsFile(root string) string { return "testdata/" + path.Base(root) + ".deps" }
 
 // Rule forbids a root package from linking any package under the listed
 // prefixes (module-relative).
@@ -16,9 +31,15 @@ func Rules() []Rule {
 	return []Rule{
 		{Root: "cmd/chatmcp-kbs", Forbidden: []string{"gateway", "relay", "chat", "wallet"},
 			Why: "the KBS enclave image holds every secret: it links no gateway, relay or chat code"},
+		{Root: "cmd/chatmcp-kbs", Forbidden: []string{"kbsclient", "gwclient", "mcpbridge", "captoken", "cmd/chatmcp/cli"},
+			Why: "the KBS serves its API (kbsapi) and is nobody's client"},
 		{Root: "cmd/chatmcp-gateway", Forbidden: []string{"relay", "chat", "wallet"},
 			Why: "the gateway enclave image links no relay or chat code"},
-		{Root: "cmd/chatmcp-relay", Forbidden: []string{"kbs", "gateway"},
+		{Root: "cmd/chatmcp-gateway", Forbidden: []string{"kbs"},
+			Why: "the gateway links only the client side of the KBS (kbsclient, kbsapi), never its server, storage or daemon"},
+		{Root: "cmd/chatmcp-gateway", Forbidden: []string{"gwclient", "mcpbridge", "cmd/chatmcp/cli"},
+			Why: "the gateway links no client of itself and no CLI code"},
+		{Root: "cmd/chatmcp-relay", Forbidden: []string{"kbs", "kbsapi", "kbsclient", "gateway", "gatewayapi", "gwclient"},
 			Why: "the relay is untrusted: it links no KBS or gateway code"},
 		{Root: "attest", Forbidden: []string{"kbs", "gateway", "relay", "chat", "store"},
 			Why: "verifiers know no server"},
@@ -27,4 +48,18 @@ func Rules() []Rule {
 		{Root: "internal/ops", Forbidden: []string{"kbs", "gateway", "relay", "chat", "attest", "audit", "store", "captoken", "wallet"},
 			Why: "every daemon links the ops package (metrics, readiness), the untrusted relay too: it knows no domain package"},
 	}
+}
+
+// Violations are the packages of deps (module-relative) that r forbids.
+func (r Rule) Violations(deps []string) []string {
+	var out []string
+	for _, dep := range deps {
+		for _, f := range r.Forbidden {
+			if dep == f || len(dep) > len(f) && dep[:len(f)+1] == f+"/" {
+				out = append(out, dep)
+				break
+			}
+		}
+	}
+	return out
 }
