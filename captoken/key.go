@@ -5,11 +5,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"strings"
+
+	"github.com/chatmcp/chatmcp/internal/keyfile"
 )
 
 // KeySize is the size of a root key in bytes.
@@ -52,29 +51,19 @@ func (k *Key) Fingerprint() string {
 
 // LoadOrCreateKey reads the key stored at path as 64 hex characters (and an
 // optional trailing newline). When path does not exist it creates a new key
-// and writes it there with mode 0600, failing if another process created the
-// file in between.
+// and writes it there with mode 0600 (keyfile.LoadOrCreate: atomic, synced;
+// when two processes race, both get the one key written). A key file that
+// group or others may read is refused.
 func LoadOrCreateKey(path string) (*Key, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	b, err := keyfile.LoadOrCreate(path, func() ([]byte, error) {
 		k, err := NewKey()
 		if err != nil {
 			return nil, err
 		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("captoken: creating key file: %w", err)
-		}
-		_, werr := f.WriteString(hex.EncodeToString(k.k[:]) + "\n")
-		cerr := f.Close()
-		if werr != nil || cerr != nil {
-			os.Remove(path)
-			return nil, fmt.Errorf("captoken: writing key file: %w", errors.Join(werr, cerr))
-		}
-		return k, nil
-	}
+		return []byte(hex.EncodeToString(k.k[:]) + "\n"), nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("captoken: reading key file: %w", err)
+		return nil, fmt.Errorf("captoken: key file: %w", err)
 	}
 	s := strings.TrimSuffix(string(b), "\n")
 	if len(s) != 2*KeySize {

@@ -8,8 +8,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
+
+	"github.com/chatmcp/chatmcp/internal/keyfile"
 )
 
 // Sealer wraps and unwraps data keys with a key-encryption key it never
@@ -32,21 +33,18 @@ type FileSealer struct {
 const sealedVersion = 1
 
 // LoadOrCreateFileSealer reads the key at path (64 hex digits), creating it
-// with mode 0600 when missing.
+// with mode 0600 when missing (keyfile.LoadOrCreate: atomic, synced, refused
+// when group or others may read it).
 func LoadOrCreateFileSealer(path string) (*FileSealer, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+	b, err := keyfile.LoadOrCreate(path, func() ([]byte, error) {
 		key := make([]byte, 32)
 		if _, err := rand.Read(key); err != nil {
 			return nil, err
 		}
-		if err := writeNewFile(path, []byte(hex.EncodeToString(key)+"\n")); err != nil {
-			return nil, fmt.Errorf("creating sealing key: %w", err)
-		}
-		return NewFileSealer(key)
-	}
+		return []byte(hex.EncodeToString(key) + "\n"), nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("reading sealing key: %w", err)
+		return nil, fmt.Errorf("sealing key: %w", err)
 	}
 	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
 	if err != nil || len(key) != 32 {
@@ -145,22 +143,4 @@ func decryptValue(ctx context.Context, s Sealer, name string, version int, wrapp
 		return nil, err
 	}
 	return openGCM(aead, 1, ciphertext, aad)
-}
-
-// writeNewFile creates path with mode 0600, failing if it exists, and
-// syncs it.
-func writeNewFile(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

@@ -18,11 +18,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/attest/verifiers"
 	"github.com/chatmcp/chatmcp/audit"
+	"github.com/chatmcp/chatmcp/internal/keyfile"
 	"github.com/chatmcp/chatmcp/internal/ops"
 	"github.com/chatmcp/chatmcp/kbs"
 	"github.com/chatmcp/chatmcp/ratls"
@@ -123,7 +125,7 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(o.Data, FileAuditPub), []byte(hex.EncodeToString(akey.Public().(ed25519.PublicKey))+"\n"), 0o644); err != nil {
+	if err := keyfile.WriteAtomic(filepath.Join(o.Data, FileAuditPub), []byte(hex.EncodeToString(akey.Public().(ed25519.PublicKey))+"\n"), 0o644); err != nil {
 		return fmt.Errorf("writing audit public key: %w", err)
 	}
 	dsn := o.DB
@@ -209,31 +211,22 @@ const devBanner = `
 **********************************************************************
 `
 
+// loadOrCreateToken reads the admin token at path or creates it
+// (keyfile.LoadOrCreate) with 32 random bytes in hex.
 func loadOrCreateToken(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		tok := string(b)
-		for len(tok) > 0 && (tok[len(tok)-1] == '\n' || tok[len(tok)-1] == '\r') {
-			tok = tok[:len(tok)-1]
+	b, err := keyfile.LoadOrCreate(path, func() ([]byte, error) {
+		raw := make([]byte, 32)
+		if _, err := rand.Read(raw); err != nil {
+			return nil, err
 		}
-		if len(tok) < 32 {
-			return "", fmt.Errorf("admin token in %s is too short", path)
-		}
-		return tok, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("reading admin token: %w", err)
-	}
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	tok := hex.EncodeToString(raw)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		return []byte(hex.EncodeToString(raw) + "\n"), nil
+	})
 	if err != nil {
-		return "", fmt.Errorf("creating admin token: %w", err)
+		return "", fmt.Errorf("admin token: %w", err)
 	}
-	defer f.Close()
-	if _, err := f.WriteString(tok + "\n"); err != nil {
-		return "", err
+	tok := strings.TrimRight(string(b), "\r\n")
+	if len(tok) < 32 {
+		return "", fmt.Errorf("admin token in %s is too short", path)
 	}
-	return tok, f.Sync()
+	return tok, nil
 }
