@@ -9,11 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
 
 	"github.com/mr-tron/base58"
+
+	"github.com/chatmcp/chatmcp/internal/keyfile"
 )
 
 // Address is a Solana account address: an ed25519 public key, shown in
@@ -188,25 +191,16 @@ func LoadFile(path string) (*Keypair, error) {
 	return k, nil
 }
 
-// WriteFile writes k to a new file at path with mode 0600. It refuses to
-// overwrite an existing file.
+// WriteFile writes k to a new file at path with mode 0600, atomically and
+// synced (keyfile.Create). It refuses to overwrite an existing file.
 func (k *Keypair) WriteFile(path string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		if errors.Is(err, os.ErrExist) {
+	if err := keyfile.Create(path, append(k.MarshalKeypair(), '\n')); err != nil {
+		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("writing wallet: %s already exists; refusing to overwrite it", path)
 		}
 		return fmt.Errorf("writing wallet: %w", err)
 	}
-	if _, err := f.Write(append(k.MarshalKeypair(), '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("writing wallet: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("writing wallet: %w", err)
-	}
-	return f.Close()
+	return nil
 }
 
 func truncate(s string) string {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/chatmcp/chatmcp/attest"
+	"github.com/chatmcp/chatmcp/internal/keyfile"
 	"github.com/google/go-sev-guest/abi"
 	"github.com/google/go-sev-guest/kds"
 	"github.com/google/go-sev-guest/verify/trust"
@@ -83,7 +84,7 @@ func (v *Verifier) lookupVCEK(ctx context.Context, r *Report) ([]byte, error) {
 	if path != "" {
 		// The cache is an optimisation: failing to write it does not fail
 		// verification, and what is read back is verified again.
-		_ = writeAtomic(path, der)
+		_ = keyfile.WriteAtomic(path, der, 0o600)
 	}
 	return der, nil
 }
@@ -102,22 +103,6 @@ func readLimited(path string, limit int) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %d bytes, want 1..%d", path, len(b), limit)
 	}
 	return b, nil
-}
-
-func writeAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".vcek-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 func allZero(b []byte) bool {
