@@ -41,6 +41,7 @@ import (
 	"github.com/chatmcp/chatmcp/gateway/catalog"
 	"github.com/chatmcp/chatmcp/gateway/credential"
 	"github.com/chatmcp/chatmcp/gateway/redact"
+	"github.com/chatmcp/chatmcp/internal/keyfile"
 	"github.com/chatmcp/chatmcp/internal/ops"
 	"github.com/chatmcp/chatmcp/ratls"
 	"github.com/chatmcp/chatmcp/store"
@@ -362,7 +363,7 @@ func (s *Server) certificate(ctx context.Context) (*tls.Certificate, error) {
 			pins.SPKI = append(pins.SPKI, s.lastSPKI)
 		}
 		b, _ := json.MarshalIndent(pins, "", "  ")
-		if err := catalog.WriteFileAtomic(filepath.Join(s.cfg.Data, "tls-pins.json"), append(b, '\n'), 0o644); err != nil {
+		if err := keyfile.WriteAtomic(filepath.Join(s.cfg.Data, "tls-pins.json"), append(b, '\n'), 0o644); err != nil {
 			return nil, fmt.Errorf("writing tls pins: %w", err)
 		}
 		s.lastSPKI = h
@@ -389,35 +390,22 @@ func (s *Server) housekeeping() {
 	}
 }
 
-// loadOrCreateAdminToken reads path or creates it (0600) with 32 random
-// bytes in hex.
+// loadOrCreateAdminToken reads path or creates it (keyfile.LoadOrCreate:
+// 0600, atomic, synced) with 32 random bytes in hex.
 func loadOrCreateAdminToken(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		t := []byte(strings.TrimSpace(string(b)))
-		if len(t) < 32 {
-			return nil, fmt.Errorf("admin token in %s is too short", path)
+	b, err := keyfile.LoadOrCreate(path, func() ([]byte, error) {
+		var raw [32]byte
+		if _, err := io.ReadFull(rand.Reader, raw[:]); err != nil {
+			return nil, err
 		}
-		return t, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("reading admin token: %w", err)
-	}
-	var raw [32]byte
-	if _, err := io.ReadFull(rand.Reader, raw[:]); err != nil {
+		return []byte(hex.EncodeToString(raw[:]) + "\n"), nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("admin token: %w", err)
 	}
-	t := []byte(hex.EncodeToString(raw[:]))
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("creating admin token: %w", err)
-	}
-	if _, err := f.Write(append(t, '\n')); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("writing admin token: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("writing admin token: %w", err)
+	t := []byte(strings.TrimSpace(string(b)))
+	if len(t) < 32 {
+		return nil, fmt.Errorf("admin token in %s is too short", path)
 	}
 	return t, nil
 }
