@@ -10,9 +10,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/chatmcp/chatmcp/chat/envelope"
-	"github.com/chatmcp/chatmcp/chat/relayapi"
-	"github.com/chatmcp/chatmcp/chat/stamp"
+	"github.com/chatmcp/chatmcp/envelope"
+	"github.com/chatmcp/chatmcp/relayapi"
+	"github.com/chatmcp/chatmcp/stamp"
 	"github.com/chatmcp/chatmcp/wallet"
 	"github.com/coder/websocket"
 	"github.com/go-json-experiment/json"

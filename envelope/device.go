@@ -4,6 +4,11 @@
 // (sealed once with AES-256-GCM, key wrapped with HPKE to every member
 // device, signed by the sender's device key). It talks to no server; the
 // relay uses it only to check signatures and structure.
+//
+// It is a root package, not part of the chat client, because it is the
+// message format both ends own: the chat client seals and opens envelopes,
+// the relay (untrusted, linking no client code) verifies their signatures
+// and membership ops. Neither side's code lives here.
 package envelope
 
 import (

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/chatmcp/chatmcp/chat/envelope"
-	"github.com/chatmcp/chatmcp/chat/relayapi"
+	"github.com/chatmcp/chatmcp/envelope"
+	"github.com/chatmcp/chatmcp/relayapi"
 	"github.com/chatmcp/chatmcp/store"
 	"github.com/chatmcp/chatmcp/wallet"
 	"github.com/go-json-experiment/json"

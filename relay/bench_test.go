@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chatmcp/chatmcp/chat/envelope"
+	"github.com/chatmcp/chatmcp/envelope"
 	"github.com/chatmcp/chatmcp/relay"
 	"github.com/chatmcp/chatmcp/store"
 	"github.com/chatmcp/chatmcp/store/storetest"

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/chatmcp/chatmcp/chat/relayapi"
 	"github.com/chatmcp/chatmcp/internal/wire"
+	"github.com/chatmcp/chatmcp/relayapi"
 	"github.com/go-json-experiment/json"
 )
 

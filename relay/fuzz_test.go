@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chatmcp/chatmcp/chat/envelope"
-	"github.com/chatmcp/chatmcp/chat/relayapi"
+	"github.com/chatmcp/chatmcp/envelope"
 	"github.com/chatmcp/chatmcp/relay"
+	"github.com/chatmcp/chatmcp/relayapi"
 	"github.com/chatmcp/chatmcp/store/storetest"
 	"github.com/chatmcp/chatmcp/wallet"
 	"github.com/go-json-experiment/json"

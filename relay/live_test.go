@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/chatmcp/chatmcp/chat"
-	"github.com/chatmcp/chatmcp/chat/envelope"
-	"github.com/chatmcp/chatmcp/chat/stamp"
+	"github.com/chatmcp/chatmcp/envelope"
 	"github.com/chatmcp/chatmcp/relay"
+	"github.com/chatmcp/chatmcp/stamp"
 	"github.com/chatmcp/chatmcp/store"
 	"github.com/chatmcp/chatmcp/store/storetest"
 )

@@ -18,9 +18,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/chatmcp/chatmcp/chat/relayapi"
-	"github.com/chatmcp/chatmcp/chat/stamp"
 	"github.com/chatmcp/chatmcp/internal/ops"
+	"github.com/chatmcp/chatmcp/relayapi"
+	"github.com/chatmcp/chatmcp/stamp"
 	"github.com/chatmcp/chatmcp/store"
 )
 

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/chatmcp/chatmcp/chat/relayapi"
+	"github.com/chatmcp/chatmcp/relayapi"
 	"github.com/coder/websocket"
 	"github.com/go-json-experiment/json"
 )

@@ -1,11 +1,13 @@
-// Package relayapi defines the JSON bodies of the relay's HTTP API (see
-// docs/messaging.md), shared by the relay and the chat client. It holds
-// types and limits only: no server, no client.
+// Package relayapi is the wire protocol of the ChatMCP relay: paths, the
+// JSON bodies of its HTTP API, limits and reason codes (docs/messaging.md),
+// shared by the relay (package relay) and the chat client (package chat).
+// It holds types and limits only: no server, no client. The golden file
+// testdata/wire.txtar pins every body's encoding.
 package relayapi
 
 import (
-	"github.com/chatmcp/chatmcp/chat/envelope"
-	"github.com/chatmcp/chatmcp/chat/stamp"
+	"github.com/chatmcp/chatmcp/envelope"
+	"github.com/chatmcp/chatmcp/stamp"
 	"github.com/chatmcp/chatmcp/wallet"
 	"github.com/go-json-experiment/json/jsontext"
 )

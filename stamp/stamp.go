@@ -1,7 +1,9 @@
 // Package stamp defines the postage a sender attaches to a message for a
 // recipient who has not allowed them: a proof of work today (SHA-256
 // hashcash), a payment (x402) when configured later. It is shared by the
-// chat client, which mints stamps, and the relay, which checks them.
+// chat client, which mints stamps, and the relay, which checks them; it is
+// a root package so the relay links no client code (the format belongs to
+// both sides, the minting policy and the checking policy to neither).
 package stamp
 
 import (

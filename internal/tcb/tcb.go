@@ -41,6 +41,8 @@ func Rules() []Rule {
 			Why: "the gateway links no client of itself and no CLI code"},
 		{Root: "cmd/chatmcp-relay", Forbidden: []string{"kbs", "kbsapi", "kbsclient", "gateway", "gatewayapi", "gwclient"},
 			Why: "the relay is untrusted: it links no KBS or gateway code"},
+		{Root: "cmd/chatmcp-relay", Forbidden: []string{"chat", "cmd/chatmcp/cli"},
+			Why: "the relay links no client code: the wire formats both sides own are relayapi, envelope and stamp"},
 		{Root: "attest", Forbidden: []string{"kbs", "gateway", "relay", "chat", "store"},
 			Why: "verifiers know no server"},
 		{Root: "store", Forbidden: []string{"kbs", "gateway", "relay", "chat", "attest"},

@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chatmcp/chatmcp/chat"
-	"github.com/chatmcp/chatmcp/chat/relayapi"
+	"github.com/chatmcp/chatmcp/relayapi"
 	"github.com/chatmcp/chatmcp/wallet"
 )
 
