@@ -181,6 +181,8 @@ func tokenErrorMessage(err error) string {
 		return "token expired"
 	case errors.Is(err, captoken.ErrRevoked):
 		return "token revoked"
+	case errors.Is(err, authz.ErrRevocationsStale):
+		return "revocation list stale: no token accepted until this replica reaches its database"
 	}
 	return "token refused"
 }

@@ -100,7 +100,10 @@ func (t *Tokens) Verify(ctx context.Context, token string) (*Principal, error) {
 		}
 		// The revocation set is in memory: this lookup costs a map read.
 		revoked, err := t.revocations.IsRevoked(ctx, p.TokenID)
-		if err != nil || revoked {
+		if err != nil {
+			return nil, fmt.Errorf("captoken: checking revocation of %s: %w", p.TokenID, err)
+		}
+		if revoked {
 			return nil, fmt.Errorf("captoken: %w: %s", captoken.ErrRevoked, p.TokenID)
 		}
 		return p, nil

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatmcp/chatmcp/captoken"
 	"github.com/chatmcp/chatmcp/store"
 	"github.com/chatmcp/chatmcp/store/storetest"
 )
@@ -174,5 +175,48 @@ func TestRevocationOptionsBounds(t *testing.T) {
 	_, err := OpenRevocations(context.Background(), db, &RevocationOptions{Reconcile: 2 * time.Second, MaxStaleness: time.Second})
 	if err == nil {
 		t.Fatal("a staleness bound below the reconcile interval was accepted")
+	}
+}
+
+// TestTokensRefuseOnStaleRevocations: once the revocation list is stale,
+// Tokens.Verify refuses both a cached token and a new one, naming the
+// stale list (not "revoked").
+func TestTokensRefuseOnStaleRevocations(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	// No Run: nothing re-reads the table, so the list goes stale.
+	revs, err := OpenRevocations(ctx, db, &RevocationOptions{Reconcile: 10 * time.Millisecond, MaxStaleness: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := captoken.NewKey()
+	toks := NewTokens(key, "chatmcp-gateway:x", revs, nil)
+	mint := func() string {
+		tok, err := toks.Mint(captoken.Claims{Subject: "alice", Tools: []string{"fs_*"}, Expires: time.Now().Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	cached := mint()
+	if _, err := toks.Verify(ctx, cached); err != nil {
+		t.Fatalf("fresh list: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := toks.Verify(ctx, cached)
+		if err != nil {
+			if !errors.Is(err, ErrRevocationsStale) || errors.Is(err, captoken.ErrRevoked) {
+				t.Fatalf("cached token on a stale list: %v, want ErrRevocationsStale", err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a stale revocation list still accepts tokens")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := toks.Verify(ctx, mint()); !errors.Is(err, ErrRevocationsStale) {
+		t.Fatalf("new token on a stale list: %v, want ErrRevocationsStale", err)
 	}
 }
