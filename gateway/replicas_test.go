@@ -233,3 +233,32 @@ func TestReplicasRevocationPostgres(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigStorage checks the database and revocations keys: defaults,
+// and each refusal naming its key.
+func TestConfigStorage(t *testing.T) {
+	const ups = "upstreams:\n  a:\n    url: http://127.0.0.1:1/mcp\n"
+	cfg, err := gateway.ParseConfig([]byte(ups))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := cfg.Revocations
+	if cfg.Database != "" || time.Duration(rc.Reconcile) != 2*time.Second || time.Duration(rc.MaxStaleness) != 10*time.Second || rc.Listen != nil {
+		t.Fatalf("defaults: database %q, revocations %+v", cfg.Database, rc)
+	}
+	cases := []struct{ name, yaml, want string }{
+		{"sqlite path as database", "database: ./gw.db\n", "database: must be a postgres:// DSN"},
+		{"reconcile too short", "revocations:\n  reconcile: 10ms\n", "revocations.reconcile"},
+		{"staleness below reconcile", "revocations:\n  reconcile: 5s\n  max_staleness: 5s\n", "revocations.max_staleness"},
+		{"staleness too long", "revocations:\n  max_staleness: 1h\n", "revocations.max_staleness"},
+		{"unknown revocations key", "revocations:\n  interval: 1s\n", "interval"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := gateway.ParseConfig([]byte(c.yaml + ups))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want %q", err, c.want)
+			}
+		})
+	}
+}
