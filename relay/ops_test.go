@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/chatmcp/chatmcp/chat"
-	"github.com/chatmcp/chatmcp/relay"
+	"github.com/chatmcp/chatmcp/relay/daemon"
 	"github.com/chatmcp/chatmcp/wallet"
 )
 
@@ -28,7 +28,7 @@ func TestMainMetrics(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
-		done <- relay.Main(ctx, []string{"--dev", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--log-format", "json"}, pw)
+		done <- daemon.Main(ctx, []string{"--dev", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--log-format", "json"}, pw)
 		pw.Close()
 	}()
 	lines := map[string]chan string{"metrics on ": make(chan string, 1), "listening on ": make(chan string, 1)}

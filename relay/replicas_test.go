@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chatmcp/chatmcp/relay"
+	"github.com/chatmcp/chatmcp/relay/daemon"
 	"github.com/chatmcp/chatmcp/store"
 	"github.com/chatmcp/chatmcp/store/storetest"
 )
@@ -63,7 +63,7 @@ func TestMainReplicasStartAtOncePostgres(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.code <- relay.Main(ctx, []string{"--dev", "--listen", "127.0.0.1:0", "--db", dsn}, r.stderr)
+			r.code <- daemon.Main(ctx, []string{"--dev", "--listen", "127.0.0.1:0", "--db", dsn}, r.stderr)
 		}()
 	}
 	defer func() {

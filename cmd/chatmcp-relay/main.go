@@ -8,12 +8,12 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/chatmcp/chatmcp/relay"
+	"github.com/chatmcp/chatmcp/relay/daemon"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := relay.Main(ctx, os.Args[1:], os.Stderr)
+	code := daemon.Main(ctx, os.Args[1:], os.Stderr)
 	stop()
 	os.Exit(code)
 }

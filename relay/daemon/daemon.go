@@ -1,0 +1,142 @@
+// Package daemon runs the chatmcp-relay process: it opens the store, starts
+// the replica fan-out and serves a relay.Server over TLS (or plain HTTP with
+// --dev, loopback only) until its context ends. The relay logic itself
+// lives in package relay.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/chatmcp/chatmcp/internal/ops"
+	"github.com/chatmcp/chatmcp/relay"
+	"github.com/chatmcp/chatmcp/store"
+)
+
+// Options configure Run.
+type Options struct {
+	// Listen is the TCP address to serve on. Required.
+	Listen string
+	// Data is the data directory holding the SQLite database
+	// (Data/relay.db). Required unless DB is set.
+	Data string
+	// DB is a postgres:// DSN. If empty, SQLite in Data.
+	DB string
+	// Domain is the Sign-In With Solana domain clients use. If empty, the
+	// bound listen address.
+	Domain string
+	// TLSCert and TLSKey are PEM files to serve TLS with. Required unless
+	// Dev.
+	TLSCert, TLSKey string
+	// Dev serves plain HTTP, and only on a loopback address.
+	Dev bool
+	// Stderr receives the warning and the listening line. If nil,
+	// os.Stderr.
+	Stderr io.Writer
+	// Logger receives operational logs. If nil, text to Stderr.
+	Logger *slog.Logger
+	// Metrics records requests. If nil, nothing is recorded.
+	Metrics *ops.Relay
+	// Readiness, if non-nil, gets the checks "store" and "fanout" (GET
+	// /readyz of the ops server).
+	Readiness *ops.Readiness
+	// Ready, if non-nil, is called with the bound address once serving.
+	Ready func(addr net.Addr)
+}
+
+// Run serves the relay until ctx is done, then shuts down.
+func Run(ctx context.Context, o *Options) error {
+	stderr := o.Stderr
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+	o.Readiness.Declare(relay.ReadinessChecks()...)
+	if o.DB == "" && o.Data == "" {
+		return errors.New("--data DIR (or --db DSN) is required")
+	}
+	if !o.Dev && (o.TLSCert == "" || o.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key are required (or --dev for plain HTTP on loopback)")
+	}
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	if o.Dev {
+		if ip := ln.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() {
+			return fmt.Errorf("--dev serves plain HTTP and only on a loopback address, not %s", ln.Addr())
+		}
+		fmt.Fprintln(stderr, "chatmcp-relay: WARNING: --dev: plain HTTP without TLS, loopback only. Not for production.")
+	}
+	domain := o.Domain
+	if domain == "" {
+		domain = ln.Addr().String()
+	}
+	src := o.DB
+	if src == "" {
+		src = filepath.Join(o.Data, "relay.db")
+	}
+	db, err := store.Open(ctx, src)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	srv, err := relay.New(ctx, db, &relay.Options{Domain: domain, Logger: logger, Metrics: o.Metrics})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	fanout := make(chan struct{})
+	var fanoutStopped atomic.Bool
+	go func() {
+		if err := srv.Run(ctx, fanout); err != nil {
+			fanoutStopped.Store(true)
+			logger.Error("relay: replica fan-out stopped", "err", err)
+		}
+	}()
+	<-fanout
+	o.Readiness.Set(relay.StoreCheck(db), ops.Check{Name: "fanout", Func: func(context.Context) error {
+		if fanoutStopped.Load() {
+			return errors.New("replica fan-out stopped")
+		}
+		return nil
+	}})
+	hs := &http.Server{Handler: o.Metrics.HTTPMetrics().Handler(srv), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+		defer c()
+		hs.Shutdown(sctx)
+	}()
+	scheme := "https"
+	if o.Dev {
+		scheme = "http"
+	}
+	fmt.Fprintf(stderr, "chatmcp-relay: listening on %s://%s (%s, domain %s)\n", scheme, ln.Addr(), db.Dialect, domain)
+	if o.Ready != nil {
+		o.Ready(ln.Addr())
+	}
+	if o.Dev {
+		err = hs.Serve(ln)
+	} else {
+		err = hs.ServeTLS(ln, o.TLSCert, o.TLSKey)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,67 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/chatmcp/chatmcp/internal/ops"
+	"github.com/chatmcp/chatmcp/relay"
+)
+
+// Main parses the chatmcp-relay command line (without the program name)
+// into Options, runs the daemon until ctx is done and returns the process
+// exit code.
+//
+//	chatmcp-relay --listen ADDR --data DIR [--db DSN] [--domain HOST[:PORT]]
+//	              (--tls-cert FILE --tls-key FILE | --dev)
+//	              [--metrics-listen ADDR] [--log-format text|json]
+func Main(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("chatmcp-relay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o Options
+	fs.StringVar(&o.Listen, "listen", "127.0.0.1:8444", "address to listen on")
+	fs.StringVar(&o.Data, "data", "", "data directory (SQLite database DIR/relay.db)")
+	fs.StringVar(&o.DB, "db", "", "PostgreSQL DSN (postgres://…) instead of SQLite in --data")
+	fs.StringVar(&o.Domain, "domain", "", "Sign-In With Solana domain clients use (default: the listen address)")
+	fs.StringVar(&o.TLSCert, "tls-cert", "", "TLS certificate (PEM)")
+	fs.StringVar(&o.TLSKey, "tls-key", "", "TLS private key (PEM)")
+	fs.BoolVar(&o.Dev, "dev", false, "INSECURE: plain HTTP, loopback addresses only")
+	var of ops.Flags
+	of.Register(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 1
+	}
+	fail := func(err error) int {
+		fmt.Fprintln(stderr, "chatmcp-relay: error:", err)
+		return 1
+	}
+	o.Stderr = stderr
+	var err error
+	if o.Logger, err = of.Logger(stderr); err != nil {
+		return fail(err)
+	}
+	o.Readiness = ops.NewReadiness(relay.ReadinessChecks()...)
+	if of.MetricsListen != "" {
+		reg := ops.NewRegistry()
+		o.Metrics = ops.NewRelay(reg)
+		osrv, err := ops.Start(&ops.Options{Listen: of.MetricsListen, Registry: reg, Ready: o.Readiness, Logger: o.Logger})
+		if err != nil {
+			return fail(err)
+		}
+		defer osrv.Close()
+		fmt.Fprintf(stderr, "chatmcp-relay: metrics on %s (/healthz, /readyz, /metrics)\n", osrv.URL())
+	}
+	if fs.NArg() > 0 {
+		return fail(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	if err := Run(ctx, &o); err != nil {
+		return fail(err)
+	}
+	return 0
+}
