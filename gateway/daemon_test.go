@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/gateway"
+	"github.com/chatmcp/chatmcp/gateway/daemon"
 )
 
 func TestRunErrors(t *testing.T) {
@@ -43,9 +43,9 @@ func TestRunErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var stderr bytes.Buffer
-			err := gateway.Run(context.Background(), c.args, &stderr, gateway.Deps{})
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("err = %v, want %q", err, c.want)
+			code := daemon.Main(context.Background(), c.args, &stderr, daemon.Deps{})
+			if code == 0 || !strings.Contains(stderr.String(), c.want) {
+				t.Fatalf("exit %d, stderr %q; want an error with %q", code, stderr.String(), c.want)
 			}
 		})
 	}
@@ -64,8 +64,8 @@ func TestRunDev(t *testing.T) {
 	os.WriteFile(cfg, []byte(fmt.Sprintf("listen: %s\ndata: ./data\nupstreams:\n  up:\n    url: %s\n", addr, up.http.URL)), 0o600)
 	ctx, cancel := context.WithCancel(context.Background())
 	var stderr bytes.Buffer
-	done := make(chan error, 1)
-	go func() { done <- gateway.Run(ctx, []string{"--config", cfg, "--dev"}, &stderr, gateway.Deps{}) }()
+	done := make(chan int, 1)
+	go func() { done <- daemon.Main(ctx, []string{"--config", cfg, "--dev"}, &stderr, daemon.Deps{}) }()
 	// Ready means the gateway itself answers on addr: a bare TCP accept
 	// could be another test's listener that took the freed port.
 	// (Readiness only: certificate verification is tested elsewhere.)
@@ -88,8 +88,8 @@ func TestRunDev(t *testing.T) {
 	}
 	probe.CloseIdleConnections()
 	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d; stderr: %s", code, stderr.String())
 	}
 	if !strings.Contains(stderr.String(), "SIMULATED TEE") {
 		t.Fatal("no --dev banner")
@@ -105,15 +105,25 @@ func TestRunDetectsAttester(t *testing.T) {
 	cfg := filepath.Join(dir, "gw.yaml")
 	os.WriteFile(cfg, []byte("upstreams:\n  a:\n    url: http://127.0.0.1:1/mcp\n"), 0o600)
 	detected := false
-	deps := gateway.Deps{Detect: func() (attest.Attester, error) {
+	deps := daemon.Deps{Detect: func() (attest.Attester, error) {
 		detected = true
 		return nil, errors.New("no TEE device found (looked for /dev/sev-guest)")
 	}}
-	err := gateway.Run(context.Background(), []string{"--config", cfg}, io.Discard, deps)
+	var stderr bytes.Buffer
+	code := daemon.Main(context.Background(), []string{"--config", cfg}, &stderr, deps)
 	if !detected {
-		t.Fatal("Run did not look for a TEE device outside --dev")
+		t.Fatal("Main did not look for a TEE device outside --dev")
 	}
-	if err == nil || !strings.Contains(err.Error(), "no TEE device found") {
-		t.Fatalf("err = %v, want the detection failure named", err)
+	if code == 0 || !strings.Contains(stderr.String(), "no TEE device found") {
+		t.Fatalf("exit %d, stderr %q; want the detection failure named", code, stderr.String())
 	}
+}
+
+// exitErr is a daemon.Main exit code as an error, for tests that wait on
+// one: the cause is on the daemon's stderr.
+func exitErr(code int) error {
+	if code != 0 {
+		return fmt.Errorf("chatmcp-gateway exited with code %d", code)
+	}
+	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/chatmcp/chatmcp/gateway"
+	"github.com/chatmcp/chatmcp/gateway/daemon"
 )
 
 // TestRunMetrics runs chatmcp-gateway with --metrics-listen and
@@ -53,7 +54,7 @@ func TestRunMetrics(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- gateway.Run(ctx, []string{"--config", cfg, "--dev", "--metrics-listen", "127.0.0.1:0", "--log-format", "json"}, pw, gateway.Deps{})
+		done <- exitErr(daemon.Main(ctx, []string{"--config", cfg, "--dev", "--metrics-listen", "127.0.0.1:0", "--log-format", "json"}, pw, daemon.Deps{}))
 		pw.Close()
 	}()
 	opsc, servingc := make(chan string, 1), make(chan string, 1)

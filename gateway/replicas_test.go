@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chatmcp/chatmcp/gateway"
+	"github.com/chatmcp/chatmcp/gateway/daemon"
 	"github.com/chatmcp/chatmcp/store"
 	"github.com/chatmcp/chatmcp/store/storetest"
 )
@@ -38,7 +39,7 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// gatewayReplica is one chatmcp-gateway process, run through gateway.Run.
+// gatewayReplica is one chatmcp-gateway process, run through daemon.Main.
 type gatewayReplica struct {
 	dir    string
 	addr   string
@@ -48,7 +49,7 @@ type gatewayReplica struct {
 	err    error
 }
 
-// launchGateway starts gateway.Run with a config in dir (extra YAML is
+// launchGateway starts daemon.Main with a config in dir (extra YAML is
 // appended); waitGateway waits for it to listen.
 func launchGateway(t *testing.T, dir, upstreamURL, extra string) *gatewayReplica {
 	t.Helper()
@@ -61,9 +62,9 @@ func launchGateway(t *testing.T, dir, upstreamURL, extra string) *gatewayReplica
 	r := &gatewayReplica{dir: dir, stderr: &lockedBuffer{}, ready: make(chan string, 1), exited: make(chan struct{})}
 	go func() {
 		defer close(r.exited)
-		r.err = gateway.Run(ctx, []string{"--config", cfg, "--dev"}, r.stderr, gateway.Deps{
+		r.err = exitErr(daemon.Main(ctx, []string{"--config", cfg, "--dev"}, r.stderr, daemon.Deps{
 			Ready: func(a net.Addr) { r.ready <- a.String() },
-		})
+		}))
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -120,7 +120,7 @@ func runGateway(path string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400) // as chatmcp-gateway does (gateway.Run)
+		debug.SetGCPercent(400) // as chatmcp-gateway does (its main)
 	}
 	if prof := os.Getenv("CHATMCP_BENCH_CPUPROFILE"); prof != "" {
 		f, err := os.Create(prof)

@@ -7,7 +7,7 @@
 //	CHATMCP_TEST_POSTGRES_DSN=postgres://… go run ./bench/revocation [-rounds 30]
 //
 // It creates a scratch database on that server (dropped at the end), starts
-// three replicas with gateway.Run in this process (A; B with the default
+// three replicas with gateway/daemon.Main in this process (A; B with the default
 // revocations settings; C with listen: false), and per round mints a token
 // on A, checks that B and C accept it, revokes it through A's admin API
 // and polls B and C until each answers 401. The time is from sending the
@@ -39,6 +39,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/chatmcp/chatmcp/gateway"
+	"github.com/chatmcp/chatmcp/gateway/daemon"
 	"github.com/chatmcp/chatmcp/store"
 )
 
@@ -116,9 +117,13 @@ func run(rounds int, reconcile time.Duration) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			done <- gateway.Run(ctx, []string{"--config", path, "--dev"}, io.Discard, gateway.Deps{
+			if code := daemon.Main(ctx, []string{"--config", path, "--dev"}, io.Discard, daemon.Deps{
 				Ready: func(a net.Addr) { ready <- a.String() },
-			})
+			}); code != 0 {
+				done <- fmt.Errorf("chatmcp-gateway exited with code %d", code)
+			} else {
+				done <- nil
+			}
 		}()
 		select {
 		case addr := <-ready:

@@ -1,17 +1,21 @@
-package gateway
+// Package daemon runs the chatmcp-gateway process: it chooses the TEE
+// attester (or the simulator with --dev), fetches layer-1 secrets through
+// the KBS client the binary wires in, and serves a gateway.Server until its
+// context ends. The gateway logic itself lives in package gateway.
+package daemon
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
-	"runtime/debug"
 
 	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/attest/sim"
+	"github.com/chatmcp/chatmcp/gateway"
 	"github.com/chatmcp/chatmcp/internal/ops"
 )
 
@@ -28,12 +32,33 @@ type Deps struct {
 	// NewSecretSource returns the KBS client for url, running the
 	// attestation handshake with a. If nil, a config that needs secrets
 	// cannot start.
-	NewSecretSource func(url string, a attest.Attester) (SecretSource, error)
+	NewSecretSource func(url string, a attest.Attester) (gateway.SecretSource, error)
 	// Getenv reads the environment. If nil, os.Getenv.
 	Getenv func(string) string
 	// Ready, if non-nil, is called with the bound address once the
 	// gateway listens (tests and supervisors; the log line says the same).
 	Ready func(addr net.Addr)
+}
+
+// Options configure Run: the binary's Deps and what the command line
+// gives.
+type Options struct {
+	Deps
+	// Config is the parsed configuration file. Required.
+	Config *gateway.Config
+	// Dev uses the INSECURE simulated TEE (attest/sim) instead of
+	// Attester or Detect.
+	Dev bool
+	// Stderr receives the --dev banner. If nil, os.Stderr.
+	Stderr io.Writer
+	// Logger receives operational logs. If nil, text to Stderr.
+	Logger *slog.Logger
+	// Metrics records tool calls, approvals and requests. If nil, nothing
+	// is recorded.
+	Metrics *ops.Gateway
+	// Readiness, if non-nil, gets the gateway's checks
+	// (gateway.ReadinessChecks) once the server is built.
+	Readiness *ops.Readiness
 }
 
 // DevBanner is printed to stderr in --dev mode.
@@ -45,93 +70,63 @@ const DevBanner = `
 ################################################################################
 `
 
-// Run is the chatmcp-gateway command: chatmcp-gateway --config FILE [--dev].
-func Run(ctx context.Context, args []string, stderr io.Writer, deps Deps) error {
-	fs := flag.NewFlagSet("chatmcp-gateway", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "configuration file (YAML, docs/gateway.md)")
-	dev := fs.Bool("dev", false, "use the INSECURE simulated TEE")
-	var of ops.Flags
-	of.Register(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
-	}
-	if *configPath == "" || fs.NArg() != 0 {
+// Run serves the gateway until ctx is done.
+func Run(ctx context.Context, o *Options) error {
+	if o.Config == nil {
 		return errors.New("usage: chatmcp-gateway --config FILE [--dev]")
 	}
-	cfg, err := LoadConfig(*configPath)
-	if err != nil {
-		return err
+	stderr := o.Stderr
+	if stderr == nil {
+		stderr = os.Stderr
 	}
-	log, err := of.Logger(stderr)
-	if err != nil {
-		return err
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(stderr, nil))
 	}
-	// The ops server comes first, so /readyz answers 503 while the
-	// secrets are fetched and the upstreams connected.
-	var metrics *ops.Gateway
-	ready := ops.NewReadiness(ReadinessChecks()...)
-	if of.MetricsListen != "" {
-		reg := ops.NewRegistry()
-		metrics = ops.NewGateway(reg)
-		osrv, err := ops.Start(&ops.Options{Listen: of.MetricsListen, Registry: reg, Ready: ready, Logger: log})
-		if err != nil {
-			return err
-		}
-		defer osrv.Close()
-		fmt.Fprintf(stderr, "chatmcp-gateway: metrics on %s (/healthz, /readyz, /metrics)\n", osrv.URL())
-	}
-	getenv := deps.Getenv
+	getenv := o.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	if getenv("GOGC") == "" {
-		// Each call allocates in two MCP codecs (server and client side);
-		// a live heap of a few MiB makes the default GOGC=100 collect
-		// constantly. 400 trades some MiB of RAM for about a fifth less
-		// latency (docs/BENCHMARKS.md). GOGC in the environment wins.
-		debug.SetGCPercent(400)
-	}
-	a := deps.Attester
-	if *dev {
+	o.Readiness.Declare(gateway.ReadinessChecks()...)
+	cfg := o.Config
+	a := o.Attester
+	var err error
+	if o.Dev {
 		fmt.Fprint(stderr, DevBanner)
 		if a, err = sim.NewAttester(nil); err != nil {
 			return err
 		}
 	}
-	if a == nil && deps.Detect != nil {
-		if a, err = deps.Detect(); err != nil {
+	if a == nil && o.Detect != nil {
+		if a, err = o.Detect(); err != nil {
 			return fmt.Errorf("no TEE attester available (%w); run inside a TEE or pass --dev for the INSECURE simulator", err)
 		}
 	}
 	if a == nil {
 		return errors.New("no TEE attester available; run inside a TEE or pass --dev for the INSECURE simulator")
 	}
-	opts := &Options{Attester: a, Logger: log, Dev: *dev, Getenv: getenv, Metrics: metrics}
+	opts := &gateway.Options{Attester: a, Logger: log, Dev: o.Dev, Getenv: getenv, Metrics: o.Metrics}
 	if len(cfg.SecretNames()) > 0 {
-		if deps.NewSecretSource == nil {
+		if o.NewSecretSource == nil {
 			return errors.New("the config refers to secrets but this build has no KBS client")
 		}
-		if opts.Secrets, err = deps.NewSecretSource(cfg.KBS, a); err != nil {
+		if opts.Secrets, err = o.NewSecretSource(cfg.KBS, a); err != nil {
 			return fmt.Errorf("kbs client: %w", err)
 		}
 	}
-	s, err := New(ctx, cfg, opts)
+	s, err := gateway.New(ctx, cfg, opts)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	ready.Set(s.ReadyChecks()...)
+	o.Readiness.Set(s.ReadyChecks()...)
 	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listening: %w", err)
 	}
-	log.Info("chatmcp-gateway serving", "addr", l.Addr().String(), "audience", s.Audience(), "tools", len(s.ToolNames()), "dev", *dev)
-	if deps.Ready != nil {
-		deps.Ready(l.Addr())
+	log.Info("chatmcp-gateway serving", "addr", l.Addr().String(), "audience", s.Audience(), "tools", len(s.ToolNames()), "dev", o.Dev)
+	if o.Ready != nil {
+		o.Ready(l.Addr())
 	}
 	return s.Serve(ctx, l)
 }
