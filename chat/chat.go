@@ -6,7 +6,6 @@
 package chat
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/chatmcp/chatmcp/envelope"
+	"github.com/chatmcp/chatmcp/internal/edge"
 	"github.com/chatmcp/chatmcp/internal/wire"
 	"github.com/chatmcp/chatmcp/relayapi"
 	"github.com/chatmcp/chatmcp/wallet"
@@ -57,6 +57,7 @@ type Client struct {
 	token   string
 	history map[string][]*envelope.Conversation // verified states by conversation, index epoch-1
 	senders map[string]*senderEntry             // signers' revoked devices, by wallet address
+	api     *edge.Client
 }
 
 // senderEntry is what the client knows of a signer's (an envelope's sender
@@ -89,7 +90,8 @@ func New(opts *Options) (*Client, error) {
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("chat: relay URL %q: want http(s)://host[:port]", o.Relay)
 	}
-	c := &Client{opts: o, base: base, dir: filepath.Join(o.Home, o.Wallet.Address().String()), history: map[string][]*envelope.Conversation{}, senders: map[string]*senderEntry{}}
+	c := &Client{opts: o, base: base, dir: filepath.Join(o.Home, o.Wallet.Address().String()), history: map[string][]*envelope.Conversation{}, senders: map[string]*senderEntry{},
+		api: &edge.Client{Service: "relay", HTTP: o.HTTPClient, MaxResponse: 64 << 20}}
 	if err := c.loadDevice(); err != nil {
 		return nil, err
 	}
@@ -177,7 +179,7 @@ func (c *Client) sessionPath() string {
 // registers this device; the session is saved under Home.
 func (c *Client) Login(ctx context.Context) error {
 	var nr relayapi.NonceResponse
-	if err := c.do(ctx, http.MethodPost, "/v1/auth/nonce", struct{}{}, &nr, false); err != nil {
+	if err := c.do(ctx, http.MethodPost, relayapi.PathNonce, struct{}{}, &nr, false); err != nil {
 		return fmt.Errorf("sign-in: %w", err)
 	}
 	// The domain is the one we are talking to, never the one the relay
@@ -201,7 +203,7 @@ func (c *Client) Login(ctx context.Context) error {
 	text := m.String()
 	req := relayapi.LoginRequest{Message: text, Signature: c.opts.Wallet.Sign([]byte(text)), Device: c.device.Cert}
 	var lr relayapi.LoginResponse
-	if err := c.do(ctx, http.MethodPost, "/v1/auth/login", req, &lr, false); err != nil {
+	if err := c.do(ctx, http.MethodPost, relayapi.PathLogin, req, &lr, false); err != nil {
 		return fmt.Errorf("sign-in: %w", err)
 	}
 	c.token = lr.Token
@@ -231,91 +233,49 @@ func (c *Client) session(ctx context.Context) error {
 	return c.Login(ctx)
 }
 
-// APIError is a refusal by the relay. Reason is the stable code of the
-// check that failed (a relayapi.Reason* constant, or ReasonHTTP when the
-// relay sent no error body); callers branch on it, never on Msg.
-type APIError struct {
-	Status int
-	Reason string
-	Msg    string
-	Stamps []relayapi.StampNeeded
-}
-
-func (e *APIError) Error() string { return fmt.Sprintf("relay refused (%s): %s", e.Reason, e.Msg) }
+// APIError is a refusal by the relay (internal/edge's one client error
+// type). Reason is the stable code of the check that failed (a
+// relayapi.Reason* constant, or ReasonHTTP when the relay sent no error
+// body); callers branch on it, never on Msg. StampsNeeded reads who needs
+// a stamp from a stamp_required refusal.
+type APIError = edge.APIError
 
 // ReasonHTTP is APIError.Reason for an error response without a relay
 // error body (a proxy's page, a relay too old to send reasons).
-const ReasonHTTP = "http"
+const ReasonHTTP = edge.ReasonHTTP
 
 // IsReason reports whether err is a relay refusal with one of reasons.
-func IsReason(err error, reasons ...string) bool {
+func IsReason(err error, reasons ...string) bool { return edge.IsReason(err, reasons...) }
+
+// StampsNeeded returns the recipients a ReasonStampRequired refusal names,
+// or nil when err is no such refusal.
+func StampsNeeded(err error) []relayapi.StampNeeded {
 	var ae *APIError
-	if !errors.As(err, &ae) {
-		return false
+	if !errors.As(err, &ae) || ae.Reason != relayapi.ReasonStampRequired {
+		return nil
 	}
-	for _, r := range reasons {
-		if ae.Reason == r {
-			return true
-		}
+	var e relayapi.Error
+	if json.Unmarshal(ae.Body, &e) != nil {
+		return nil
 	}
-	return false
+	return e.Stamps
 }
 
 // do sends a JSON request and decodes a JSON response. With auth, a 401
-// on a saved session signs in again once.
+// on a saved session signs in again once (on the reason code).
 func (c *Client) do(ctx context.Context, method, path string, in, out any, auth bool) error {
-	if auth {
-		if err := c.session(ctx); err != nil {
-			return err
-		}
+	if !auth {
+		return c.api.Do(ctx, method, c.base.String()+path, "", in, out)
 	}
-	err := c.doOnce(ctx, method, path, in, out, auth)
-	if auth && IsReason(err, relayapi.ReasonSessionExpired, relayapi.ReasonUnauthorized) {
+	if err := c.session(ctx); err != nil {
+		return err
+	}
+	err := c.api.Do(ctx, method, c.base.String()+path, c.token, in, out)
+	if IsReason(err, relayapi.ReasonSessionExpired, relayapi.ReasonUnauthorized) {
 		if err := c.Login(ctx); err != nil {
 			return err
 		}
-		return c.doOnce(ctx, method, path, in, out, auth)
+		return c.api.Do(ctx, method, c.base.String()+path, c.token, in, out)
 	}
 	return err
-}
-
-func (c *Client) doOnce(ctx context.Context, method, path string, in, out any, auth bool) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if auth {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.opts.HTTPClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("relay unreachable: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		var e relayapi.Error
-		if err := wire.Read(resp.Body, relayapi.MaxSmallBody, &e); err != nil || e.Error == "" || e.Reason == "" {
-			return &APIError{Status: resp.StatusCode, Reason: ReasonHTTP, Msg: fmt.Sprintf("HTTP %d", resp.StatusCode)}
-		}
-		return &APIError{Status: resp.StatusCode, Reason: e.Reason, Msg: e.Error, Stamps: e.Stamps}
-	}
-	if out == nil {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, relayapi.MaxSmallBody))
-		return nil
-	}
-	if err := wire.Read(resp.Body, 64<<20, out); err != nil {
-		return fmt.Errorf("relay response: %w", err)
-	}
-	return nil
 }

@@ -26,7 +26,7 @@ func (c *Client) conversation(ctx context.Context, id string) ([]*envelope.Conve
 		return nil, fmt.Errorf("conversation ID %q is not 32 lowercase hex characters", id)
 	}
 	var resp relayapi.ConversationResponse
-	if err := c.do(ctx, http.MethodGet, "/v1/conversations/"+id, nil, &resp, true); err != nil {
+	if err := c.do(ctx, http.MethodGet, relayapi.PathConversations+"/"+id, nil, &resp, true); err != nil {
 		return nil, err
 	}
 	var states []*envelope.Conversation
@@ -85,7 +85,7 @@ func (c *Client) stateAt(ctx context.Context, id string, epoch uint64) (*envelop
 // verify and name them) and proof-of-work difficulty.
 func (c *Client) User(ctx context.Context, a wallet.Address) (*relayapi.UserResponse, error) {
 	var u relayapi.UserResponse
-	if err := c.do(ctx, http.MethodGet, "/v1/users/"+a.String(), nil, &u, true); err != nil {
+	if err := c.do(ctx, http.MethodGet, relayapi.PathUsers+"/"+a.String(), nil, &u, true); err != nil {
 		return nil, err
 	}
 	var ok []envelope.DeviceCert
@@ -153,7 +153,7 @@ func (c *Client) SendDM(ctx context.Context, to wallet.Address, text string) (*S
 		op := &envelope.Op{Conversation: id, Kind: envelope.KindDM, Epoch: 1, Creator: c.Address(),
 			Members: envelope.SortMembers([]wallet.Address{c.Address(), to}), At: c.opts.Now().UnixMilli()}
 		op.Sign(c.device)
-		if err := c.do(ctx, http.MethodPost, "/v1/conversations", relayapi.OpRequest{Op: *op}, nil, true); err != nil && !IsReason(err, relayapi.ReasonConversationExists) {
+		if err := c.do(ctx, http.MethodPost, relayapi.PathConversations, relayapi.OpRequest{Op: *op}, nil, true); err != nil && !IsReason(err, relayapi.ReasonConversationExists) {
 			return nil, fmt.Errorf("creating conversation: %w", err)
 		}
 		if err := c.setConsent(ctx, to, envelope.Allowed); err != nil {
@@ -185,7 +185,7 @@ func (c *Client) CreateGroup(ctx context.Context, members []wallet.Address) (str
 		return "", err
 	}
 	op.Sign(c.device)
-	if err := c.postOp(ctx, "/v1/conversations", op); err != nil {
+	if err := c.postOp(ctx, relayapi.PathConversations, op); err != nil {
 		return "", fmt.Errorf("creating group: %w", err)
 	}
 	for _, m := range op.Members {
@@ -203,9 +203,8 @@ func (c *Client) CreateGroup(ctx context.Context, members []wallet.Address) (str
 func (c *Client) postOp(ctx context.Context, path string, op *envelope.Op) error {
 	req := relayapi.OpRequest{Op: *op}
 	err := c.do(ctx, http.MethodPost, path, req, nil, true)
-	var ae *APIError
-	if errors.As(err, &ae) && ae.Reason == relayapi.ReasonStampRequired && len(ae.Stamps) > 0 {
-		if req.Stamps, err = c.mint(ctx, ae.Stamps, op.Hash()); err != nil {
+	if needed := StampsNeeded(err); len(needed) > 0 {
+		if req.Stamps, err = c.mint(ctx, needed, op.Hash()); err != nil {
 			return err
 		}
 		err = c.do(ctx, http.MethodPost, path, req, nil, true)
@@ -234,7 +233,7 @@ func (c *Client) mint(ctx context.Context, needed []relayapi.StampNeeded, hash [
 // answered; allow the creator to move them).
 func (c *Client) Conversations(ctx context.Context) (conversations, requests []string, err error) {
 	var resp relayapi.ConversationsResponse
-	if err := c.do(ctx, http.MethodGet, "/v1/conversations", nil, &resp, true); err != nil {
+	if err := c.do(ctx, http.MethodGet, relayapi.PathConversations, nil, &resp, true); err != nil {
 		return nil, nil, err
 	}
 	return resp.Conversations, resp.Requests, nil
@@ -258,7 +257,7 @@ func (c *Client) AddMember(ctx context.Context, id string, member wallet.Address
 	if _, err := envelope.Apply(cur, op); err != nil {
 		return fmt.Errorf("%w: %w", err, ErrNotPermitted)
 	}
-	if err := c.postOp(ctx, "/v1/conversations/"+id+"/ops", op); err != nil {
+	if err := c.postOp(ctx, relayapi.PathConversations+"/"+id+"/ops", op); err != nil {
 		return fmt.Errorf("adding member: %w", err)
 	}
 	delete(c.history, id)
@@ -290,7 +289,7 @@ func (c *Client) RemoveMember(ctx context.Context, id string, member wallet.Addr
 	if _, err := envelope.Apply(cur, op); err != nil {
 		return fmt.Errorf("%w: %w", err, ErrNotPermitted)
 	}
-	if err := c.postOp(ctx, "/v1/conversations/"+id+"/ops", op); err != nil {
+	if err := c.postOp(ctx, relayapi.PathConversations+"/"+id+"/ops", op); err != nil {
 		return fmt.Errorf("removing member: %w", err)
 	}
 	delete(c.history, id)
@@ -359,16 +358,15 @@ func (c *Client) Post(ctx context.Context, env *envelope.Envelope) (*Sent, error
 	req := relayapi.SendRequest{Envelope: raw}
 	var resp relayapi.SendResponse
 	var requested []wallet.Address
-	err = c.do(ctx, http.MethodPost, "/v1/messages", req, &resp, true)
-	var ae *APIError
-	if errors.As(err, &ae) && ae.Reason == relayapi.ReasonStampRequired && len(ae.Stamps) > 0 {
-		if req.Stamps, err = c.mint(ctx, ae.Stamps, env.Hash()); err != nil {
+	err = c.do(ctx, http.MethodPost, relayapi.PathMessages, req, &resp, true)
+	if needed := StampsNeeded(err); len(needed) > 0 {
+		if req.Stamps, err = c.mint(ctx, needed, env.Hash()); err != nil {
 			return nil, err
 		}
-		for _, n := range ae.Stamps {
+		for _, n := range needed {
 			requested = append(requested, n.Recipient)
 		}
-		err = c.do(ctx, http.MethodPost, "/v1/messages", req, &resp, true)
+		err = c.do(ctx, http.MethodPost, relayapi.PathMessages, req, &resp, true)
 	}
 	if err != nil {
 		return nil, err
@@ -422,7 +420,7 @@ func (c *Client) Read(ctx context.Context, o ReadOptions) ([]Message, int64, err
 		q.Set("conversation", o.Conversation)
 	}
 	var page relayapi.MessagesResponse
-	if err := c.do(ctx, http.MethodGet, "/v1/messages?"+q.Encode(), nil, &page, true); err != nil {
+	if err := c.do(ctx, http.MethodGet, relayapi.PathMessages+"?"+q.Encode(), nil, &page, true); err != nil {
 		return nil, 0, err
 	}
 	clear(c.senders) // learn of revocations at least once per page
@@ -507,7 +505,7 @@ func (c *Client) Watch(ctx context.Context, after int64, fn func(Message) error)
 	} else {
 		u.Scheme = "ws"
 	}
-	u.Path += "/v1/watch"
+	u.Path += relayapi.PathWatch
 	u.RawQuery = "after=" + strconv.FormatInt(after, 10)
 	ws, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{
 		HTTPClient: c.opts.HTTPClient,
@@ -546,7 +544,7 @@ func (c *Client) Watch(ctx context.Context, after int64, fn func(Message) error)
 func (c *Client) setConsent(ctx context.Context, peer wallet.Address, state string) error {
 	u := &envelope.ConsentUpdate{Peer: peer, State: state, At: c.opts.Now().UnixMilli()}
 	u.Sign(c.device)
-	if err := c.do(ctx, http.MethodPut, "/v1/consent", relayapi.ConsentRequest{Update: *u}, nil, true); err != nil {
+	if err := c.do(ctx, http.MethodPut, relayapi.PathConsent, relayapi.ConsentRequest{Update: *u}, nil, true); err != nil {
 		return fmt.Errorf("setting consent for %s: %w", peer, err)
 	}
 	return nil
@@ -564,13 +562,13 @@ func (c *Client) Deny(ctx context.Context, peer wallet.Address) error {
 
 // SetDifficulty publishes the proof-of-work difficulty strangers must pay.
 func (c *Client) SetDifficulty(ctx context.Context, bits int) error {
-	return c.do(ctx, http.MethodPut, "/v1/settings", relayapi.SettingsRequest{Difficulty: bits}, nil, true)
+	return c.do(ctx, http.MethodPut, relayapi.PathSettings, relayapi.SettingsRequest{Difficulty: bits}, nil, true)
 }
 
 // Devices lists the wallet's devices on the relay.
 func (c *Client) Devices(ctx context.Context) ([]relayapi.Device, error) {
 	var resp relayapi.DevicesResponse
-	if err := c.do(ctx, http.MethodGet, "/v1/devices", nil, &resp, true); err != nil {
+	if err := c.do(ctx, http.MethodGet, relayapi.PathDevices, nil, &resp, true); err != nil {
 		return nil, err
 	}
 	return resp.Devices, nil
@@ -583,5 +581,5 @@ func (c *Client) RevokeDevice(ctx context.Context, device string) error {
 		return fmt.Errorf("device ID %q is not 32 lowercase hex characters", device)
 	}
 	r := envelope.NewRevocation(c.opts.Wallet, device, c.opts.Now())
-	return c.do(ctx, http.MethodPost, "/v1/devices/revoke", relayapi.RevokeRequest{Revocation: *r}, nil, true)
+	return c.do(ctx, http.MethodPost, relayapi.PathRevokeDevice, relayapi.RevokeRequest{Revocation: *r}, nil, true)
 }

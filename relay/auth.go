@@ -9,10 +9,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/chatmcp/chatmcp/envelope"
+	"github.com/chatmcp/chatmcp/internal/edge"
 	"github.com/chatmcp/chatmcp/relayapi"
 	"github.com/chatmcp/chatmcp/store"
 	"github.com/chatmcp/chatmcp/wallet"
@@ -29,7 +29,7 @@ type session struct {
 func (s *Server) handleNonce(w http.ResponseWriter, r *http.Request) {
 	var b [16]byte
 	if _, err := io.ReadFull(s.opts.Rand, b[:]); err != nil {
-		s.fail(w, r, err)
+		s.edge.WriteError(w, r, err)
 		return
 	}
 	nonce := hex.EncodeToString(b[:])
@@ -37,28 +37,28 @@ func (s *Server) handleNonce(w http.ResponseWriter, r *http.Request) {
 	expires := now.Add(s.opts.NonceTTL).UnixMilli()
 	ctx := r.Context()
 	if _, err := s.db.Exec(ctx, `DELETE FROM relay_nonces WHERE expires < ?`, now.UnixMilli()); err != nil {
-		s.fail(w, r, err)
+		s.edge.WriteError(w, r, err)
 		return
 	}
 	if _, err := s.db.Exec(ctx, `INSERT INTO relay_nonces (nonce, expires) VALUES (?, ?)`, nonce, expires); err != nil {
-		s.fail(w, r, err)
+		s.edge.WriteError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, relayapi.NonceResponse{Nonce: nonce, Domain: s.opts.Domain, ChainID: s.opts.ChainID, Expires: expires})
+	edge.WriteJSON(w, http.StatusOK, relayapi.NonceResponse{Nonce: nonce, Domain: s.opts.Domain, ChainID: s.opts.ChainID, Expires: expires})
 }
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	var req relayapi.LoginRequest
-	if err := decode(r, relayapi.MaxSmallBody, &req); err != nil {
-		s.fail(w, r, err)
+	if err := s.edge.DecodeJSON(r, relayapi.MaxSmallBody, &req); err != nil {
+		s.edge.WriteError(w, r, err)
 		return
 	}
 	resp, err := s.login(r.Context(), &req)
 	if err != nil {
-		s.fail(w, r, err)
+		s.edge.WriteError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	edge.WriteJSON(w, http.StatusOK, resp)
 }
 
 // login checks, in order: the message parses; its domain, chain, version
@@ -67,37 +67,37 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 func (s *Server) login(ctx context.Context, req *relayapi.LoginRequest) (*relayapi.LoginResponse, error) {
 	m, err := wallet.ParseSignInMessage(req.Message)
 	if err != nil {
-		return nil, errorf(http.StatusBadRequest, relayapi.ReasonBadSignIn, "%v", err)
+		return nil, edge.Errorf(http.StatusBadRequest, relayapi.ReasonBadSignIn, "%v", err)
 	}
 	now := s.opts.Now()
 	switch {
 	case m.Domain != s.opts.Domain:
-		return nil, errorf(http.StatusUnauthorized, relayapi.ReasonWrongDomain, "sign-in rejected: domain %q is not this relay (%q)", m.Domain, s.opts.Domain)
+		return nil, edge.Errorf(http.StatusUnauthorized, relayapi.ReasonWrongDomain, "sign-in rejected: domain %q is not this relay (%q)", m.Domain, s.opts.Domain)
 	case m.Version != "1":
-		return nil, errorf(http.StatusUnauthorized, relayapi.ReasonWrongVersion, "sign-in rejected: version %q, want 1", m.Version)
+		return nil, edge.Errorf(http.StatusUnauthorized, relayapi.ReasonWrongVersion, "sign-in rejected: version %q, want 1", m.Version)
 	case m.ChainID != s.opts.ChainID:
-		return nil, errorf(http.StatusUnauthorized, relayapi.ReasonWrongChain, "sign-in rejected: chain ID %q, want %q", m.ChainID, s.opts.ChainID)
+		return nil, edge.Errorf(http.StatusUnauthorized, relayapi.ReasonWrongChain, "sign-in rejected: chain ID %q, want %q", m.ChainID, s.opts.ChainID)
 	case m.Nonce == "":
-		return nil, errorf(http.StatusUnauthorized, relayapi.ReasonNoNonce, "sign-in rejected: no nonce")
+		return nil, edge.Errorf(http.StatusUnauthorized, relayapi.ReasonNoNonce, "sign-in rejected: no nonce")
 	case m.IssuedAt.IsZero() || m.ExpirationTime.IsZero():
-		return nil, errorf(http.StatusUnauthorized, relayapi.ReasonNoTimes, "sign-in rejected: issued-at and expiration time are required")
+		return nil, edge.Errorf(http.StatusUnauthorized, relayapi.ReasonNoTimes, "sign-in rejected: issued-at and expiration time are required")
 	case m.IssuedAt.After(now.Add(s.opts.MaxSkew)) || m.IssuedAt.Before(now.Add(-s.opts.NonceTTL-s.opts.MaxSkew)):
-		return nil, errorf(http.StatusUnauthorized, relayapi.ReasonIssuedAt, "sign-in rejected: issued-at %s is outside the accepted window", m.IssuedAt.Format(time.RFC3339))
+		return nil, edge.Errorf(http.StatusUnauthorized, relayapi.ReasonIssuedAt, "sign-in rejected: issued-at %s is outside the accepted window", m.IssuedAt.Format(time.RFC3339))
 	case !m.ExpirationTime.After(now):
-		return nil, errorf(http.StatusUnauthorized, relayapi.ReasonSignInExpired, "sign-in rejected: message expired")
+		return nil, edge.Errorf(http.StatusUnauthorized, relayapi.ReasonSignInExpired, "sign-in rejected: message expired")
 	case m.ExpirationTime.Sub(m.IssuedAt) > s.opts.NonceTTL+s.opts.MaxSkew:
-		return nil, errorf(http.StatusUnauthorized, relayapi.ReasonExpiryTooLong, "sign-in rejected: expiration time too far after issued-at")
+		return nil, edge.Errorf(http.StatusUnauthorized, relayapi.ReasonExpiryTooLong, "sign-in rejected: expiration time too far after issued-at")
 	case !m.NotBefore.IsZero() && m.NotBefore.After(now):
-		return nil, errorf(http.StatusUnauthorized, relayapi.ReasonNotYetValid, "sign-in rejected: not valid yet")
+		return nil, edge.Errorf(http.StatusUnauthorized, relayapi.ReasonNotYetValid, "sign-in rejected: not valid yet")
 	}
 	if !m.Address.Verify([]byte(req.Message), req.Signature) {
-		return nil, errorf(http.StatusUnauthorized, relayapi.ReasonBadSignature, "sign-in rejected: wallet signature does not verify")
+		return nil, edge.Errorf(http.StatusUnauthorized, relayapi.ReasonBadSignature, "sign-in rejected: wallet signature does not verify")
 	}
 	if err := req.Device.Verify(); err != nil {
-		return nil, errorf(http.StatusBadRequest, relayapi.ReasonBadDevice, "%v", err)
+		return nil, edge.Errorf(http.StatusBadRequest, relayapi.ReasonBadDevice, "%v", err)
 	}
 	if !req.Device.Wallet.Equal(m.Address) {
-		return nil, errorf(http.StatusUnauthorized, relayapi.ReasonDeviceWallet, "sign-in rejected: device certificate is for another wallet")
+		return nil, edge.Errorf(http.StatusUnauthorized, relayapi.ReasonDeviceWallet, "sign-in rejected: device certificate is for another wallet")
 	}
 	certJSON, err := json.Marshal(req.Device)
 	if err != nil {
@@ -117,7 +117,7 @@ func (s *Server) login(ctx context.Context, req *relayapi.LoginRequest) (*relaya
 			return err
 		}
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return errorf(http.StatusUnauthorized, relayapi.ReasonNonceInvalid, "sign-in rejected: nonce unknown, expired or already used")
+			return edge.Errorf(http.StatusUnauthorized, relayapi.ReasonNonceInvalid, "sign-in rejected: nonce unknown, expired or already used")
 		}
 		var existing []byte
 		var revoked int64
@@ -131,9 +131,9 @@ func (s *Server) login(ctx context.Context, req *relayapi.LoginRequest) (*relaya
 		case err != nil:
 			return err
 		case revoked != 0:
-			return errorf(http.StatusForbidden, relayapi.ReasonDeviceRevoked, "device %s was revoked", req.Device.Device)
+			return edge.Errorf(http.StatusForbidden, relayapi.ReasonDeviceRevoked, "device %s was revoked", req.Device.Device)
 		case string(existing) != string(certJSON):
-			return errorf(http.StatusConflict, relayapi.ReasonDeviceConflict, "device %s is registered with a different certificate", req.Device.Device)
+			return edge.Errorf(http.StatusConflict, relayapi.ReasonDeviceConflict, "device %s is registered with a different certificate", req.Device.Device)
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO relay_sessions (token_hash, wallet, device, expires) VALUES (?, ?, ?, ?)`,
 			th[:], addr, req.Device.Device, expires)
@@ -149,26 +149,26 @@ func (s *Server) login(ctx context.Context, req *relayapi.LoginRequest) (*relaya
 // sessions are deleted on revocation, so a found session is live.
 func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || tok == "" {
-			s.fail(w, r, errorf(http.StatusUnauthorized, relayapi.ReasonUnauthorized, "not signed in: run 'chatmcp chat login'"))
+		tok, err := edge.Bearer(r)
+		if err != nil {
+			s.edge.WriteError(w, r, edge.Errorf(http.StatusUnauthorized, relayapi.ReasonUnauthorized, "not signed in: run 'chatmcp chat login'"))
 			return
 		}
 		th := sha256.Sum256([]byte(tok))
 		var addr, device string
 		var expires int64
-		err := s.db.QueryRow(r.Context(), `SELECT wallet, device, expires FROM relay_sessions WHERE token_hash = ?`, th[:]).Scan(&addr, &device, &expires)
+		err = s.db.QueryRow(r.Context(), `SELECT wallet, device, expires FROM relay_sessions WHERE token_hash = ?`, th[:]).Scan(&addr, &device, &expires)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && expires < s.opts.Now().UnixMilli()) {
-			s.fail(w, r, errorf(http.StatusUnauthorized, relayapi.ReasonSessionExpired, "session unknown or expired: run 'chatmcp chat login'"))
+			s.edge.WriteError(w, r, edge.Errorf(http.StatusUnauthorized, relayapi.ReasonSessionExpired, "session unknown or expired: run 'chatmcp chat login'"))
 			return
 		}
 		if err != nil {
-			s.fail(w, r, err)
+			s.edge.WriteError(w, r, err)
 			return
 		}
 		a, err := wallet.ParseAddress(addr)
 		if err != nil {
-			s.fail(w, r, err)
+			s.edge.WriteError(w, r, err)
 			return
 		}
 		h(w, r, &session{wallet: a, device: device, tokenHash: th[:]})
@@ -189,7 +189,7 @@ func (s *Server) live(ctx context.Context, sess *session) (bool, error) {
 func (s *Server) handleDevices(w http.ResponseWriter, r *http.Request, sess *session) {
 	rows, err := s.db.Query(r.Context(), `SELECT cert, revoked FROM relay_devices WHERE wallet = ? ORDER BY created, device`, sess.wallet.String())
 	if err != nil {
-		s.fail(w, r, err)
+		s.edge.WriteError(w, r, err)
 		return
 	}
 	defer rows.Close()
@@ -198,35 +198,35 @@ func (s *Server) handleDevices(w http.ResponseWriter, r *http.Request, sess *ses
 		var cert []byte
 		var d relayapi.Device
 		if err := rows.Scan(&cert, &d.Revoked); err != nil {
-			s.fail(w, r, err)
+			s.edge.WriteError(w, r, err)
 			return
 		}
 		if err := json.Unmarshal(cert, &d.Cert); err != nil {
-			s.fail(w, r, err)
+			s.edge.WriteError(w, r, err)
 			return
 		}
 		resp.Devices = append(resp.Devices, d)
 	}
 	if err := rows.Err(); err != nil {
-		s.fail(w, r, err)
+		s.edge.WriteError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	edge.WriteJSON(w, http.StatusOK, resp)
 }
 
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, sess *session) {
 	var req relayapi.RevokeRequest
-	if err := decode(r, relayapi.MaxSmallBody, &req); err != nil {
-		s.fail(w, r, err)
+	if err := s.edge.DecodeJSON(r, relayapi.MaxSmallBody, &req); err != nil {
+		s.edge.WriteError(w, r, err)
 		return
 	}
 	rv := &req.Revocation
 	if err := rv.Verify(); err != nil {
-		s.fail(w, r, errorf(http.StatusBadRequest, relayapi.ReasonBadRevocation, "%v", err))
+		s.edge.WriteError(w, r, edge.Errorf(http.StatusBadRequest, relayapi.ReasonBadRevocation, "%v", err))
 		return
 	}
 	if !rv.Wallet.Equal(sess.wallet) {
-		s.fail(w, r, errorf(http.StatusForbidden, relayapi.ReasonRevocationOther, "revocation is for another wallet"))
+		s.edge.WriteError(w, r, edge.Errorf(http.StatusForbidden, relayapi.ReasonRevocationOther, "revocation is for another wallet"))
 		return
 	}
 	raw, _ := json.Marshal(rv)
@@ -238,41 +238,41 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, sess *sess
 			return err
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return errorf(http.StatusNotFound, relayapi.ReasonUnknownDevice, "no active device %s", rv.Device)
+			return edge.Errorf(http.StatusNotFound, relayapi.ReasonUnknownDevice, "no active device %s", rv.Device)
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM relay_sessions WHERE wallet = ? AND device = ?`, rv.Wallet.String(), rv.Device)
 		return err
 	})
 	if err != nil {
-		s.fail(w, r, err)
+		s.edge.WriteError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct{}{})
+	edge.WriteJSON(w, http.StatusOK, struct{}{})
 }
 
 func (s *Server) handleUser(w http.ResponseWriter, r *http.Request, _ *session) {
 	addr, err := wallet.ParseAddress(r.PathValue("address"))
 	if err != nil {
-		s.fail(w, r, errorf(http.StatusBadRequest, relayapi.ReasonBadAddress, "%v", err))
+		s.edge.WriteError(w, r, edge.Errorf(http.StatusBadRequest, relayapi.ReasonBadAddress, "%v", err))
 		return
 	}
 	ctx := r.Context()
 	resp := relayapi.UserResponse{Address: addr, Devices: []envelope.DeviceCert{}}
 	certs, err := s.activeDevices(ctx, s.db, addr.String())
 	if err != nil {
-		s.fail(w, r, err)
+		s.edge.WriteError(w, r, err)
 		return
 	}
 	resp.Devices = append(resp.Devices, certs...)
 	if resp.Revocations, err = s.revocations(ctx, s.db, addr.String()); err != nil {
-		s.fail(w, r, err)
+		s.edge.WriteError(w, r, err)
 		return
 	}
 	if resp.Difficulty, err = s.difficulty(ctx, s.db, addr.String()); err != nil {
-		s.fail(w, r, err)
+		s.edge.WriteError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	edge.WriteJSON(w, http.StatusOK, resp)
 }
 
 // querier is a *store.DB or *store.Tx.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/chatmcp/chatmcp/envelope"
+	"github.com/chatmcp/chatmcp/internal/edge"
 	"github.com/chatmcp/chatmcp/relayapi"
 	"github.com/chatmcp/chatmcp/stamp"
 	"github.com/chatmcp/chatmcp/store"
@@ -17,7 +18,7 @@ import (
 
 func (s *Server) checkSigner(op *envelope.Op, sess *session) error {
 	if !op.Signer.Wallet.Equal(sess.wallet) || op.Signer.Device != sess.device {
-		return errorf(http.StatusForbidden, relayapi.ReasonWrongSigner, "membership op not signed by this session's device")
+		return edge.Errorf(http.StatusForbidden, relayapi.ReasonWrongSigner, "membership op not signed by this session's device")
 	}
 	return nil
 }
@@ -26,15 +27,15 @@ func (s *Server) checkSigner(op *envelope.Op, sess *session) error {
 // kind requires (DM squatting) has its own reason.
 func opRefused(status int, reason string, err error) error {
 	if errors.Is(err, envelope.ErrConversationID) {
-		return errorf(http.StatusBadRequest, relayapi.ReasonConversationID, "%v", err)
+		return edge.Errorf(http.StatusBadRequest, relayapi.ReasonConversationID, "%v", err)
 	}
-	return errorf(status, reason, "%v", err)
+	return edge.Errorf(status, reason, "%v", err)
 }
 
 func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, sess *session) {
 	var req relayapi.OpRequest
-	if err := decode(r, relayapi.MaxSmallBody, &req); err != nil {
-		s.fail(w, r, err)
+	if err := s.edge.DecodeJSON(r, relayapi.MaxSmallBody, &req); err != nil {
+		s.edge.WriteError(w, r, err)
 		return
 	}
 	op := &req.Op
@@ -44,16 +45,16 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, sess *sess
 	// ever exist at a DM ID.
 	conv, err := envelope.Apply(nil, op)
 	if err != nil {
-		s.fail(w, r, opRefused(http.StatusBadRequest, relayapi.ReasonBadOp, err))
+		s.edge.WriteError(w, r, opRefused(http.StatusBadRequest, relayapi.ReasonBadOp, err))
 		return
 	}
 	if err := s.checkSigner(op, sess); err != nil {
-		s.fail(w, r, err)
+		s.edge.WriteError(w, r, err)
 		return
 	}
 	stamps, err := parseStamps(req.Stamps)
 	if err != nil {
-		s.fail(w, r, err)
+		s.edge.WriteError(w, r, err)
 		return
 	}
 	raw, _ := json.Marshal(op)
@@ -64,7 +65,7 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, sess *sess
 			return err
 		}
 		if n > 0 {
-			return errorf(http.StatusConflict, relayapi.ReasonConversationExists, "conversation %s already exists", conv.ID)
+			return edge.Errorf(http.StatusConflict, relayapi.ReasonConversationExists, "conversation %s already exists", conv.ID)
 		}
 		if err := s.admitMembers(ctx, tx, nil, conv, op, stamps); err != nil {
 			return err
@@ -72,10 +73,10 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, sess *sess
 		return s.storeOp(ctx, tx, conv, raw, true)
 	})
 	if err != nil {
-		s.fail(w, r, err)
+		s.edge.WriteError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, relayapi.ConversationResponse{ID: conv.ID, Ops: []envelope.Op{*op}})
+	edge.WriteJSON(w, http.StatusCreated, relayapi.ConversationResponse{ID: conv.ID, Ops: []envelope.Op{*op}})
 }
 
 // admitMembers applies the consent and stamp rules of a first message to
@@ -124,7 +125,7 @@ func (s *Server) storeOp(ctx context.Context, tx *store.Tx, conv *envelope.Conve
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO relay_ops (conversation, epoch, op) VALUES (?, ?, ?)`, conv.ID, conv.Epoch, raw); err != nil {
 		if store.IsUniqueViolation(err) {
-			return errorf(http.StatusConflict, relayapi.ReasonConflict, "conversation %s changed concurrently; retry", conv.ID)
+			return edge.Errorf(http.StatusConflict, relayapi.ReasonConflict, "conversation %s changed concurrently; retry", conv.ID)
 		}
 		return err
 	}
@@ -172,33 +173,33 @@ func (s *Server) loadConversation(ctx context.Context, q querier, id string) (*e
 		return nil, nil, err
 	}
 	if conv == nil {
-		return nil, nil, errorf(http.StatusNotFound, relayapi.ReasonUnknownConversation, "unknown conversation %s", id)
+		return nil, nil, edge.Errorf(http.StatusNotFound, relayapi.ReasonUnknownConversation, "unknown conversation %s", id)
 	}
 	return conv, ops, nil
 }
 
 func (s *Server) handleOp(w http.ResponseWriter, r *http.Request, sess *session) {
 	var req relayapi.OpRequest
-	if err := decode(r, relayapi.MaxSmallBody, &req); err != nil {
-		s.fail(w, r, err)
+	if err := s.edge.DecodeJSON(r, relayapi.MaxSmallBody, &req); err != nil {
+		s.edge.WriteError(w, r, err)
 		return
 	}
 	op := &req.Op
 	if err := op.Verify(); err != nil {
-		s.fail(w, r, errorf(http.StatusBadRequest, relayapi.ReasonBadOp, "%v", err))
+		s.edge.WriteError(w, r, edge.Errorf(http.StatusBadRequest, relayapi.ReasonBadOp, "%v", err))
 		return
 	}
 	if op.Conversation != r.PathValue("id") {
-		s.fail(w, r, errorf(http.StatusBadRequest, relayapi.ReasonOpConversation, "op is for another conversation"))
+		s.edge.WriteError(w, r, edge.Errorf(http.StatusBadRequest, relayapi.ReasonOpConversation, "op is for another conversation"))
 		return
 	}
 	if err := s.checkSigner(op, sess); err != nil {
-		s.fail(w, r, err)
+		s.edge.WriteError(w, r, err)
 		return
 	}
 	stamps, err := parseStamps(req.Stamps)
 	if err != nil {
-		s.fail(w, r, err)
+		s.edge.WriteError(w, r, err)
 		return
 	}
 	raw, _ := json.Marshal(op)
@@ -221,10 +222,10 @@ func (s *Server) handleOp(w http.ResponseWriter, r *http.Request, sess *session)
 		return s.storeOp(ctx, tx, next, raw, false)
 	})
 	if err != nil {
-		s.fail(w, r, err)
+		s.edge.WriteError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct{}{})
+	edge.WriteJSON(w, http.StatusOK, struct{}{})
 }
 
 // participant reports whether the caller is a current member of the
@@ -234,7 +235,7 @@ func (s *Server) participant(ctx context.Context, q querier, id string, sess *se
 	var cur int
 	err = q.QueryRow(ctx, `SELECT current FROM relay_members WHERE conversation = ? AND wallet = ?`, id, sess.wallet.String()).Scan(&cur)
 	if errors.Is(err, sql.ErrNoRows) {
-		return false, errorf(http.StatusNotFound, relayapi.ReasonUnknownConversation, "unknown conversation %s", id)
+		return false, edge.Errorf(http.StatusNotFound, relayapi.ReasonUnknownConversation, "unknown conversation %s", id)
 	}
 	return cur == 1, err
 }
@@ -261,24 +262,24 @@ func opsUntilRemoval(ops []envelope.Op, member wallet.Address) []envelope.Op {
 func (s *Server) handleConversation(w http.ResponseWriter, r *http.Request, sess *session) {
 	id := r.PathValue("id")
 	if !envelope.ValidID(id) {
-		s.fail(w, r, errorf(http.StatusBadRequest, relayapi.ReasonBadID, "conversation ID is not 32 lowercase hex characters"))
+		s.edge.WriteError(w, r, edge.Errorf(http.StatusBadRequest, relayapi.ReasonBadID, "conversation ID is not 32 lowercase hex characters"))
 		return
 	}
 	ctx := r.Context()
 	current, err := s.participant(ctx, s.db, id, sess)
 	if err != nil {
-		s.fail(w, r, err)
+		s.edge.WriteError(w, r, err)
 		return
 	}
 	_, ops, err := s.loadConversation(ctx, s.db, id)
 	if err != nil {
-		s.fail(w, r, err)
+		s.edge.WriteError(w, r, err)
 		return
 	}
 	if !current {
 		ops = opsUntilRemoval(ops, sess.wallet)
 	}
-	writeJSON(w, http.StatusOK, relayapi.ConversationResponse{ID: id, Ops: ops})
+	edge.WriteJSON(w, http.StatusOK, relayapi.ConversationResponse{ID: id, Ops: ops})
 }
 
 // handleConversations lists the caller's current conversations, split by
@@ -291,7 +292,7 @@ func (s *Server) handleConversations(w http.ResponseWriter, r *http.Request, ses
 		LEFT JOIN relay_consent k ON k.wallet = m.wallet AND k.peer = c.creator
 		WHERE m.wallet = ? AND m.current = 1 ORDER BY m.conversation`, me)
 	if err != nil {
-		s.fail(w, r, err)
+		s.edge.WriteError(w, r, err)
 		return
 	}
 	defer rows.Close()
@@ -299,7 +300,7 @@ func (s *Server) handleConversations(w http.ResponseWriter, r *http.Request, ses
 	for rows.Next() {
 		var id, creator, state string
 		if err := rows.Scan(&id, &creator, &state); err != nil {
-			s.fail(w, r, err)
+			s.edge.WriteError(w, r, err)
 			return
 		}
 		switch {
@@ -310,8 +311,8 @@ func (s *Server) handleConversations(w http.ResponseWriter, r *http.Request, ses
 		}
 	}
 	if err := rows.Err(); err != nil {
-		s.fail(w, r, err)
+		s.edge.WriteError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	edge.WriteJSON(w, http.StatusOK, resp)
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/chatmcp/chatmcp/envelope"
+	"github.com/chatmcp/chatmcp/internal/edge"
 	"github.com/chatmcp/chatmcp/relayapi"
 	"github.com/chatmcp/chatmcp/stamp"
 	"github.com/chatmcp/chatmcp/store"
@@ -19,18 +20,18 @@ import (
 
 func (s *Server) handleSend(w http.ResponseWriter, r *http.Request, sess *session) {
 	var req relayapi.SendRequest
-	if err := decode(r, relayapi.MaxSendBody, &req); err != nil {
-		s.fail(w, r, err)
+	if err := s.edge.DecodeJSON(r, relayapi.MaxSendBody, &req); err != nil {
+		s.edge.WriteError(w, r, err)
 		return
 	}
 	resp, recipients, err := s.send(r.Context(), &req, sess)
 	if err != nil {
-		s.fail(w, r, err)
+		s.edge.WriteError(w, r, err)
 		return
 	}
 	s.hub.wake(recipients)
 	s.opts.Metrics.MessageStored(len(recipients))
-	writeJSON(w, http.StatusCreated, resp)
+	edge.WriteJSON(w, http.StatusCreated, resp)
 }
 
 // send parses and verifies the envelope, then in one transaction checks
@@ -38,21 +39,21 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request, sess *sessio
 // the envelope and its deliveries. On any error nothing is stored.
 func (s *Server) send(ctx context.Context, req *relayapi.SendRequest, sess *session) (*relayapi.SendResponse, []string, error) {
 	if len(req.Envelope) == 0 {
-		return nil, nil, errorf(http.StatusBadRequest, relayapi.ReasonBadRequest, "malformed request: no envelope")
+		return nil, nil, edge.Errorf(http.StatusBadRequest, relayapi.ReasonBadRequest, "malformed request: no envelope")
 	}
 	env, err := envelope.Parse(req.Envelope)
 	if err != nil {
-		return nil, nil, errorf(http.StatusBadRequest, relayapi.ReasonBadEnvelope, "%v", err)
+		return nil, nil, edge.Errorf(http.StatusBadRequest, relayapi.ReasonBadEnvelope, "%v", err)
 	}
 	if err := env.Verify(); err != nil {
-		return nil, nil, errorf(http.StatusBadRequest, relayapi.ReasonBadEnvelope, "%v", err)
+		return nil, nil, edge.Errorf(http.StatusBadRequest, relayapi.ReasonBadEnvelope, "%v", err)
 	}
 	if !env.Sender.Wallet.Equal(sess.wallet) || env.Sender.Device != sess.device {
-		return nil, nil, errorf(http.StatusForbidden, relayapi.ReasonWrongSigner, "envelope sender is not this session's device")
+		return nil, nil, edge.Errorf(http.StatusForbidden, relayapi.ReasonWrongSigner, "envelope sender is not this session's device")
 	}
 	now := s.opts.Now()
 	if d := now.UnixMilli() - env.SentAt; d > s.opts.MaxSkew.Milliseconds() || -d > s.opts.MaxSkew.Milliseconds() {
-		return nil, nil, errorf(http.StatusBadRequest, relayapi.ReasonClockSkew, "envelope time is more than %s from the relay's clock", s.opts.MaxSkew)
+		return nil, nil, edge.Errorf(http.StatusBadRequest, relayapi.ReasonClockSkew, "envelope time is more than %s from the relay's clock", s.opts.MaxSkew)
 	}
 	stamps, err := parseStamps(req.Stamps)
 	if err != nil {
@@ -80,13 +81,13 @@ func (s *Server) send(ctx context.Context, req *relayapi.SendRequest, sess *sess
 			return err
 		}
 		if revoked != 0 {
-			return errorf(http.StatusForbidden, relayapi.ReasonDeviceRevoked, "device %s was revoked", sess.device)
+			return edge.Errorf(http.StatusForbidden, relayapi.ReasonDeviceRevoked, "device %s was revoked", sess.device)
 		}
 		var epoch int64
 		var membersHash []byte
 		err := tx.QueryRow(ctx, `SELECT epoch, members_hash FROM relay_conversations WHERE id = ?`, env.Conversation).Scan(&epoch, &membersHash)
 		if errors.Is(err, sql.ErrNoRows) {
-			return errorf(http.StatusNotFound, relayapi.ReasonUnknownConversation, "unknown conversation %s", env.Conversation)
+			return edge.Errorf(http.StatusNotFound, relayapi.ReasonUnknownConversation, "unknown conversation %s", env.Conversation)
 		}
 		if err != nil {
 			return err
@@ -99,10 +100,10 @@ func (s *Server) send(ctx context.Context, req *relayapi.SendRequest, sess *sess
 			if _, err := s.participant(ctx, tx, env.Conversation, sess); err != nil {
 				return err
 			}
-			return errorf(http.StatusForbidden, relayapi.ReasonNotMember, "you are not a member of conversation %s", env.Conversation)
+			return edge.Errorf(http.StatusForbidden, relayapi.ReasonNotMember, "you are not a member of conversation %s", env.Conversation)
 		}
 		if uint64(epoch) != env.Epoch || !bytes.Equal(membersHash, env.MembersHash) {
-			return errorf(http.StatusConflict, relayapi.ReasonEpochChanged, "conversation %s membership changed (epoch %d); refresh and resend", env.Conversation, epoch)
+			return edge.Errorf(http.StatusConflict, relayapi.ReasonEpochChanged, "conversation %s membership changed (epoch %d); refresh and resend", env.Conversation, epoch)
 		}
 		type delivery struct{ to, folder string }
 		deliveries := []delivery{{sess.wallet.String(), relayapi.FolderInbox}}
@@ -143,7 +144,7 @@ func (s *Server) send(ctx context.Context, req *relayapi.SendRequest, sess *sess
 		if _, err := tx.Exec(ctx, `INSERT INTO relay_messages (id, conversation, sender, envelope, stored) VALUES (?, ?, ?, ?, ?)`,
 			env.ID, env.Conversation, sess.wallet.String(), raw, now.UnixMilli()); err != nil {
 			if store.IsUniqueViolation(err) {
-				return errorf(http.StatusConflict, relayapi.ReasonReplay, "message %s was already sent (replay)", env.ID)
+				return edge.Errorf(http.StatusConflict, relayapi.ReasonReplay, "message %s was already sent (replay)", env.ID)
 			}
 			return err
 		}
@@ -173,10 +174,10 @@ func parseStamps(in map[string]stamp.Stamp) (map[wallet.Address]stamp.Stamp, err
 	for a, st := range in {
 		addr, err := wallet.ParseAddress(a)
 		if err != nil {
-			return nil, errorf(http.StatusBadRequest, relayapi.ReasonBadStamp, "stamp for %v", err)
+			return nil, edge.Errorf(http.StatusBadRequest, relayapi.ReasonBadStamp, "stamp for %v", err)
 		}
 		if err := st.Validate(); err != nil {
-			return nil, errorf(http.StatusBadRequest, relayapi.ReasonBadStamp, "stamp for %s: %v", a, err)
+			return nil, edge.Errorf(http.StatusBadRequest, relayapi.ReasonBadStamp, "stamp for %s: %v", a, err)
 		}
 		stamps[addr] = st
 	}
@@ -208,11 +209,11 @@ func (s *Server) checkStamp(ctx context.Context, q querier, recipient, sender wa
 	}
 	v := s.opts.Stamps[st.Kind]
 	if v == nil {
-		return nil, errorf(http.StatusPaymentRequired, relayapi.ReasonStampKind, "stamp for %s: kind %q is not accepted by this relay", recipient, st.Kind)
+		return nil, edge.Errorf(http.StatusPaymentRequired, relayapi.ReasonStampKind, "stamp for %s: kind %q is not accepted by this relay", recipient, st.Kind)
 	}
 	in := stamp.Input{Recipient: recipient, Sender: sender, Message: hash}
 	if err := v.Verify(ctx, &st, in, stamp.Requirement{Bits: bits}); err != nil {
-		return nil, errorf(http.StatusPaymentRequired, relayapi.ReasonStampRejected, "stamp for %s rejected: %v", recipient, err)
+		return nil, edge.Errorf(http.StatusPaymentRequired, relayapi.ReasonStampRejected, "stamp for %s rejected: %v", recipient, err)
 	}
 	return nil, nil
 }
@@ -223,9 +224,9 @@ func stampRequired(needed []relayapi.StampNeeded, what string) error {
 	if len(needed) == 0 {
 		return nil
 	}
-	he := errorf(http.StatusPaymentRequired, relayapi.ReasonStampRequired, "stamp required: "+what, len(needed))
-	he.stamps = needed
-	return he
+	e := edge.Errorf(http.StatusPaymentRequired, relayapi.ReasonStampRequired, "stamp required: "+what, len(needed))
+	e.Body = relayapi.Error{ErrorBody: edge.ErrorBody{Error: e.Msg, Reason: e.Reason}, Stamps: needed}
+	return e
 }
 
 // notify tells other replicas which recipients have new deliveries. Each
@@ -273,38 +274,38 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request, sess *se
 	var err error
 	if v := q.Get("after"); v != "" {
 		if after, err = strconv.ParseInt(v, 10, 64); err != nil || after < 0 {
-			s.fail(w, r, errorf(http.StatusBadRequest, relayapi.ReasonBadRequest, "after: not a cursor"))
+			s.edge.WriteError(w, r, edge.Errorf(http.StatusBadRequest, relayapi.ReasonBadRequest, "after: not a cursor"))
 			return
 		}
 	}
 	if v := q.Get("limit"); v != "" {
 		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > relayapi.MaxPageSize {
-			s.fail(w, r, errorf(http.StatusBadRequest, relayapi.ReasonBadRequest, "limit: want 1 to %d", relayapi.MaxPageSize))
+			s.edge.WriteError(w, r, edge.Errorf(http.StatusBadRequest, relayapi.ReasonBadRequest, "limit: want 1 to %d", relayapi.MaxPageSize))
 			return
 		}
 	}
 	folder := q.Get("folder")
 	if folder != "" && folder != relayapi.FolderInbox && folder != relayapi.FolderRequests {
-		s.fail(w, r, errorf(http.StatusBadRequest, relayapi.ReasonBadRequest, "folder: want inbox or requests"))
+		s.edge.WriteError(w, r, edge.Errorf(http.StatusBadRequest, relayapi.ReasonBadRequest, "folder: want inbox or requests"))
 		return
 	}
 	conv := q.Get("conversation")
 	if conv != "" {
 		if !envelope.ValidID(conv) {
-			s.fail(w, r, errorf(http.StatusBadRequest, relayapi.ReasonBadID, "conversation ID is not 32 lowercase hex characters"))
+			s.edge.WriteError(w, r, edge.Errorf(http.StatusBadRequest, relayapi.ReasonBadID, "conversation ID is not 32 lowercase hex characters"))
 			return
 		}
 		if _, err := s.participant(r.Context(), s.db, conv, sess); err != nil {
-			s.fail(w, r, err)
+			s.edge.WriteError(w, r, err)
 			return
 		}
 	}
 	page, err := s.page(r.Context(), sess.wallet.String(), after, limit, folder, conv)
 	if err != nil {
-		s.fail(w, r, err)
+		s.edge.WriteError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, page)
+	edge.WriteJSON(w, http.StatusOK, page)
 }
 
 // page reads a recipient's deliveries after the cursor, oldest first.
@@ -347,17 +348,17 @@ func (s *Server) page(ctx context.Context, recipient string, after int64, limit 
 
 func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request, sess *session) {
 	var req relayapi.ConsentRequest
-	if err := decode(r, relayapi.MaxSmallBody, &req); err != nil {
-		s.fail(w, r, err)
+	if err := s.edge.DecodeJSON(r, relayapi.MaxSmallBody, &req); err != nil {
+		s.edge.WriteError(w, r, err)
 		return
 	}
 	u := &req.Update
 	if err := u.Verify(); err != nil {
-		s.fail(w, r, errorf(http.StatusBadRequest, relayapi.ReasonBadConsent, "%v", err))
+		s.edge.WriteError(w, r, edge.Errorf(http.StatusBadRequest, relayapi.ReasonBadConsent, "%v", err))
 		return
 	}
 	if !u.Signer.Wallet.Equal(sess.wallet) || u.Signer.Device != sess.device {
-		s.fail(w, r, errorf(http.StatusForbidden, relayapi.ReasonWrongSigner, "consent update not signed by this session's device"))
+		s.edge.WriteError(w, r, edge.Errorf(http.StatusForbidden, relayapi.ReasonWrongSigner, "consent update not signed by this session's device"))
 		return
 	}
 	raw, _ := json.Marshal(u)
@@ -383,20 +384,20 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request, sess *ses
 		return err
 	})
 	if err != nil {
-		s.fail(w, r, err)
+		s.edge.WriteError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct{}{})
+	edge.WriteJSON(w, http.StatusOK, struct{}{})
 }
 
 func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request, sess *session) {
 	var req relayapi.SettingsRequest
-	if err := decode(r, relayapi.MaxSmallBody, &req); err != nil {
-		s.fail(w, r, err)
+	if err := s.edge.DecodeJSON(r, relayapi.MaxSmallBody, &req); err != nil {
+		s.edge.WriteError(w, r, err)
 		return
 	}
 	if req.Difficulty < 0 || req.Difficulty > stamp.MaxBits {
-		s.fail(w, r, errorf(http.StatusBadRequest, relayapi.ReasonBadDifficulty, "difficulty %d out of range 0-%d", req.Difficulty, stamp.MaxBits))
+		s.edge.WriteError(w, r, edge.Errorf(http.StatusBadRequest, relayapi.ReasonBadDifficulty, "difficulty %d out of range 0-%d", req.Difficulty, stamp.MaxBits))
 		return
 	}
 	ctx := r.Context()
@@ -411,8 +412,8 @@ func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request, sess *se
 		return err
 	})
 	if err != nil {
-		s.fail(w, r, err)
+		s.edge.WriteError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct{}{})
+	edge.WriteJSON(w, http.StatusOK, struct{}{})
 }

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chatmcp/chatmcp/internal/edge"
 	"github.com/chatmcp/chatmcp/internal/ops"
 	"github.com/chatmcp/chatmcp/relayapi"
 	"github.com/chatmcp/chatmcp/stamp"
@@ -67,6 +68,7 @@ type Server struct {
 	opts Options
 	mux  *http.ServeMux
 	hub  *hub
+	edge *edge.Server
 }
 
 // New migrates db and returns a Server.
@@ -110,29 +112,29 @@ func New(ctx context.Context, db *store.DB, opts *Options) (*Server, error) {
 	if err := db.Migrate(ctx, "relay", migrations); err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
-	s := &Server{db: db, opts: o, mux: http.NewServeMux(), hub: newHub()}
+	s := &Server{db: db, opts: o, mux: http.NewServeMux(), hub: newHub(), edge: &edge.Server{Name: "relay", Codes: codes, Logger: o.Logger}}
 	s.routes()
 	o.Metrics.SetWatchers(s.hub.count)
 	return s, nil
 }
 
 func (s *Server) routes() {
-	s.mux.HandleFunc("POST /v1/auth/nonce", s.handleNonce)
-	s.mux.HandleFunc("POST /v1/auth/login", s.handleLogin)
-	s.mux.HandleFunc("GET /v1/users/{address}", s.authed(s.handleUser))
-	s.mux.HandleFunc("GET /v1/devices", s.authed(s.handleDevices))
-	s.mux.HandleFunc("POST /v1/devices/revoke", s.authed(s.handleRevoke))
-	s.mux.HandleFunc("POST /v1/conversations", s.authed(s.handleCreate))
-	s.mux.HandleFunc("GET /v1/conversations", s.authed(s.handleConversations))
-	s.mux.HandleFunc("GET /v1/conversations/{id}", s.authed(s.handleConversation))
-	s.mux.HandleFunc("POST /v1/conversations/{id}/ops", s.authed(s.handleOp))
-	s.mux.HandleFunc("POST /v1/messages", s.authed(s.handleSend))
-	s.mux.HandleFunc("GET /v1/messages", s.authed(s.handleMessages))
-	s.mux.HandleFunc("PUT /v1/consent", s.authed(s.handleConsent))
-	s.mux.HandleFunc("PUT /v1/settings", s.authed(s.handleSettings))
-	s.mux.HandleFunc("GET /v1/watch", s.authed(s.handleWatch))
+	s.mux.HandleFunc("POST "+relayapi.PathNonce, s.handleNonce)
+	s.mux.HandleFunc("POST "+relayapi.PathLogin, s.handleLogin)
+	s.mux.HandleFunc("GET "+relayapi.PathUsers+"/{address}", s.authed(s.handleUser))
+	s.mux.HandleFunc("GET "+relayapi.PathDevices, s.authed(s.handleDevices))
+	s.mux.HandleFunc("POST "+relayapi.PathRevokeDevice, s.authed(s.handleRevoke))
+	s.mux.HandleFunc("POST "+relayapi.PathConversations, s.authed(s.handleCreate))
+	s.mux.HandleFunc("GET "+relayapi.PathConversations, s.authed(s.handleConversations))
+	s.mux.HandleFunc("GET "+relayapi.PathConversations+"/{id}", s.authed(s.handleConversation))
+	s.mux.HandleFunc("POST "+relayapi.PathConversations+"/{id}/ops", s.authed(s.handleOp))
+	s.mux.HandleFunc("POST "+relayapi.PathMessages, s.authed(s.handleSend))
+	s.mux.HandleFunc("GET "+relayapi.PathMessages, s.authed(s.handleMessages))
+	s.mux.HandleFunc("PUT "+relayapi.PathConsent, s.authed(s.handleConsent))
+	s.mux.HandleFunc("PUT "+relayapi.PathSettings, s.authed(s.handleSettings))
+	s.mux.HandleFunc("GET "+relayapi.PathWatch, s.authed(s.handleWatch))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, errorf(http.StatusNotFound, relayapi.ReasonNoEndpoint, "no such endpoint %s %s", r.Method, r.URL.Path))
+		s.edge.WriteError(w, r, edge.Errorf(http.StatusNotFound, relayapi.ReasonNoEndpoint, "no such endpoint %s %s", r.Method, r.URL.Path))
 	})
 }
 

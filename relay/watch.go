@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/chatmcp/chatmcp/internal/edge"
 	"github.com/chatmcp/chatmcp/relayapi"
 	"github.com/coder/websocket"
 	"github.com/go-json-experiment/json"
@@ -18,7 +19,7 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, sess *sessi
 	if v := r.URL.Query().Get("after"); v != "" {
 		var err error
 		if after, err = strconv.ParseInt(v, 10, 64); err != nil || after < 0 {
-			s.fail(w, r, errorf(http.StatusBadRequest, relayapi.ReasonBadRequest, "after: not a cursor"))
+			s.edge.WriteError(w, r, edge.Errorf(http.StatusBadRequest, relayapi.ReasonBadRequest, "after: not a cursor"))
 			return
 		}
 	}

@@ -7,9 +7,26 @@ package relayapi
 
 import (
 	"github.com/chatmcp/chatmcp/envelope"
+	"github.com/chatmcp/chatmcp/internal/edge"
 	"github.com/chatmcp/chatmcp/stamp"
 	"github.com/chatmcp/chatmcp/wallet"
 	"github.com/go-json-experiment/json/jsontext"
+)
+
+// Paths of the relay's HTTP API. A user's entry is PathUsers + "/" +
+// address; a conversation PathConversations + "/" + ID, its membership ops
+// that + "/ops".
+const (
+	PathNonce         = "/v1/auth/nonce"     // POST: NonceResponse
+	PathLogin         = "/v1/auth/login"     // POST LoginRequest: LoginResponse
+	PathUsers         = "/v1/users"          // GET /{address}: UserResponse
+	PathDevices       = "/v1/devices"        // GET: DevicesResponse
+	PathRevokeDevice  = "/v1/devices/revoke" // POST RevokeRequest
+	PathConversations = "/v1/conversations"  // POST OpRequest: ConversationResponse; GET: ConversationsResponse; GET /{id}: ConversationResponse; POST /{id}/ops OpRequest
+	PathMessages      = "/v1/messages"       // POST SendRequest: SendResponse; GET ?after&limit&folder&conversation: MessagesResponse
+	PathConsent       = "/v1/consent"        // PUT ConsentRequest
+	PathSettings      = "/v1/settings"       // PUT SettingsRequest
+	PathWatch         = "/v1/watch"          // GET ?after, WebSocket: Message text frames
 )
 
 // Request body limits.
@@ -142,13 +159,13 @@ type StampNeeded struct {
 	Bits      int            `json:"bits"`
 }
 
-// Error is every error response: Reason is a stable machine-readable code
-// (one of the Reason constants) that clients branch on; Error is a sentence
-// for people and may change.
+// Error is every error response: the body every ChatMCP service answers
+// errors with (Reason a stable machine-readable code, one of the Reason
+// constants, that clients branch on; Error a sentence for people that may
+// change) and, with ReasonStampRequired, who needs a stamp.
 type Error struct {
-	Reason string        `json:"reason"`
-	Error  string        `json:"error"`
-	Stamps []StampNeeded `json:"stamps_needed,omitzero"`
+	edge.ErrorBody `json:",inline"`
+	Stamps         []StampNeeded `json:"stamps_needed,omitzero"`
 }
 
 // Reasons: the codes in Error.Reason, one per check the relay makes. They
