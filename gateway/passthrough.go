@@ -8,6 +8,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/chatmcp/chatmcp/gateway/catalog"
+	"github.com/chatmcp/chatmcp/gateway/upstream"
 )
 
 // Resources and prompts pass through under exposed names
@@ -49,8 +50,8 @@ func keys(m map[string]bool) []string {
 	return out
 }
 
-func (s *Server) syncResources(ctx context.Context, u *backend, c *conn) {
-	caps := c.cs.InitializeResult().Capabilities
+func (s *Server) syncResources(ctx context.Context, u *backend, c *upstream.Conn) {
+	caps := c.Client().InitializeResult().Capabilities
 	if caps == nil || caps.Resources == nil {
 		return
 	}
@@ -73,7 +74,7 @@ func (s *Server) syncResources(ctx context.Context, u *backend, c *conn) {
 	pt.resources, pt.templates = map[string]bool{}, map[string]bool{}
 	s.mu.Unlock()
 
-	for r, err := range c.cs.Resources(ctx, nil) {
+	for r, err := range c.Client().Resources(ctx, nil) {
 		if err != nil {
 			s.log.Warn("listing upstream resources", "upstream", u.cfg.Name, "err", err)
 			break
@@ -85,7 +86,7 @@ func (s *Server) syncResources(ctx context.Context, u *backend, c *conn) {
 		exp.Name = catalog.ExposedName(u.cfg.Name, r.Name)
 		s.mcp.AddResource(&exp, s.readHandler(u, exp.Name))
 	}
-	for t, err := range c.cs.ResourceTemplates(ctx, nil) {
+	for t, err := range c.Client().ResourceTemplates(ctx, nil) {
 		if err != nil {
 			s.log.Warn("listing upstream resource templates", "upstream", u.cfg.Name, "err", err)
 			break
@@ -136,7 +137,7 @@ func (s *Server) readHandler(u *backend, exposed string) mcp.ResourceHandler {
 		if err != nil {
 			return nil, err
 		}
-		res, err := c.cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: req.Params.URI})
+		res, err := c.Client().ReadResource(ctx, &mcp.ReadResourceParams{URI: req.Params.URI})
 		if err != nil {
 			return nil, errors.New(s.redactor.String(err.Error()))
 		}
@@ -148,8 +149,8 @@ func (s *Server) readHandler(u *backend, exposed string) mcp.ResourceHandler {
 	}
 }
 
-func (s *Server) syncPrompts(ctx context.Context, u *backend, c *conn) {
-	caps := c.cs.InitializeResult().Capabilities
+func (s *Server) syncPrompts(ctx context.Context, u *backend, c *upstream.Conn) {
+	caps := c.Client().InitializeResult().Capabilities
 	if caps == nil || caps.Prompts == nil {
 		return
 	}
@@ -165,7 +166,7 @@ func (s *Server) syncPrompts(ctx context.Context, u *backend, c *conn) {
 	if len(names) > 0 {
 		s.mcp.RemovePrompts(names...)
 	}
-	for pr, err := range c.cs.Prompts(ctx, nil) {
+	for pr, err := range c.Client().Prompts(ctx, nil) {
 		if err != nil {
 			s.log.Warn("listing upstream prompts", "upstream", u.cfg.Name, "err", err)
 			break
@@ -185,7 +186,7 @@ func (s *Server) syncPrompts(ctx context.Context, u *backend, c *conn) {
 			if err != nil {
 				return nil, err
 			}
-			res, err := c.cs.GetPrompt(ctx, &mcp.GetPromptParams{Name: orig, Arguments: req.Params.Arguments})
+			res, err := c.Client().GetPrompt(ctx, &mcp.GetPromptParams{Name: orig, Arguments: req.Params.Arguments})
 			if err != nil {
 				return nil, errors.New(s.redactor.String(err.Error()))
 			}

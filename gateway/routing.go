@@ -1,0 +1,156 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/chatmcp/chatmcp/gateway/upstream"
+)
+
+// What an upstream sends on a connection is routed here: list changes
+// re-sync the upstream's features (sync.go, passthrough.go); progress, log
+// messages, elicitation and sampling requests go, redacted, to the caller
+// of the call in flight that they belong to, and to nobody else.
+
+// clientOptions returns the handlers of c, a new connection to u.
+func (s *Server) clientOptions(u *backend, c *upstream.Conn) *mcp.ClientOptions {
+	return &mcp.ClientOptions{
+		Logger: s.log,
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
+			if c == u.pool.Shared() {
+				go s.syncTools(s.ctx, u, c)
+			}
+		},
+		ResourceListChangedHandler: func(context.Context, *mcp.ResourceListChangedRequest) {
+			if c == u.pool.Shared() {
+				go s.syncResources(s.ctx, u, c)
+			}
+		},
+		PromptListChangedHandler: func(context.Context, *mcp.PromptListChangedRequest) {
+			if c == u.pool.Shared() {
+				go s.syncPrompts(s.ctx, u, c)
+			}
+		},
+		ProgressNotificationHandler: func(ctx context.Context, req *mcp.ProgressNotificationClientRequest) {
+			s.forwardProgress(c, req.Params)
+		},
+		LoggingMessageHandler: func(ctx context.Context, req *mcp.LoggingMessageRequest) {
+			s.forwardLog(u, c, req.Params)
+		},
+		ElicitationHandler: func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			return s.forwardElicit(ctx, c, req.Params)
+		},
+		CreateMessageHandler: func(ctx context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			return s.forwardSampling(ctx, c, req.Params)
+		},
+	}
+}
+
+// upstreamProgressToken is the progress token the gateway puts on the
+// upstream call with id (upstream.Conn.Begin) when its client asked for
+// progress; forwardProgress maps it back.
+func upstreamProgressToken(id uint64) string { return fmt.Sprintf("chatmcp-%d", id) }
+
+// forwardProgress maps the upstream's progress token back to the client's.
+func (s *Server) forwardProgress(c *upstream.Conn, p *mcp.ProgressNotificationParams) {
+	tok, ok := p.ProgressToken.(string)
+	if !ok || !strings.HasPrefix(tok, "chatmcp-") {
+		return
+	}
+	var id uint64
+	if _, err := fmt.Sscanf(tok, "chatmcp-%d", &id); err != nil {
+		return
+	}
+	cl := c.Call(id)
+	if cl == nil || cl.ProgressToken == nil || cl.Session == nil {
+		return
+	}
+	out := *p
+	out.ProgressToken = cl.ProgressToken
+	out.Message = s.redactor.String(out.Message)
+	cl.Session.NotifyProgress(cl.Ctx, &out)
+}
+
+// forwardLog sends an upstream log message, redacted, to the client
+// sessions entitled to it: for a per-session connection its session; for a
+// shared one, the sessions with a call in flight on it.
+func (s *Server) forwardLog(u *backend, c *upstream.Conn, p *mcp.LoggingMessageParams) {
+	var out mcp.LoggingMessageParams
+	if err := s.redactCopy(p, &out); err != nil {
+		return
+	}
+	if out.Logger == "" {
+		out.Logger = u.cfg.Name
+	} else {
+		out.Logger = u.cfg.Name + "/" + out.Logger
+	}
+	// One message per session, on the stream of one of its calls.
+	for ss, cctx := range c.Callers() {
+		ss.Log(cctx, &out)
+	}
+}
+
+// forwardElicit sends the upstream's elicitation request, redacted, to the
+// one client session with calls in flight on c, if it declared elicitation.
+func (s *Server) forwardElicit(ctx context.Context, c *upstream.Conn, in *mcp.ElicitParams) (*mcp.ElicitResult, error) {
+	cl, err := c.SoleCaller()
+	if err != nil {
+		return nil, err
+	}
+	if caps := clientCapabilities(cl.Session); caps == nil || caps.Elicitation == nil {
+		return nil, errors.New("the client did not declare elicitation")
+	}
+	var p mcp.ElicitParams
+	if err := s.redactCopy(in, &p); err != nil {
+		return nil, err
+	}
+	return cl.Session.Elicit(withDeadlineOf(cl.Ctx, ctx), &p)
+}
+
+// forwardSampling is forwardElicit for sampling requests.
+func (s *Server) forwardSampling(ctx context.Context, c *upstream.Conn, in *mcp.CreateMessageParams) (*mcp.CreateMessageResult, error) {
+	cl, err := c.SoleCaller()
+	if err != nil {
+		return nil, err
+	}
+	if caps := clientCapabilities(cl.Session); caps == nil || caps.Sampling == nil {
+		return nil, errors.New("the client did not declare sampling")
+	}
+	var p mcp.CreateMessageParams
+	if err := s.redactCopy(in, &p); err != nil {
+		return nil, err
+	}
+	return cl.Session.CreateMessage(withDeadlineOf(cl.Ctx, ctx), &p)
+}
+
+// clientCapabilities returns what ss declared at initialization, nil if
+// nothing.
+func clientCapabilities(ss *mcp.ServerSession) *mcp.ClientCapabilities {
+	if ss == nil || ss.InitializeParams() == nil {
+		return nil
+	}
+	return ss.InitializeParams().Capabilities
+}
+
+// redactCopy copies in to out through JSON with every secret redacted.
+func (s *Server) redactCopy(in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(s.redactor.JSON(b), out)
+}
+
+// withDeadlineOf returns parent (the client request's context, for
+// routing) cancelled also when other (the upstream's request) ends.
+func withDeadlineOf(parent, other context.Context) context.Context {
+	ctx, cancel := context.WithCancel(parent)
+	stop := context.AfterFunc(other, cancel)
+	context.AfterFunc(ctx, func() { stop() })
+	return ctx
+}

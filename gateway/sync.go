@@ -1,0 +1,153 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/chatmcp/chatmcp/gateway/catalog"
+	"github.com/chatmcp/chatmcp/gateway/upstream"
+)
+
+// tool is one upstream tool as the gateway knows it.
+type tool struct {
+	exposed  string
+	upstream *backend
+	def      *mcp.Tool // as the upstream sent it
+	readOnly bool
+	enabled  bool // pinned definition; false while a change awaits approval
+}
+
+// startUpstream connects to cfg's upstream (for per-session upstreams a
+// discovery connection with blank credentials) and registers its features.
+func (s *Server) startUpstream(ctx context.Context, cfg *Upstream) error {
+	u := s.newBackend(cfg)
+	c, err := u.pool.Connect(ctx)
+	if err != nil {
+		u.close()
+		return err
+	}
+	s.mu.Lock()
+	s.upstreams[cfg.Name] = u
+	s.mu.Unlock()
+	if err := s.syncTools(ctx, u, c); err != nil {
+		return fmt.Errorf("upstream %s: %w", cfg.Name, err)
+	}
+	s.syncResources(ctx, u, c)
+	s.syncPrompts(ctx, u, c)
+	return nil
+}
+
+// syncTools lists u's tools, checks each against its pin and updates what
+// the gateway exposes: new and unchanged definitions are exposed, changed
+// ones are withdrawn until approved, vanished ones are removed.
+func (s *Server) syncTools(ctx context.Context, u *backend, c *upstream.Conn) error {
+	list, err := upstream.ListTools(ctx, c.Client())
+	if err != nil {
+		s.log.Error("listing upstream tools", "upstream", u.cfg.Name, "err", err)
+		return fmt.Errorf("listing tools: %w", err)
+	}
+	next := s.pinTools(u, list)
+	s.mu.Lock()
+	var remove []string
+	for name, t := range s.tools {
+		if t.upstream != u {
+			continue
+		}
+		if n, ok := next[name]; !ok || !n.enabled {
+			remove = append(remove, name)
+			delete(s.tools, name)
+		}
+	}
+	var add []*tool
+	for name, t := range next {
+		old := s.tools[name]
+		s.tools[name] = t
+		if t.enabled && (old == nil || !old.enabled || old.def != t.def) {
+			add = append(add, t)
+		}
+	}
+	s.mu.Unlock()
+	if len(remove) > 0 {
+		s.mcp.RemoveTools(remove...)
+	}
+	sort.Slice(add, func(i, j int) bool { return add[i].exposed < add[j].exposed })
+	for _, t := range add {
+		s.addTool(t)
+	}
+	return nil
+}
+
+// pinTools names u's tools (catalog.Resolve: first of a duplicated name,
+// collisions dropped) and checks each definition against its pin.
+func (s *Server) pinTools(u *backend, list []*mcp.Tool) map[string]*tool {
+	byName := map[string]*mcp.Tool{}
+	names := make([]string, 0, len(list))
+	for _, t := range list {
+		if t == nil {
+			continue
+		}
+		if _, dup := byName[t.Name]; dup {
+			continue
+		}
+		byName[t.Name] = t
+		names = append(names, t.Name)
+	}
+	exposed, dropped := catalog.Resolve(u.cfg.Name, names)
+	for _, d := range dropped {
+		s.log.Warn("upstream tool dropped: its exposed name collides", "upstream", u.cfg.Name, "tool", d)
+	}
+	next := map[string]*tool{}
+	for orig, name := range exposed {
+		def := byName[orig]
+		st, err := s.pins.Check(name, def)
+		if err != nil {
+			s.log.Error("pinning tool", "tool", name, "err", err)
+			st = catalog.Changed
+		}
+		ro := def.Annotations != nil && def.Annotations.ReadOnlyHint
+		next[name] = &tool{exposed: name, upstream: u, def: def, readOnly: ro, enabled: st == catalog.Pinned}
+		if st == catalog.Changed {
+			s.log.Warn("tool definition changed: disabled until approved", "tool", name)
+		}
+	}
+	return next
+}
+
+// addTool registers t with the MCP server; its calls go through callTool
+// (pipeline.go). The SDK panics on schemas it rejects; such a tool is
+// withdrawn and logged instead.
+func (s *Server) addTool(t *tool) {
+	def := *t.def
+	def.Name = t.exposed
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("upstream tool rejected", "tool", t.exposed, "err", fmt.Sprint(r))
+			s.mu.Lock()
+			t.enabled = false
+			s.mu.Unlock()
+		}
+	}()
+	s.mcp.AddTool(&def, s.callTool)
+}
+
+// ApproveTool pins the pending definition of name, which must have the
+// hex SHA-256 sha256 (catalog.Pins.Approve), and re-exposes it.
+func (s *Server) ApproveTool(ctx context.Context, name, sha256 string) error {
+	if err := s.pins.Approve(name, sha256); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	t := s.tools[name]
+	s.mu.RUnlock()
+	if t == nil {
+		return nil // the upstream no longer offers it; the pin waits for it
+	}
+	c := t.upstream.pool.Shared()
+	if c == nil {
+		return nil
+	}
+	return s.syncTools(ctx, t.upstream, c)
+}
