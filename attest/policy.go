@@ -9,7 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Policy is the one attestation policy format shared by every TEE. Its YAML

@@ -1,19 +1,18 @@
 package kbs
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/chatmcp/chatmcp/kbsapi"
 	"github.com/chatmcp/chatmcp/kbsclient"
 	"github.com/chatmcp/chatmcp/store/storetest"
+	"github.com/google/go-cmp/cmp"
 )
 
 // snapshot is the observable state a bad request must not change.
@@ -99,8 +98,8 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("Content-Type %q", ct)
 			}
 			after := e.snapshot()
-			if !reflect.DeepEqual(before.list, after.list) || !bytes.Equal(before.audit, after.audit) || before.nonces != after.nonces {
-				t.Fatalf("state changed by a rejected request")
+			if diff := cmp.Diff(before, after, cmp.AllowUnexported(snapshot{})); diff != "" {
+				t.Fatalf("state changed by a rejected request (-before +after):\n%s", diff)
 			}
 		})
 	}

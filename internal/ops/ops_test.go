@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -315,8 +316,8 @@ func TestFlagsAndLogger(t *testing.T) {
 	if err := fs.Parse([]string{"--metrics-listen", "127.0.0.1:9100", "--log-format", "json"}); err != nil {
 		t.Fatal(err)
 	}
-	if f.MetricsListen != "127.0.0.1:9100" || f.LogFormat != "json" {
-		t.Fatalf("flags = %+v", f)
+	if diff := cmp.Diff(Flags{MetricsListen: "127.0.0.1:9100", LogFormat: "json"}, f); diff != "" {
+		t.Fatalf("flags (-want +got):\n%s", diff)
 	}
 	var buf bytes.Buffer
 	log, err := f.Logger(&buf)

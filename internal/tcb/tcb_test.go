@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 const module = "github.com/chatmcp/chatmcp"
@@ -86,8 +88,8 @@ func TestRulesCatchKBSServerInGateway(t *testing.T) {
 			caught = append(caught, r.Violations([]string{"kbs", "kbs/daemon", "kbsapi", "kbsclient", "gateway", "attest"})...)
 		}
 	}
-	if want := []string{"kbs", "kbs/daemon"}; !slices.Equal(caught, want) {
-		t.Errorf("gateway rules forbid %q of the KBS packages, want %q", caught, want)
+	if diff := cmp.Diff([]string{"kbs", "kbs/daemon"}, caught); diff != "" {
+		t.Errorf("KBS packages the gateway rules forbid (-want +got):\n%s", diff)
 	}
 	got := linked(t, "cmd/chatmcp-gateway")
 	for _, p := range []string{"kbsclient", "kbsapi"} {
