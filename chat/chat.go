@@ -22,6 +22,7 @@ import (
 
 	"github.com/chatmcp/chatmcp/envelope"
 	"github.com/chatmcp/chatmcp/internal/edge"
+	"github.com/chatmcp/chatmcp/internal/keyfile"
 	"github.com/chatmcp/chatmcp/internal/wire"
 	"github.com/chatmcp/chatmcp/relayapi"
 	"github.com/chatmcp/chatmcp/wallet"
@@ -106,62 +107,39 @@ func (c *Client) Device() *envelope.Device { return c.device }
 
 func (c *Client) loadDevice() error {
 	path := filepath.Join(c.dir, "device.json")
-	data, err := os.ReadFile(path)
-	if err == nil {
-		d, err := envelope.ParseDevice(data)
-		if err != nil {
-			return fmt.Errorf("chat: %s: %w", path, err)
-		}
-		if !d.Cert.Wallet.Equal(c.Address()) {
-			return fmt.Errorf("chat: %s belongs to another wallet", path)
-		}
-		c.device = d
-		return nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("chat: reading device: %w", err)
-	}
-	d, err := envelope.NewDevice(c.opts.Rand, c.opts.Wallet, c.opts.Now())
-	if err != nil {
+	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return fmt.Errorf("chat: %w", err)
 	}
-	secret, err := d.MarshalSecret()
+	// The device key is created once (keyfile: 0600, atomic, synced); two
+	// clients starting at once on one home share the one written.
+	data, err := keyfile.LoadOrCreate(path, func() ([]byte, error) {
+		d, err := envelope.NewDevice(c.opts.Rand, c.opts.Wallet, c.opts.Now())
+		if err != nil {
+			return nil, err
+		}
+		return d.MarshalSecret()
+	})
 	if err != nil {
-		return err
+		return fmt.Errorf("chat: device: %w", err)
 	}
-	if err := writePrivate(path, secret); err != nil {
-		return fmt.Errorf("chat: saving device: %w", err)
+	d, err := envelope.ParseDevice(data)
+	if err != nil {
+		return fmt.Errorf("chat: %s: %w", path, err)
+	}
+	if !d.Cert.Wallet.Equal(c.Address()) {
+		return fmt.Errorf("chat: %s belongs to another wallet", path)
 	}
 	c.device = d
 	return nil
 }
 
-// writePrivate writes data atomically with mode 0600.
+// writePrivate writes data atomically with mode 0600, creating its
+// directory (keyfile.WriteAtomic).
 func writePrivate(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return keyfile.WriteAtomic(path, data, keyfile.Mode)
 }
 
 type sessionFile struct {
