@@ -60,12 +60,25 @@ Exit codes:
 	pf.StringVar(&f.wallet, "wallet", "", "wallet keypair file (default $CHATMCP_WALLET)")
 	pf.StringVar(&f.home, "home", "", "client state directory (default $CHATMCP_HOME or ~/.chatmcp)")
 
-	var to, conversation, members string
-	var asJSON bool
-	var after int64
-	var limit int
+	cmd.AddCommand(
+		newChatLoginCmd(env, f),
+		newChatSendCmd(env, f),
+		newChatGroupCmd(env, f),
+		newChatConversationsCmd(env, f),
+		newChatReadCmd(env, f),
+		newChatWatchCmd(env, f),
+		newChatRequestsCmd(env, f),
+		newChatConsentCmd(env, f, "allow", "Allow a sender: their requests move to your inbox, no stamps needed after", true),
+		newChatConsentCmd(env, f, "deny", "Deny a sender: nothing more from them is delivered to you", false),
+		newChatDevicesCmd(env, f),
+		newChatDifficultyCmd(env, f),
+	)
+	return cmd
+}
 
-	login := &cobra.Command{
+// newChatLoginCmd is `chatmcp chat login`.
+func newChatLoginCmd(env *Env, f *chatFlags) *cobra.Command {
+	return &cobra.Command{
 		Use:   "login",
 		Short: "Sign in to the relay and register this device",
 		Args:  cobra.NoArgs,
@@ -81,7 +94,11 @@ Exit codes:
 			return nil
 		},
 	}
+}
 
+// newChatSendCmd is `chatmcp chat send`.
+func newChatSendCmd(env *Env, f *chatFlags) *cobra.Command {
+	var to, conversation string
 	send := &cobra.Command{
 		Use:   "send (--to ADDRESS | --conversation ID) TEXT",
 		Short: "Send a message to a person or a conversation",
@@ -121,8 +138,19 @@ Exit codes:
 	}
 	send.Flags().StringVar(&to, "to", "", "recipient wallet address (direct conversation)")
 	send.Flags().StringVar(&conversation, "conversation", "", "conversation ID")
+	return send
+}
 
+// newChatGroupCmd is `chatmcp chat group` and its subcommands.
+func newChatGroupCmd(env *Env, f *chatFlags) *cobra.Command {
 	group := &cobra.Command{Use: "group", Short: "Create groups and change their members"}
+	group.AddCommand(newChatGroupCreateCmd(env, f), newChatGroupAddCmd(env, f), newChatGroupRemoveCmd(env, f))
+	return group
+}
+
+// newChatGroupCreateCmd is `chatmcp chat group create`.
+func newChatGroupCreateCmd(env *Env, f *chatFlags) *cobra.Command {
+	var members string
 	create := &cobra.Command{
 		Use:     "create --members A,B,…",
 		Short:   "Create a group with you and the members; prints its conversation ID",
@@ -156,6 +184,12 @@ Exit codes:
 		},
 	}
 	create.Flags().StringVar(&members, "members", "", "comma-separated member wallet addresses")
+	return create
+}
+
+// newChatGroupRemoveCmd is `chatmcp chat group remove`.
+func newChatGroupRemoveCmd(env *Env, f *chatFlags) *cobra.Command {
+	var conversation string
 	remove := &cobra.Command{
 		Use:   "remove --conversation ID ADDRESS",
 		Short: "Remove a member from a group you created",
@@ -180,6 +214,12 @@ Exit codes:
 		},
 	}
 	remove.Flags().StringVar(&conversation, "conversation", "", "conversation ID")
+	return remove
+}
+
+// newChatGroupAddCmd is `chatmcp chat group add`.
+func newChatGroupAddCmd(env *Env, f *chatFlags) *cobra.Command {
+	var conversation string
 	add := &cobra.Command{
 		Use:   "add --conversation ID ADDRESS",
 		Short: "Add a member to a group you created (mints a stamp if they have not allowed you)",
@@ -204,8 +244,12 @@ Exit codes:
 		},
 	}
 	add.Flags().StringVar(&conversation, "conversation", "", "conversation ID")
-	group.AddCommand(create, add, remove)
+	return add
+}
 
+// newChatConversationsCmd is `chatmcp chat conversations`.
+func newChatConversationsCmd(env *Env, f *chatFlags) *cobra.Command {
+	var asJSON bool
 	conversations := &cobra.Command{
 		Use:   "conversations [--json]",
 		Short: "List your conversations, and those from creators you have not allowed yet (requests)",
@@ -236,7 +280,27 @@ Exit codes:
 			return nil
 		},
 	}
+	conversations.Flags().BoolVar(&asJSON, "json", false, "print {\"conversations\": […], \"requests\": […]}")
+	return conversations
+}
 
+// pageFlags are the listing flags of read and requests.
+type pageFlags struct {
+	asJSON bool
+	after  int64
+	limit  int
+}
+
+func (p *pageFlags) register(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&p.asJSON, "json", false, "print a JSON array")
+	cmd.Flags().Int64Var(&p.after, "after", 0, "cursor: only messages after this sequence number")
+	cmd.Flags().IntVar(&p.limit, "limit", 0, "print one page of at most this many messages (default: all)")
+}
+
+// newChatReadCmd is `chatmcp chat read`.
+func newChatReadCmd(env *Env, f *chatFlags) *cobra.Command {
+	var conversation string
+	var p pageFlags
 	read := &cobra.Command{
 		Use:   "read [--conversation ID] [--json]",
 		Short: "Print your inbox, or one conversation (requests included, marked)",
@@ -246,14 +310,21 @@ Exit codes:
 			if err != nil {
 				return err
 			}
-			o := chat.ReadOptions{Conversation: conversation, After: after, Limit: limit}
+			o := chat.ReadOptions{Conversation: conversation, After: p.after, Limit: p.limit}
 			if conversation == "" {
 				o.Folder = relayapi.FolderInbox
 			}
-			return listMessages(cmd.Context(), env, c, o, asJSON, limit > 0)
+			return listMessages(cmd.Context(), env, c, o, p.asJSON, p.limit > 0)
 		},
 	}
 	read.Flags().StringVar(&conversation, "conversation", "", "only this conversation")
+	p.register(read)
+	return read
+}
+
+// newChatRequestsCmd is `chatmcp chat requests`.
+func newChatRequestsCmd(env *Env, f *chatFlags) *cobra.Command {
+	var p pageFlags
 	requests := &cobra.Command{
 		Use:   "requests [--json]",
 		Short: "Print messages from people you have not allowed yet",
@@ -263,15 +334,17 @@ Exit codes:
 			if err != nil {
 				return err
 			}
-			return listMessages(cmd.Context(), env, c, chat.ReadOptions{Folder: relayapi.FolderRequests, After: after, Limit: limit}, asJSON, limit > 0)
+			return listMessages(cmd.Context(), env, c, chat.ReadOptions{Folder: relayapi.FolderRequests, After: p.after, Limit: p.limit}, p.asJSON, p.limit > 0)
 		},
 	}
-	for _, c := range []*cobra.Command{read, requests} {
-		c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
-		c.Flags().Int64Var(&after, "after", 0, "cursor: only messages after this sequence number")
-		c.Flags().IntVar(&limit, "limit", 0, "print one page of at most this many messages (default: all)")
-	}
+	p.register(requests)
+	return requests
+}
 
+// newChatWatchCmd is `chatmcp chat watch`.
+func newChatWatchCmd(env *Env, f *chatFlags) *cobra.Command {
+	var asJSON bool
+	var after int64
 	watch := &cobra.Command{
 		Use:   "watch [--json]",
 		Short: "Print messages live as they arrive (over WebSocket) until interrupted",
@@ -288,37 +361,44 @@ Exit codes:
 		},
 	}
 	watch.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
-	conversations.Flags().BoolVar(&asJSON, "json", false, "print {\"conversations\": […], \"requests\": […]}")
 	watch.Flags().Int64Var(&after, "after", 0, "also print stored messages after this sequence number (default: all)")
+	return watch
+}
 
-	consent := func(use, short string, allow bool) *cobra.Command {
-		return &cobra.Command{
-			Use:   use + " ADDRESS",
-			Short: short,
-			Args:  cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				a, err := parseAddress(args[0])
-				if err != nil {
-					return err
-				}
-				c, err := f.client(env)
-				if err != nil {
-					return err
-				}
-				if allow {
-					err = c.Allow(cmd.Context(), a)
-				} else {
-					err = c.Deny(cmd.Context(), a)
-				}
-				if err != nil {
-					return chatErr(err)
-				}
-				fmt.Fprintf(env.Stdout, "%s %s\n", map[bool]string{true: "allowed", false: "denied"}[allow], a)
-				return nil
-			},
-		}
+// newChatConsentCmd is `chatmcp chat allow` (allow true) or `chatmcp chat
+// deny`.
+func newChatConsentCmd(env *Env, f *chatFlags, use, short string, allow bool) *cobra.Command {
+	return &cobra.Command{
+		Use:   use + " ADDRESS",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := parseAddress(args[0])
+			if err != nil {
+				return err
+			}
+			c, err := f.client(env)
+			if err != nil {
+				return err
+			}
+			if allow {
+				err = c.Allow(cmd.Context(), a)
+			} else {
+				err = c.Deny(cmd.Context(), a)
+			}
+			if err != nil {
+				return chatErr(err)
+			}
+			fmt.Fprintf(env.Stdout, "%s %s\n", map[bool]string{true: "allowed", false: "denied"}[allow], a)
+			return nil
+		},
 	}
+}
 
+// newChatDevicesCmd is `chatmcp chat devices` and `chatmcp chat devices
+// revoke`.
+func newChatDevicesCmd(env *Env, f *chatFlags) *cobra.Command {
+	var asJSON bool
 	devices := &cobra.Command{
 		Use:   "devices [--json]",
 		Short: "List this wallet's devices on the relay",
@@ -350,7 +430,13 @@ Exit codes:
 		},
 	}
 	devices.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	revoke := &cobra.Command{
+	devices.AddCommand(newChatDevicesRevokeCmd(env, f))
+	return devices
+}
+
+// newChatDevicesRevokeCmd is `chatmcp chat devices revoke`.
+func newChatDevicesRevokeCmd(env *Env, f *chatFlags) *cobra.Command {
+	return &cobra.Command{
 		Use:   "revoke ID",
 		Short: "Revoke a device: later messages are not encrypted to it and its sessions end",
 		Args:  cobra.ExactArgs(1),
@@ -366,14 +452,16 @@ Exit codes:
 			return nil
 		},
 	}
-	devices.AddCommand(revoke)
+}
 
-	var bits int
-	difficulty := &cobra.Command{
+// newChatDifficultyCmd is `chatmcp chat difficulty`.
+func newChatDifficultyCmd(env *Env, f *chatFlags) *cobra.Command {
+	return &cobra.Command{
 		Use:   "difficulty BITS",
 		Short: "Set the proof-of-work difficulty (leading zero bits) strangers must pay you",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var bits int
 			if _, err := fmt.Sscanf(args[0], "%d", &bits); err != nil {
 				return exitf(ExitUsage, "difficulty %q is not a number", args[0])
 			}
@@ -388,12 +476,6 @@ Exit codes:
 			return nil
 		},
 	}
-
-	cmd.AddCommand(login, send, group, conversations, read, watch, requests,
-		consent("allow", "Allow a sender: their requests move to your inbox, no stamps needed after", true),
-		consent("deny", "Deny a sender: nothing more from them is delivered to you", false),
-		devices, difficulty)
-	return cmd
 }
 
 func (f *chatFlags) client(env *Env) (*chat.Client, error) {
