@@ -41,6 +41,7 @@ import (
 	"github.com/chatmcp/chatmcp/gateway/catalog"
 	"github.com/chatmcp/chatmcp/gateway/credential"
 	"github.com/chatmcp/chatmcp/gateway/redact"
+	"github.com/chatmcp/chatmcp/internal/edge"
 	"github.com/chatmcp/chatmcp/internal/keyfile"
 	"github.com/chatmcp/chatmcp/internal/ops"
 	"github.com/chatmcp/chatmcp/ratls"
@@ -411,8 +412,8 @@ func loadOrCreateAdminToken(path string) ([]byte, error) {
 }
 
 func (s *Server) isAdmin(r *http.Request) bool {
-	tok, ok := bearer(r)
-	return ok && subtle.ConstantTimeCompare([]byte(tok), s.adminToken) == 1
+	tok, err := edge.Bearer(r)
+	return err == nil && subtle.ConstantTimeCompare([]byte(tok), s.adminToken) == 1
 }
 
 // DataDir is the data directory in use.

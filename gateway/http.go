@@ -5,12 +5,9 @@ import (
 	"crypto"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"path"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
@@ -22,18 +19,46 @@ import (
 	"github.com/chatmcp/chatmcp/gateway/catalog"
 	"github.com/chatmcp/chatmcp/gateway/credential"
 	"github.com/chatmcp/chatmcp/gatewayapi"
+	"github.com/chatmcp/chatmcp/internal/edge"
 	"github.com/chatmcp/chatmcp/internal/wire"
 	"github.com/chatmcp/chatmcp/ratls"
 )
 
-// Paths of the HTTP surface (docs/gateway.md).
+// Paths of the HTTP surface (gatewayapi, docs/gateway.md).
 const (
-	PathMCP           = "/mcp"
-	PathAttestation   = "/.well-known/chatmcp/attestation"
-	PathCredentialKey = "/.well-known/chatmcp/credential-key"
-	PathCredentials   = "/v1/credentials"
-	PathAdmin         = "/admin/v1/"
+	PathMCP           = gatewayapi.PathMCP
+	PathAttestation   = gatewayapi.PathAttestation
+	PathCredentialKey = gatewayapi.PathCredentialKey
+	PathCredentials   = gatewayapi.PathCredentials
+	PathAdmin         = gatewayapi.PathAdmin
 )
+
+// Bodies of the admin API, declared in gatewayapi.
+type (
+	MintRequest        = gatewayapi.MintRequest
+	MintResponse       = gatewayapi.MintResponse
+	ToolApproveRequest = gatewayapi.ToolApproveRequest
+	Info               = gatewayapi.Info
+)
+
+// codes are the gateway's reason codes for the refusals the HTTP edge
+// (internal/edge) makes itself.
+var codes = edge.Codes{
+	Malformed: gatewayapi.ReasonMalformed,
+	TooLarge:  gatewayapi.ReasonTooLarge,
+	Internal:  gatewayapi.ReasonInternal,
+}
+
+// httpEdge is the gateway's half of the HTTP edge: refusals are
+// *edge.Error, internal causes go to the gateway's log.
+func (s *Server) httpEdge() *edge.Server {
+	return &edge.Server{Name: "gateway", Codes: codes, Logger: s.log}
+}
+
+// fail answers err (an *edge.Error, or an internal error: logged, 500).
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	s.httpEdge().WriteError(w, r, err)
+}
 
 type ctxKey int
 
@@ -73,89 +98,34 @@ func (s *Server) routes() http.Handler {
 	mux.Handle(PathAttestation, ratls.AttestationHandler(s.opts.Attester, s.issuer.SPKI))
 	mux.HandleFunc(PathCredentialKey, s.handleCredentialKey)
 	mux.Handle(PathCredentials, s.requireToken(http.HandlerFunc(s.handleCredentials)))
-	mux.HandleFunc("POST /admin/v1/tokens", s.admin(s.handleMint))
-	mux.HandleFunc("POST /admin/v1/tokens/{id}/revoke", s.admin(s.handleRevoke))
-	mux.HandleFunc("GET /admin/v1/approvals", s.admin(s.handleApprovals))
-	mux.HandleFunc("POST /admin/v1/approvals/{id}/approve", s.admin(s.handleDecide(approval.Approved)))
-	mux.HandleFunc("POST /admin/v1/approvals/{id}/deny", s.admin(s.handleDecide(approval.Denied)))
-	mux.HandleFunc("GET /admin/v1/tools/pending", s.admin(s.handlePending))
-	mux.HandleFunc("POST /admin/v1/tools/{name}/approve", s.admin(s.handleToolApprove))
-	mux.HandleFunc("GET /admin/v1/info", s.admin(s.handleInfo))
+	mux.HandleFunc("POST "+gatewayapi.PathTokens, s.admin(s.handleMint))
+	mux.HandleFunc("POST "+gatewayapi.PathTokens+"/{id}/revoke", s.admin(s.handleRevoke))
+	mux.HandleFunc("GET "+gatewayapi.PathApprovals, s.admin(s.handleApprovals))
+	mux.HandleFunc("POST "+gatewayapi.PathApprovals+"/{id}/approve", s.admin(s.handleDecide(approval.Approved)))
+	mux.HandleFunc("POST "+gatewayapi.PathApprovals+"/{id}/deny", s.admin(s.handleDecide(approval.Denied)))
+	mux.HandleFunc("GET "+gatewayapi.PathPendingTools, s.admin(s.handlePending))
+	mux.HandleFunc("POST "+gatewayapi.PathTools+"/{name}/approve", s.admin(s.handleToolApprove))
+	mux.HandleFunc("GET "+gatewayapi.PathInfo, s.admin(s.handleInfo))
 	mux.HandleFunc(PathAdmin, s.admin(func(w http.ResponseWriter, r *http.Request) {
-		writeRefusal(w, http.StatusNotFound, gatewayapi.ReasonNotFound, "no such admin endpoint")
+		s.fail(w, r, edge.Errorf(http.StatusNotFound, gatewayapi.ReasonNotFound, "no such admin endpoint"))
 	}))
 	return mux
-}
-
-func bearer(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	const prefix = "Bearer "
-	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
-		return "", false
-	}
-	return strings.TrimSpace(h[len(prefix):]), true
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
-
-// writeError answers an error with the reason code of its status
-// (gatewayapi.ReasonForStatus); writeRefusal names a more specific one.
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeRefusal(w, status, gatewayapi.ReasonForStatus(status), msg)
-}
-
-// writeRefusal answers {"error": msg, "reason": reason}, reason one of the
-// gatewayapi.Reason codes.
-func writeRefusal(w http.ResponseWriter, status int, reason, msg string) {
-	writeJSON(w, status, gatewayapi.ErrorBody{Error: msg, Reason: reason})
-}
-
-// requestError is a refused request body: the reason code and a message
-// naming the failed check.
-type requestError struct {
-	reason, msg string
-}
-
-func (e *requestError) Error() string { return e.msg }
-
-func badRequest(reason, format string, args ...any) error {
-	return &requestError{reason: reason, msg: fmt.Sprintf(format, args...)}
-}
-
-// writeRequestError answers a refused request body with status 400 (413
-// for an oversized one) and the error's reason code.
-func writeRequestError(w http.ResponseWriter, err error) {
-	var re *requestError
-	if errors.As(err, &re) {
-		status := http.StatusBadRequest
-		if re.reason == gatewayapi.ReasonTooLarge {
-			status = http.StatusRequestEntityTooLarge
-		}
-		writeRefusal(w, status, re.reason, re.msg)
-		return
-	}
-	writeRefusal(w, http.StatusBadRequest, gatewayapi.ReasonMalformed, err.Error())
 }
 
 // requireToken verifies the capability token of every request: missing,
 // malformed, forged, wrong-audience, expired or revoked tokens get 401.
 func (s *Server) requireToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := bearer(r)
-		if !ok {
-			s.auditTokenRefusal(r, "missing bearer token")
-			unauthorized(w, "missing bearer token")
+		tok, err := edge.Bearer(r)
+		if err != nil {
+			s.auditTokenRefusal(r, err.Error())
+			s.unauthorized(w, r, err.Error())
 			return
 		}
 		p, err := s.tokens.Verify(r.Context(), tok)
 		if err != nil {
 			s.auditTokenRefusal(r, tokenErrorMessage(err))
-			unauthorized(w, tokenErrorMessage(err))
+			s.unauthorized(w, r, tokenErrorMessage(err))
 			return
 		}
 		s.auditSessionOwner(r, p)
@@ -163,9 +133,9 @@ func (s *Server) requireToken(next http.Handler) http.Handler {
 	})
 }
 
-func unauthorized(w http.ResponseWriter, msg string) {
+func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request, msg string) {
 	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-	writeError(w, http.StatusUnauthorized, msg)
+	s.fail(w, r, edge.Errorf(http.StatusUnauthorized, gatewayapi.ReasonUnauthorized, "%s", msg))
 }
 
 // tokenErrorMessage names the failed check without internal detail.
@@ -303,25 +273,25 @@ func (s *Server) sessionToken(sid string) (string, bool) {
 
 func (s *Server) handleCredentialKey(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
-		writeRefusal(w, http.StatusMethodNotAllowed, gatewayapi.ReasonMethod, "GET only")
+		s.fail(w, r, edge.Errorf(http.StatusMethodNotAllowed, gatewayapi.ReasonMethod, "GET only"))
 		return
 	}
 	c, err := s.certificate(r.Context())
 	if err != nil {
-		writeRefusal(w, http.StatusInternalServerError, gatewayapi.ReasonUnavailable, "certificate unavailable")
+		s.fail(w, r, edge.Wrap(http.StatusInternalServerError, gatewayapi.ReasonUnavailable, err, "certificate unavailable"))
 		return
 	}
 	signer, ok := c.PrivateKey.(crypto.Signer)
 	if !ok {
-		writeRefusal(w, http.StatusInternalServerError, gatewayapi.ReasonUnavailable, "certificate key cannot sign")
+		s.fail(w, r, edge.Errorf(http.StatusInternalServerError, gatewayapi.ReasonUnavailable, "certificate key cannot sign"))
 		return
 	}
 	pub, err := s.credKey.Publish(signer)
 	if err != nil {
-		writeRefusal(w, http.StatusInternalServerError, gatewayapi.ReasonUnavailable, "signing failed")
+		s.fail(w, r, edge.Wrap(http.StatusInternalServerError, gatewayapi.ReasonUnavailable, err, "signing failed"))
 		return
 	}
-	writeJSON(w, http.StatusOK, pub)
+	edge.WriteJSON(w, http.StatusOK, pub)
 }
 
 // handleCredentials accepts layer-2 credentials sealed for the caller's
@@ -329,143 +299,123 @@ func (s *Server) handleCredentialKey(w http.ResponseWriter, r *http.Request) {
 // session.
 func (s *Server) handleCredentials(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
-		writeRefusal(w, http.StatusMethodNotAllowed, gatewayapi.ReasonMethod, "POST only")
+		s.fail(w, r, edge.Errorf(http.StatusMethodNotAllowed, gatewayapi.ReasonMethod, "POST only"))
 		return
 	}
 	p, _ := r.Context().Value(principalKey).(*authz.Principal)
 	sid := r.Header.Get("Mcp-Session-Id")
 	owner, ok := s.sessionToken(sid)
 	if sid == "" || !ok {
-		writeRefusal(w, http.StatusBadRequest, gatewayapi.ReasonUnknownSession, "unknown Mcp-Session-Id: initialize an MCP session first")
+		s.fail(w, r, edge.Errorf(http.StatusBadRequest, gatewayapi.ReasonUnknownSession, "unknown Mcp-Session-Id: initialize an MCP session first"))
 		return
 	}
 	if owner != p.ChainID {
-		writeRefusal(w, http.StatusForbidden, gatewayapi.ReasonForbidden, "the session belongs to another token")
+		s.fail(w, r, edge.Errorf(http.StatusForbidden, gatewayapi.ReasonForbidden, "the session belongs to another token"))
 		return
 	}
-	body, err := readBody(r, credential.MaxBodySize)
+	body, err := s.httpEdge().ReadBody(r, credential.MaxBodySize)
 	if err != nil {
-		writeRefusal(w, http.StatusBadRequest, gatewayapi.ReasonTooLarge, err.Error())
+		// An oversized credentials body is a 400 (docs/gateway.md).
+		var e *edge.Error
+		if errors.As(err, &e) {
+			e.Status = http.StatusBadRequest
+		}
+		s.fail(w, r, err)
 		return
 	}
 	creds, err := s.credKey.Open(body, p.ChainID)
 	if err != nil {
-		writeRefusal(w, http.StatusBadRequest, gatewayapi.ReasonCredentialsRejected, "credentials rejected: "+err.Error())
+		s.fail(w, r, edge.Errorf(http.StatusBadRequest, gatewayapi.ReasonCredentialsRejected, "credentials rejected: %v", err))
 		return
 	}
 	s.creds.Put(p.ChainID, sid, creds, p.Expires)
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func readBody(r *http.Request, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading body: %w", err)
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("body larger than %d bytes", limit)
-	}
-	return b, nil
-}
-
 func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !s.isAdmin(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			writeRefusal(w, http.StatusUnauthorized, gatewayapi.ReasonUnauthorized, "admin token required")
+			s.fail(w, r, edge.Errorf(http.StatusUnauthorized, gatewayapi.ReasonUnauthorized, "admin token required"))
 			return
 		}
 		h(w, r)
 	}
 }
 
-// MintRequest is the body of POST /admin/v1/tokens.
-type MintRequest struct {
-	Tools   []string `json:"tools"`
-	TTL     string   `json:"ttl,omitempty"`
-	Subject string   `json:"subject,omitempty"`
-}
-
-// MintResponse is its answer.
-type MintResponse struct {
-	ID      string    `json:"id"`
-	Token   string    `json:"token"`
-	Expires time.Time `json:"expires"`
-}
-
-// ParseMintRequest decodes and validates a mint body. Its errors carry
-// the reason code of the failed check (writeRequestError).
+// ParseMintRequest decodes and validates a mint body. Its errors are
+// *edge.Error refusals (400) with the reason code of the failed check.
 func ParseMintRequest(body []byte) (*MintRequest, time.Duration, error) {
 	var m MintRequest
 	if err := wire.Decode(body, &m); err != nil {
-		return nil, 0, badRequest(gatewayapi.ReasonMalformed, "mint request: %v", err)
+		return nil, 0, edge.Errorf(http.StatusBadRequest, gatewayapi.ReasonMalformed, "mint request: %v", err)
 	}
 	if len(m.Tools) == 0 {
-		return nil, 0, badRequest(gatewayapi.ReasonBadPattern, "tools: at least one pattern required")
+		return nil, 0, edge.Errorf(http.StatusBadRequest, gatewayapi.ReasonBadPattern, "tools: at least one pattern required")
 	}
 	if len(m.Tools) > MaxMintPatterns {
-		return nil, 0, badRequest(gatewayapi.ReasonTooManyPatterns,
+		return nil, 0, edge.Errorf(http.StatusBadRequest, gatewayapi.ReasonTooManyPatterns,
 			"tools: %d patterns exceed the limit of %d per token (captoken.MaxPatterns)", len(m.Tools), MaxMintPatterns)
 	}
 	for _, p := range m.Tools {
 		if p == "" || len(p) > MaxPatternLen {
-			return nil, 0, badRequest(gatewayapi.ReasonBadPattern, "tools: pattern %q is empty or longer than %d bytes", p, MaxPatternLen)
+			return nil, 0, edge.Errorf(http.StatusBadRequest, gatewayapi.ReasonBadPattern, "tools: pattern %q is empty or longer than %d bytes", p, MaxPatternLen)
 		}
 		if _, err := path.Match(p, ""); err != nil {
-			return nil, 0, badRequest(gatewayapi.ReasonBadPattern, "tools: invalid pattern %q", p)
+			return nil, 0, edge.Errorf(http.StatusBadRequest, gatewayapi.ReasonBadPattern, "tools: invalid pattern %q", p)
 		}
 	}
 	ttl := DefaultTokenTTL
 	if m.TTL != "" {
 		d, err := time.ParseDuration(m.TTL)
 		if err != nil {
-			return nil, 0, badRequest(gatewayapi.ReasonBadTTL, "ttl: %v", err)
+			return nil, 0, edge.Errorf(http.StatusBadRequest, gatewayapi.ReasonBadTTL, "ttl: %v", err)
 		}
 		ttl = d
 	}
 	if ttl <= 0 || ttl > MaxTokenTTL {
-		return nil, 0, badRequest(gatewayapi.ReasonBadTTL, "ttl must be in (0, %s]", MaxTokenTTL)
+		return nil, 0, edge.Errorf(http.StatusBadRequest, gatewayapi.ReasonBadTTL, "ttl must be in (0, %s]", MaxTokenTTL)
 	}
 	if len(m.Subject) > MaxSubjectLen {
-		return nil, 0, badRequest(gatewayapi.ReasonBadSubject, "subject longer than %d bytes", MaxSubjectLen)
+		return nil, 0, edge.Errorf(http.StatusBadRequest, gatewayapi.ReasonBadSubject, "subject longer than %d bytes", MaxSubjectLen)
 	}
 	return &m, ttl, nil
 }
 
 func (s *Server) handleMint(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(r, MaxAdminBody)
+	body, err := s.httpEdge().ReadBody(r, MaxAdminBody)
 	if err != nil {
-		writeRefusal(w, http.StatusRequestEntityTooLarge, gatewayapi.ReasonTooLarge, err.Error())
+		s.fail(w, r, err)
 		return
 	}
 	m, ttl, err := ParseMintRequest(body)
 	if err != nil {
-		writeRequestError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	id, err := captoken.NewID()
 	if err != nil {
-		writeRefusal(w, http.StatusInternalServerError, gatewayapi.ReasonInternal, "minting failed")
+		s.fail(w, r, edge.Wrap(http.StatusInternalServerError, gatewayapi.ReasonInternal, err, "minting failed"))
 		return
 	}
 	exp := s.now().Add(ttl).Truncate(time.Second)
 	tok, err := s.tokens.Mint(captoken.Claims{ID: id, Subject: m.Subject, Tools: m.Tools, Expires: exp})
 	if err != nil {
-		writeRefusal(w, http.StatusBadRequest, gatewayapi.ReasonBadRequest, err.Error())
+		s.fail(w, r, edge.Errorf(http.StatusBadRequest, gatewayapi.ReasonBadRequest, "%v", err))
 		return
 	}
 	s.log.Info("token minted", "id", id, "subject", m.Subject, "tools", m.Tools, "expires", exp)
-	writeJSON(w, http.StatusOK, MintResponse{ID: id, Token: tok, Expires: exp.UTC()})
+	edge.WriteJSON(w, http.StatusOK, MintResponse{ID: id, Token: tok, Expires: exp.UTC()})
 }
 
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := s.tokens.Revoke(r.Context(), id); err != nil {
 		if errors.Is(err, authz.ErrBadID) {
-			writeRefusal(w, http.StatusBadRequest, gatewayapi.ReasonBadID, err.Error())
+			s.fail(w, r, edge.Errorf(http.StatusBadRequest, gatewayapi.ReasonBadID, "%v", err))
 			return
 		}
-		writeRefusal(w, http.StatusInternalServerError, gatewayapi.ReasonInternal, "revocation not recorded")
+		s.fail(w, r, edge.Wrap(http.StatusInternalServerError, gatewayapi.ReasonInternal, err, "revocation not recorded"))
 		return
 	}
 	s.log.Info("token revoked", "id", id)
@@ -473,13 +423,24 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleApprovals(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.approvals.List())
+	list := s.approvals.List()
+	out := make([]gatewayapi.Approval, 0, len(list))
+	for _, a := range list {
+		args, err := json.Marshal(a.Arguments)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		out = append(out, gatewayapi.Approval{ID: a.ID, Principal: a.Principal, Tool: a.Tool, ArgumentsSHA256: a.ArgumentsSHA256,
+			Arguments: args, Created: a.Created, Expires: a.Expires})
+	}
+	edge.WriteJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) handleDecide(o approval.Outcome) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if err := s.approvals.Decide(r.PathValue("id"), o, "admin"); err != nil {
-			writeRefusal(w, http.StatusNotFound, gatewayapi.ReasonNotPending, err.Error())
+			s.fail(w, r, edge.Errorf(http.StatusNotFound, gatewayapi.ReasonNotPending, "%v", err))
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -487,42 +448,41 @@ func (s *Server) handleDecide(o approval.Outcome) http.HandlerFunc {
 }
 
 func (s *Server) handlePending(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.pins.Pending())
-}
-
-// ToolApproveRequest is the body of POST /admin/v1/tools/{name}/approve:
-// the new_sha256 of the pending definition the operator reviewed.
-type ToolApproveRequest struct {
-	SHA256 string `json:"sha256"`
+	list := s.pins.Pending()
+	out := make([]gatewayapi.PendingTool, 0, len(list))
+	for _, p := range list {
+		out = append(out, gatewayapi.PendingTool{Name: p.Name, OldSHA256: p.OldSHA256, NewSHA256: p.NewSHA256, Definition: p.Definition, Seen: p.Seen})
+	}
+	edge.WriteJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) handleToolApprove(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(r, MaxAdminBody)
+	body, err := s.httpEdge().ReadBody(r, MaxAdminBody)
 	if err != nil {
-		writeRefusal(w, http.StatusRequestEntityTooLarge, gatewayapi.ReasonTooLarge, err.Error())
+		s.fail(w, r, err)
 		return
 	}
 	var req ToolApproveRequest
 	if len(body) == 0 {
-		writeRefusal(w, http.StatusBadRequest, gatewayapi.ReasonSHA256Required, catalog.ErrSHA256Required.Error())
+		s.fail(w, r, edge.Errorf(http.StatusBadRequest, gatewayapi.ReasonSHA256Required, "%v", catalog.ErrSHA256Required))
 		return
 	}
 	if err := wire.Decode(body, &req); err != nil {
-		writeRefusal(w, http.StatusBadRequest, gatewayapi.ReasonMalformed, "approve request: "+err.Error())
+		s.fail(w, r, edge.Errorf(http.StatusBadRequest, gatewayapi.ReasonMalformed, "approve request: %v", err))
 		return
 	}
 	name := r.PathValue("name")
 	if err := s.ApproveTool(r.Context(), name, req.SHA256); err != nil {
 		switch {
 		case errors.Is(err, catalog.ErrSHA256Required):
-			writeRefusal(w, http.StatusBadRequest, gatewayapi.ReasonSHA256Required, err.Error())
+			s.fail(w, r, edge.Errorf(http.StatusBadRequest, gatewayapi.ReasonSHA256Required, "%v", err))
 		case errors.Is(err, catalog.ErrNotPending):
-			writeRefusal(w, http.StatusNotFound, gatewayapi.ReasonNotPending, fmt.Sprintf("%s: %v", name, err))
+			s.fail(w, r, edge.Errorf(http.StatusNotFound, gatewayapi.ReasonNotPending, "%s: %v", name, err))
 		case errors.Is(err, catalog.ErrSHA256Mismatch):
 			s.log.Warn("tool approval refused: the pending definition changed after review", "tool", name)
-			writeRefusal(w, http.StatusConflict, gatewayapi.ReasonSHA256Mismatch, err.Error())
+			s.fail(w, r, edge.Errorf(http.StatusConflict, gatewayapi.ReasonSHA256Mismatch, "%v", err))
 		default:
-			writeRefusal(w, http.StatusInternalServerError, gatewayapi.ReasonInternal, "approval not recorded")
+			s.fail(w, r, edge.Wrap(http.StatusInternalServerError, gatewayapi.ReasonInternal, err, "approval not recorded"))
 		}
 		return
 	}
@@ -530,15 +490,8 @@ func (s *Server) handleToolApprove(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// Info is the body of GET /admin/v1/info.
-type Info struct {
-	Audience string   `json:"audience"`
-	Tools    []string `json:"tools"`
-	Dev      bool     `json:"dev,omitempty"`
-}
-
 func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, Info{Audience: s.tokens.Audience(), Tools: s.ToolNames(), Dev: s.opts.Dev})
+	edge.WriteJSON(w, http.StatusOK, Info{Audience: s.tokens.Audience(), Tools: s.ToolNames(), Dev: s.opts.Dev})
 }
 
 // ToolNames returns the exposed names of the enabled tools, sorted.

@@ -1,15 +1,125 @@
-// Package gatewayapi holds what a ChatMCP gateway's HTTP API and its
-// clients must agree on beyond the MCP protocol: the error body and its
-// reason codes (docs/gateway.md). It has no dependencies.
+// Package gatewayapi is the wire protocol of a ChatMCP gateway's HTTP
+// surface beyond the MCP protocol: paths, the JSON bodies of the admin API
+// and the layer-2 credential endpoints, the credential protocol's domain
+// tags, and the error body with its reason codes (docs/gateway.md). The
+// gateway (package gateway) and its clients (package gwclient, the CLI)
+// both import it, so neither re-declares a wire type; the golden file
+// testdata/wire.txtar pins every body's encoding.
 package gatewayapi
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/chatmcp/chatmcp/internal/edge"
+)
+
+// Paths of the HTTP surface. Admin paths take the bearer admin token; the
+// MCP endpoint and PathCredentials a capability token.
+const (
+	PathMCP           = "/mcp"
+	PathAttestation   = "/.well-known/chatmcp/attestation"
+	PathCredentialKey = "/.well-known/chatmcp/credential-key" // GET: CredentialKey
+	PathCredentials   = "/v1/credentials"                     // POST SealedCredentials, Mcp-Session-Id: 204
+	PathAdmin         = "/admin/v1/"
+	PathTokens        = "/admin/v1/tokens"        // POST MintRequest: MintResponse; POST /{id}/revoke: 204
+	PathApprovals     = "/admin/v1/approvals"     // GET: []Approval; POST /{id}/approve, /{id}/deny: 204
+	PathPendingTools  = "/admin/v1/tools/pending" // GET: []PendingTool
+	PathTools         = "/admin/v1/tools"         // POST /{name}/approve ToolApproveRequest: 204
+	PathInfo          = "/admin/v1/info"          // GET: Info
+)
+
+// The layer-2 credential protocol. Each use has its own domain tag so no
+// signature or ciphertext can be replayed in another role.
+const (
+	// CredentialKEM names the only KEM of a credential key.
+	CredentialKEM = "DHKEM(X25519, HKDF-SHA256)"
+	// CredentialKeyContext prefixes the public key in the RA-TLS key's
+	// signature over it: ECDSA over SHA-256(context || public key).
+	CredentialKeyContext = "chatmcp/gateway/credential-key/v1\x00"
+	// CredentialInfoContext prefixes the principal id (the token's chain
+	// id) in the HPKE info, binding a sealed body to the exact token it was
+	// sealed for (v1 bound the root token id, shared by attenuations).
+	CredentialInfoContext = "chatmcp/gateway/credential/v2\x00"
+	// MaxCredentialsBody caps a POST /v1/credentials body.
+	MaxCredentialsBody = 64 << 10
+)
+
+// MintRequest is the body of POST /admin/v1/tokens.
+type MintRequest struct {
+	Tools []string `json:"tools"`
+	// TTL is a Go duration string; empty means the gateway's default (1h).
+	TTL     string `json:"ttl,omitempty"`
+	Subject string `json:"subject,omitempty"`
+}
+
+// MintResponse is a new token.
+type MintResponse struct {
+	ID      string    `json:"id"`
+	Token   string    `json:"token"`
+	Expires time.Time `json:"expires"`
+}
+
+// Approval is a tools/call waiting for a person (GET /admin/v1/approvals).
+// Arguments are redacted.
+type Approval struct {
+	ID              string          `json:"id"`
+	Principal       string          `json:"principal"`
+	Tool            string          `json:"tool"`
+	ArgumentsSHA256 string          `json:"arguments_sha256"`
+	Arguments       json.RawMessage `json:"arguments,omitempty"`
+	Created         time.Time       `json:"created"`
+	Expires         time.Time       `json:"expires"`
+}
+
+// PendingTool is a tool whose definition changed since it was pinned (GET
+// /admin/v1/tools/pending).
+type PendingTool struct {
+	Name      string `json:"name"`
+	OldSHA256 string `json:"old_sha256"`
+	// NewSHA256 is the hash of Definition, which a ToolApproveRequest must
+	// name.
+	NewSHA256  string          `json:"new_sha256"`
+	Definition json.RawMessage `json:"definition"`
+	Seen       time.Time       `json:"seen"`
+}
+
+// ToolApproveRequest is the body of POST /admin/v1/tools/{name}/approve:
+// the new_sha256 of the pending definition the operator reviewed.
+type ToolApproveRequest struct {
+	SHA256 string `json:"sha256"`
+}
+
+// Info is the body of GET /admin/v1/info: the gateway's self-description.
+type Info struct {
+	Audience string   `json:"audience"`
+	Tools    []string `json:"tools"`
+	// Dev is true for a development gateway on simulated evidence.
+	Dev bool `json:"dev,omitzero"`
+}
+
+// CredentialKey is the body of GET /.well-known/chatmcp/credential-key:
+// the gateway's HPKE credential key, signed by its RA-TLS certificate key
+// (see CredentialKeyContext). []byte travels as standard base64.
+type CredentialKey struct {
+	KEM       string `json:"kem"`
+	PublicKey []byte `json:"public_key"`
+	Signature []byte `json:"signature"`
+}
+
+// SealedCredentials is the body of POST /v1/credentials: a JSON object
+// {"NAME": "VALUE", ...} sealed with HPKE (base mode, CredentialKEM,
+// HKDF-SHA256, AES-256-GCM, info CredentialInfoContext || principal id).
+type SealedCredentials struct {
+	Enc        []byte `json:"enc"`
+	Ciphertext []byte `json:"ciphertext"`
+}
 
 // ErrorBody is every error response of the gateway's HTTP surface outside
 // MCP itself (admin API, credential endpoints, token refusals): Reason is a
-// short stable code callers branch on, Error a sentence for people.
-type ErrorBody struct {
-	Error  string `json:"error"`
-	Reason string `json:"reason"`
-}
+// short stable code callers branch on, Error a sentence for people. It is
+// the body every ChatMCP service answers errors with (internal/edge).
+type ErrorBody = edge.ErrorBody
 
 // Reason codes. They are part of the API: never reword one.
 const (

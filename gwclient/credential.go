@@ -1,89 +1,62 @@
 package gwclient
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/hpke"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/chatmcp/chatmcp/gatewayapi"
+	"github.com/chatmcp/chatmcp/internal/edge"
 )
 
-// Domain tags of the layer-2 credential protocol (docs: GATEWAY_CONTRACT,
-// docs/gateway-tokens.md). Each use has its own tag so no signature or
-// ciphertext can be replayed in another role.
+// The layer-2 credential protocol (gatewayapi, docs/gateway.md).
 const (
-	credentialKeyTag  = "chatmcp/gateway/credential-key/v1\x00"
-	credentialInfoTag = "chatmcp/gateway/credential/v2\x00"
 	// CredentialKEM names the only KEM accepted.
-	CredentialKEM = "DHKEM(X25519, HKDF-SHA256)"
+	CredentialKEM = gatewayapi.CredentialKEM
 	// MaxCredentialsSize caps the sealed plaintext.
 	MaxCredentialsSize = 64 << 10
 )
 
 // CredentialKeyPath and CredentialsPath are the gateway's routes.
 const (
-	CredentialKeyPath = "/.well-known/chatmcp/credential-key"
-	CredentialsPath   = "/v1/credentials"
+	CredentialKeyPath = gatewayapi.PathCredentialKey
+	CredentialsPath   = gatewayapi.PathCredentials
 )
-
-type credentialKey struct {
-	KEM       string `json:"kem"`
-	PublicKey string `json:"public_key"`
-	Signature string `json:"signature"`
-}
 
 // FetchCredentialKey gets the gateway's HPKE key and checks that the
 // certificate key of the very connection it arrived on signed it. client
 // must enforce RA-TLS (Trust with a Verifier), so that certificate key is
 // the attested one and the HPKE key is as attested as the TLS key.
-func FetchCredentialKey(ctx context.Context, client *http.Client, baseURL string) (hpke.PublicKey, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(baseURL, "/")+CredentialKeyPath, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
+func FetchCredentialKey(ctx context.Context, hc *http.Client, baseURL string) (hpke.PublicKey, error) {
+	var ck gatewayapi.CredentialKey
+	call := &edge.Call{Method: http.MethodGet, URL: strings.TrimSuffix(baseURL, "/") + CredentialKeyPath, Out: &ck}
+	if err := client(hc, false).Call(ctx, call); err != nil {
 		return nil, fmt.Errorf("fetching credential key: %w", err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetching credential key: %w", readHTTPError(resp))
-	}
-	if resp.TLS == nil || len(resp.TLS.PeerCertificates) == 0 {
+	if call.TLS == nil || len(call.TLS.PeerCertificates) == 0 {
 		return nil, errors.New("credential key must come over TLS")
 	}
-	var ck credentialKey
-	if err := readStrict(resp, &ck); err != nil {
-		return nil, fmt.Errorf("credential key: %w", err)
-	}
-	return verifyCredentialKey(&ck, resp.TLS.PeerCertificates[0])
+	return verifyCredentialKey(&ck, call.TLS.PeerCertificates[0])
 }
 
-func verifyCredentialKey(ck *credentialKey, cert *x509.Certificate) (hpke.PublicKey, error) {
+func verifyCredentialKey(ck *gatewayapi.CredentialKey, cert *x509.Certificate) (hpke.PublicKey, error) {
 	if ck.KEM != CredentialKEM {
 		return nil, fmt.Errorf("credential key: unsupported KEM %q", ck.KEM)
 	}
-	pub, err := base64.StdEncoding.DecodeString(ck.PublicKey)
-	if err != nil {
-		return nil, fmt.Errorf("credential key: public_key: %w", err)
-	}
-	sig, err := base64.StdEncoding.DecodeString(ck.Signature)
-	if err != nil {
-		return nil, fmt.Errorf("credential key: signature: %w", err)
-	}
+	pub, sig := ck.PublicKey, ck.Signature
 	certKey, ok := cert.PublicKey.(*ecdsa.PublicKey)
 	if !ok {
 		return nil, fmt.Errorf("credential key: certificate key is %T, want ECDSA", cert.PublicKey)
 	}
-	digest := sha256.Sum256(append([]byte(credentialKeyTag), pub...))
+	digest := sha256.Sum256(append([]byte(gatewayapi.CredentialKeyContext), pub...))
 	if !ecdsa.VerifyASN1(certKey, digest[:], sig) {
 		return nil, errors.New("credential key: signature by the attested certificate key does not verify")
 	}
@@ -95,10 +68,7 @@ func verifyCredentialKey(ck *credentialKey, cert *x509.Certificate) (hpke.Public
 }
 
 // SealedCredentials is the body of POST /v1/credentials.
-type SealedCredentials struct {
-	Enc        []byte `json:"enc"`
-	Ciphertext []byte `json:"ciphertext"`
-}
+type SealedCredentials = gatewayapi.SealedCredentials
 
 // SealCredentials encrypts creds to key for the principal id principal,
 // the chain id of the token that will post them
@@ -114,7 +84,7 @@ func SealCredentials(key hpke.PublicKey, principal string, creds map[string]stri
 	if len(pt) > MaxCredentialsSize {
 		return nil, fmt.Errorf("credentials of %d bytes exceed %d", len(pt), MaxCredentialsSize)
 	}
-	enc, s, err := hpke.NewSender(key, hpke.HKDFSHA256(), hpke.AES256GCM(), []byte(credentialInfoTag+principal))
+	enc, s, err := hpke.NewSender(key, hpke.HKDFSHA256(), hpke.AES256GCM(), []byte(gatewayapi.CredentialInfoContext+principal))
 	if err != nil {
 		return nil, fmt.Errorf("sealing credentials: %w", err)
 	}
@@ -127,25 +97,11 @@ func SealCredentials(key hpke.PublicKey, principal string, creds map[string]stri
 
 // PostCredentials sends sealed credentials for the MCP session sessionID,
 // authorized by token.
-func PostCredentials(ctx context.Context, client *http.Client, baseURL, token, sessionID string, sc *SealedCredentials) error {
-	b, err := json.Marshal(sc)
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(baseURL, "/")+CredentialsPath, bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Mcp-Session-Id", sessionID)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
+func PostCredentials(ctx context.Context, hc *http.Client, baseURL, token, sessionID string, sc *SealedCredentials) error {
+	err := client(hc, false).Call(ctx, &edge.Call{Method: http.MethodPost, URL: strings.TrimSuffix(baseURL, "/") + CredentialsPath,
+		Token: token, Header: http.Header{"Mcp-Session-Id": {sessionID}}, In: sc})
 	if err != nil {
 		return fmt.Errorf("posting credentials: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("posting credentials: %w", readHTTPError(resp))
 	}
 	return nil
 }

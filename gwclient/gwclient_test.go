@@ -21,6 +21,7 @@ import (
 	"testing"
 
 	"github.com/chatmcp/chatmcp/gatewayapi"
+	"github.com/chatmcp/chatmcp/internal/wire"
 )
 
 func TestPins(t *testing.T) {
@@ -66,6 +67,27 @@ func TestPins(t *testing.T) {
 	}
 }
 
+// credentialKey is gatewayapi.CredentialKey with its base64 members as
+// strings, so that cases can corrupt them.
+type credentialKey struct {
+	KEM       string `json:"kem"`
+	PublicKey string `json:"public_key"`
+	Signature string `json:"signature"`
+}
+
+// verifyWire decodes k as FetchCredentialKey does, then verifies it.
+func verifyWire(k *credentialKey, c *x509.Certificate) (hpke.PublicKey, error) {
+	b, err := json.Marshal(k)
+	if err != nil {
+		return nil, err
+	}
+	var ck gatewayapi.CredentialKey
+	if err := wire.Decode(b, &ck); err != nil {
+		return nil, err
+	}
+	return verifyCredentialKey(&ck, c)
+}
+
 func TestCredentialKey(t *testing.T) {
 	certKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	cert := &x509.Certificate{PublicKey: &certKey.PublicKey}
@@ -74,7 +96,7 @@ func TestCredentialKey(t *testing.T) {
 	priv, _ := ecdh.X25519().GenerateKey(rand.Reader)
 	pub := priv.PublicKey().Bytes()
 	sign := func(k *ecdsa.PrivateKey, msg []byte) string {
-		d := sha256.Sum256(append([]byte(credentialKeyTag), msg...))
+		d := sha256.Sum256(append([]byte(gatewayapi.CredentialKeyContext), msg...))
 		s, _ := ecdsa.SignASN1(rand.Reader, k, d[:])
 		return base64.StdEncoding.EncodeToString(s)
 	}
@@ -103,7 +125,7 @@ func TestCredentialKey(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			k, c := good, *cert
 			tt.edit(&k, &c)
-			hk, err := verifyCredentialKey(&k, &c)
+			hk, err := verifyWire(&k, &c)
 			if (err == nil) != tt.ok {
 				t.Fatalf("err = %v, want ok=%v", err, tt.ok)
 			}
@@ -117,7 +139,7 @@ func TestCredentialKey(t *testing.T) {
 				t.Fatal(err)
 			}
 			hpriv, _ := hpke.NewDHKEMPrivateKey(priv)
-			r, err := hpke.NewRecipient(sealed.Enc, hpriv, hpke.HKDFSHA256(), hpke.AES256GCM(), []byte(credentialInfoTag+"tok1"))
+			r, err := hpke.NewRecipient(sealed.Enc, hpriv, hpke.HKDFSHA256(), hpke.AES256GCM(), []byte(gatewayapi.CredentialInfoContext+"tok1"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -129,7 +151,7 @@ func TestCredentialKey(t *testing.T) {
 			if json.Unmarshal(pt, &got); got["GITHUB_TOKEN"] != "s3cret" {
 				t.Errorf("opened %s", pt)
 			}
-			r2, _ := hpke.NewRecipient(sealed.Enc, hpriv, hpke.HKDFSHA256(), hpke.AES256GCM(), []byte(credentialInfoTag+"tok2"))
+			r2, _ := hpke.NewRecipient(sealed.Enc, hpriv, hpke.HKDFSHA256(), hpke.AES256GCM(), []byte(gatewayapi.CredentialInfoContext+"tok2"))
 			if _, err := r2.Open(nil, sealed.Ciphertext); err == nil {
 				t.Error("ciphertext opened under another token id")
 			}

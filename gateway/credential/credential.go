@@ -19,27 +19,28 @@ import (
 	"time"
 
 	"github.com/chatmcp/chatmcp/gateway/redact"
+	"github.com/chatmcp/chatmcp/gatewayapi"
 	"github.com/chatmcp/chatmcp/internal/wire"
 )
 
 // KEMName is the suite name published with the key.
-const KEMName = "DHKEM(X25519, HKDF-SHA256)"
+const KEMName = gatewayapi.CredentialKEM
 
-// Domain separation strings (docs/gateway.md).
+// Domain separation strings (gatewayapi, docs/gateway.md).
 const (
 	// KeySignatureContext prefixes the public key in the RA-TLS key's
 	// signature over it.
-	KeySignatureContext = "chatmcp/gateway/credential-key/v1\x00"
+	KeySignatureContext = gatewayapi.CredentialKeyContext
 	// InfoContext prefixes the principal id (the token's chain id) in the
 	// HPKE info, binding a sealed body to the exact token it was sealed
 	// for: replaying it with another token, an attenuation of it included,
-	// fails to open. (v1 bound the root token id, shared by attenuations.)
-	InfoContext = "chatmcp/gateway/credential/v2\x00"
+	// fails to open.
+	InfoContext = gatewayapi.CredentialInfoContext
 )
 
 // Limits on untrusted bodies.
 const (
-	MaxBodySize    = 64 << 10
+	MaxBodySize    = gatewayapi.MaxCredentialsBody
 	MaxCredentials = 32
 	MaxNameLen     = 128
 	MaxValueLen    = 8 << 10
@@ -69,11 +70,7 @@ func NewKey() (*Key, error) {
 func (k *Key) PublicKey() []byte { return k.priv.PublicKey().Bytes() }
 
 // Published is the body of GET /.well-known/chatmcp/credential-key.
-type Published struct {
-	KEM       string `json:"kem"`
-	PublicKey []byte `json:"public_key"`
-	Signature []byte `json:"signature"`
-}
+type Published = gatewayapi.CredentialKey
 
 // Publish signs the public key with signer (the RA-TLS certificate's ECDSA
 // key): ECDSA over SHA-256 of KeySignatureContext || public key, ASN.1 DER.
@@ -87,12 +84,8 @@ func (k *Key) Publish(signer crypto.Signer) (*Published, error) {
 	return &Published{KEM: KEMName, PublicKey: pub, Signature: sig}, nil
 }
 
-// Sealed is the body of POST /v1/credentials ([]byte travels as standard
-// base64 in JSON).
-type Sealed struct {
-	Enc        []byte `json:"enc"`
-	Ciphertext []byte `json:"ciphertext"`
-}
+// Sealed is the body of POST /v1/credentials.
+type Sealed = gatewayapi.SealedCredentials
 
 // ErrOpen is returned when a sealed body does not open: wrong key, wrong
 // principal id, or tampering.

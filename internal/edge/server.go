@@ -14,6 +14,7 @@ package edge
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -100,14 +101,34 @@ type Server struct {
 	Logger *slog.Logger
 }
 
+// ReadBody reads a request body of at most limit bytes. A longer one is a
+// TooLarge refusal (413).
+func (s *Server) ReadBody(r *http.Request, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, Errorf(http.StatusBadRequest, s.Codes.Malformed, "reading request body: %v", err)
+	}
+	if int64(len(b)) > limit {
+		return nil, Errorf(http.StatusRequestEntityTooLarge, s.Codes.TooLarge, "request body larger than %d bytes", limit)
+	}
+	return b, nil
+}
+
 // DecodeJSON reads a strict JSON body (internal/wire: no unknown members,
 // duplicate names, trailing data or deep nesting) of at most limit bytes
 // into v. Its errors are refusals: TooLarge (413) or Malformed (400).
 func (s *Server) DecodeJSON(r *http.Request, limit int64, v any) error {
-	if err := wire.Read(r.Body, limit, v); err != nil {
-		if errors.Is(err, wire.ErrTooLarge) {
-			return Errorf(http.StatusRequestEntityTooLarge, s.Codes.TooLarge, "request body larger than %d bytes", limit)
-		}
+	b, err := s.ReadBody(r, limit)
+	if err != nil {
+		return err
+	}
+	return s.Decode(b, v)
+}
+
+// Decode decodes a strict JSON body already read; its error is a
+// Malformed refusal (400).
+func (s *Server) Decode(b []byte, v any) error {
+	if err := wire.Decode(b, v); err != nil {
 		return Errorf(http.StatusBadRequest, s.Codes.Malformed, "malformed request: %v", err)
 	}
 	return nil
