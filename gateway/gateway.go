@@ -88,6 +88,10 @@ type Options struct {
 	// Metrics records requests per route, tools/call decisions, approvals
 	// and audit latency. If nil, nothing is recorded.
 	Metrics *ops.Gateway
+	// ApprovalProgressInterval is how often a call held for approval sends
+	// its caller a progress notification, when the caller sent a progress
+	// token. If zero, DefaultApprovalProgressInterval (10 seconds).
+	ApprovalProgressInterval time.Duration
 }
 
 // Server is a running gateway. Create it with New, serve with Serve, stop

@@ -1,0 +1,47 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/chatmcp/chatmcp/gateway/upstream"
+)
+
+// forward sends the call to the upstream on the connection its pool gives
+// for the caller (backend.go, gateway/upstream), and returns the
+// upstream's answer unredacted. The arguments sent are the canonical
+// encoding of the value that was authorized, never the client's bytes
+// (args.go). While the call is in flight, what the upstream sends about it
+// is routed to the caller (routing.go).
+func (s *Server) forward(ctx context.Context, c *toolCall) (*mcp.CallToolResult, error) {
+	canon, err := canonicalArgs(c.args)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := s.connFor(ctx, c.tool.upstream, c.req.Session, c.principal)
+	if err != nil {
+		return nil, err
+	}
+	// A reconnection re-checks the pins; a definition that changed
+	// meanwhile is not called.
+	s.mu.RLock()
+	cur := s.tools[c.tool.exposed]
+	enabled := cur != nil && cur.enabled
+	s.mu.RUnlock()
+	if !enabled {
+		return nil, errors.New("the tool's definition changed; call not forwarded")
+	}
+	cl := &upstream.Call{Session: c.req.Session, Ctx: ctx, ProgressToken: c.req.Params.GetProgressToken()}
+	id, end := conn.Begin(cl)
+	defer end()
+	// Ask the upstream for every log level (the 2026-07-28 protocol takes
+	// it per request); the client's own level filters what it receives.
+	params := &mcp.CallToolParams{Name: c.tool.def.Name, Arguments: canon,
+		Meta: mcp.Meta{mcp.MetaKeyLogLevel: "debug"}}
+	if cl.ProgressToken != nil {
+		params.SetProgressToken(upstreamProgressToken(id))
+	}
+	return conn.Client().CallTool(ctx, params)
+}

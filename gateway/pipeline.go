@@ -1,0 +1,106 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/chatmcp/chatmcp/gateway/authz"
+)
+
+// The call path. Every tools/call goes through these steps, in this order,
+// each in its own file with its own tests:
+//
+//	authenticate   call_authenticate.go  the principal the HTTP layer verified
+//	resolve        call_resolve.go       the arguments (decoded strictly, args.go) and the tool:
+//	                                     catalogue, token, pin
+//	authorize      call_authorize.go     the token's argument constraints, the Cedar policy
+//	confirm        call_confirm.go       a person, for a tool that is not read-only
+//	auditDecision  call_audit.go         the decision entry: no entry, no call
+//	forward        call_forward.go       the canonical arguments, on a connection of
+//	                                     the upstream's pool (gateway/upstream)
+//	redact         call_redact.go        secrets out of the result or the error
+//	auditOutcome   call_audit.go         the result entry, off the response path
+//
+// A step that refuses the call returns a *refused, which refuse audits and
+// answers. Calls of names the token does not allow or the gateway does not
+// expose are refused before any of this, by the middleware (refusal.go);
+// resolve checks again, as a pin change may have raced it.
+
+// toolCall is one tools/call on its way through the steps; each step fills
+// in what it established.
+type toolCall struct {
+	req   *mcp.CallToolRequest
+	start time.Time
+
+	principal *authz.Principal // authenticate
+
+	args      map[string]any  // resolve: decoded strictly (args.go)
+	argsHash  string          // resolve: hex SHA-256 of the canonical arguments
+	auditArgs json.RawMessage // resolve: redacted arguments, with audit_arguments: true
+	tool      *tool           // resolve: also when refused as not permitted or disabled
+
+	policyCall *authz.Call // authorize: what Cedar was asked
+
+	approval   string // confirm: "approved by admin", "not required (read-only)", …
+	approvalID string // confirm: the approval id, when the call was held
+}
+
+// callTool is the handler of every tool the gateway exposes (sync.go).
+func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	c, err := s.authenticate(req)
+	if err != nil {
+		return nil, err
+	}
+	if r := s.resolve(c); r != nil {
+		return s.refuse(ctx, c, r)
+	}
+	if r := s.authorize(c); r != nil {
+		return s.refuse(ctx, c, r)
+	}
+	if r := s.confirm(ctx, c); r != nil {
+		return s.refuse(ctx, c, r)
+	}
+	if err := s.auditDecision(ctx, c); err != nil {
+		return nil, err
+	}
+	res, err := s.forward(ctx, c)
+	res, err = s.redact(c, res, err)
+	s.auditOutcome(ctx, c, res, err)
+	if err != nil {
+		return failed("upstream %s: %s", c.tool.upstream.cfg.Name, err), nil
+	}
+	return res, nil
+}
+
+// refused ends a call before it is forwarded: the audit reason and the
+// answer, a JSON-RPC error (err) or a tool result (result).
+type refused struct {
+	reason string
+	err    error
+	result *mcp.CallToolResult
+}
+
+func deny(reason string, err error) *refused { return &refused{reason: reason, err: err} }
+
+// refuse audits r (auditRefused) and answers it.
+func (s *Server) refuse(ctx context.Context, c *toolCall, r *refused) (*mcp.CallToolResult, error) {
+	s.auditRefused(ctx, c, r.reason)
+	return r.result, r.err
+}
+
+// refusal is a JSON-RPC error for calls the gateway refuses before any
+// person is asked: the same code as an unknown tool.
+func refusal(format string, args ...any) error {
+	return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "chatmcp-gateway: " + fmt.Sprintf(format, args...)}
+}
+
+// failed is a tool result with isError: the answer to a call that was not
+// approved or that the upstream did not answer.
+func failed(format string, args ...any) *mcp.CallToolResult {
+	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: "chatmcp-gateway: " + fmt.Sprintf(format, args...)}}}
+}
