@@ -16,6 +16,7 @@ import (
 
 	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/audit"
+	"github.com/chatmcp/chatmcp/internal/edge"
 	"github.com/chatmcp/chatmcp/internal/testvectors"
 	"github.com/chatmcp/chatmcp/kbsapi"
 	"github.com/chatmcp/chatmcp/store/storetest"
@@ -108,7 +109,7 @@ func BenchmarkReleasePath(b *testing.B) {
 				e.admin.Put(ctx, "s", []byte("0123456789abcdef0123456789abcdef"), "allow: [sevsnp]\nsevsnp:\n  measurement: ["+snpMeasurement+"]\n")
 				req = &kbsapi.AttestRequest{Secret: "s", Nonce: nonce, PublicKey: pub, Evidence: snp}
 			}
-			deny := func(rf *refusal) error { return rf }
+			deny := func(rf *edge.Error) error { return rf }
 			var lat latencies
 			for b.Loop() {
 				t0 := time.Now()

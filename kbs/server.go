@@ -6,16 +6,15 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/audit"
+	"github.com/chatmcp/chatmcp/internal/edge"
 	"github.com/chatmcp/chatmcp/internal/wire"
 	"github.com/chatmcp/chatmcp/kbsapi"
 )
@@ -59,6 +58,7 @@ type Server struct {
 	opts  Options
 	token [32]byte
 	mux   *http.ServeMux
+	edge  *edge.Server
 }
 
 // NewServer returns a Server. It fails when a required option is missing.
@@ -77,6 +77,7 @@ func NewServer(opts *Options) (*Server, error) {
 		s.opts.Logger = slog.Default()
 	}
 	s.token = sha256.Sum256([]byte(opts.AdminToken))
+	s.edge = &edge.Server{Name: "kbs", Codes: codes, Logger: s.opts.Logger}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+kbsapi.PathRequest, s.handleRequest)
 	mux.HandleFunc("POST "+kbsapi.PathAttest, s.handleAttest)
@@ -94,61 +95,35 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// refusal is an error with what the client may see: reason is a
-// kbsapi.Reason word (documented in docs/kbs.md) or an attest.Check word.
-type refusal struct {
-	status int
-	reason string
-	msg    string
+// codes are the KBS's reason codes for the refusals the HTTP edge
+// (internal/edge) makes itself. Every refusal is an *edge.Error whose
+// reason is a kbsapi.Reason word (documented in docs/kbs.md) or an
+// attest.Check word; any other error is internal: logged, and reported to
+// the client without its cause.
+var codes = edge.Codes{
+	Malformed: kbsapi.ReasonMalformed,
+	TooLarge:  kbsapi.ReasonTooLarge,
+	Internal:  kbsapi.ReasonInternal,
 }
 
-func (r *refusal) Error() string { return r.reason + ": " + r.msg }
+var errAudit = edge.Errorf(http.StatusServiceUnavailable, kbsapi.ReasonAudit, "audit log unavailable: nothing was released or changed")
 
-func refuse(status int, reason, format string, args ...any) *refusal {
-	return &refusal{status: status, reason: reason, msg: fmt.Sprintf(format, args...)}
-}
-
-var errAudit = refuse(http.StatusServiceUnavailable, kbsapi.ReasonAudit, "audit log unavailable: nothing was released or changed")
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
-
-// fail writes err as a kbsapi.ErrorBody. Errors that are not refusals are
-// internal: logged, and reported to the client without their cause.
+// fail writes err as a kbsapi.ErrorBody (internal/edge).
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var rf *refusal
-	if !errors.As(err, &rf) {
-		s.opts.Logger.Error("kbs: internal error", "path", r.URL.Path, "err", err)
-		rf = refuse(http.StatusInternalServerError, kbsapi.ReasonInternal, "internal error")
-	}
-	writeJSON(w, rf.status, kbsapi.ErrorBody{Reason: rf.reason, Error: rf.msg})
-}
-
-// decode reads a strict JSON body of at most limit bytes.
-func decode(r *http.Request, limit int64, v any) error {
-	if err := wire.Read(r.Body, limit, v); err != nil {
-		if errors.Is(err, wire.ErrTooLarge) {
-			return refuse(http.StatusRequestEntityTooLarge, kbsapi.ReasonTooLarge, "request body exceeds %d bytes", limit)
-		}
-		return refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "malformed request: %v", err)
-	}
-	return nil
+	s.edge.WriteError(w, r, err)
 }
 
 // DecodeChallengeRequest parses a POST /kbs/v1/request body.
 func DecodeChallengeRequest(b []byte) (*kbsapi.ChallengeRequest, error) {
 	var req kbsapi.ChallengeRequest
 	if err := wire.Decode(b, &req); err != nil {
-		return nil, refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "malformed request: %v", err)
+		return nil, edge.Errorf(http.StatusBadRequest, kbsapi.ReasonMalformed, "malformed request: %v", err)
 	}
 	if !kbsapi.ValidName(req.Secret) {
-		return nil, refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "invalid secret name")
+		return nil, edge.Errorf(http.StatusBadRequest, kbsapi.ReasonMalformed, "invalid secret name")
 	}
 	if !req.TEE.Valid() {
-		return nil, refuse(http.StatusBadRequest, kbsapi.ReasonUnknownTEE, "unknown TEE type %q", req.TEE)
+		return nil, edge.Errorf(http.StatusBadRequest, kbsapi.ReasonUnknownTEE, "unknown TEE type %q", req.TEE)
 	}
 	return &req, nil
 }
@@ -157,38 +132,30 @@ func DecodeChallengeRequest(b []byte) (*kbsapi.ChallengeRequest, error) {
 func DecodeAttestRequest(b []byte) (*kbsapi.AttestRequest, error) {
 	var req kbsapi.AttestRequest
 	if err := wire.Decode(b, &req); err != nil {
-		return nil, refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "malformed request: %v", err)
+		return nil, edge.Errorf(http.StatusBadRequest, kbsapi.ReasonMalformed, "malformed request: %v", err)
 	}
 	switch {
 	case !kbsapi.ValidName(req.Secret):
-		return nil, refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "invalid secret name")
+		return nil, edge.Errorf(http.StatusBadRequest, kbsapi.ReasonMalformed, "invalid secret name")
 	case len(req.Nonce) != kbsapi.NonceSize:
-		return nil, refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "nonce is %d bytes, want %d", len(req.Nonce), kbsapi.NonceSize)
+		return nil, edge.Errorf(http.StatusBadRequest, kbsapi.ReasonMalformed, "nonce is %d bytes, want %d", len(req.Nonce), kbsapi.NonceSize)
 	case req.Evidence == nil:
-		return nil, refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "no evidence")
+		return nil, edge.Errorf(http.StatusBadRequest, kbsapi.ReasonMalformed, "no evidence")
 	}
 	if _, err := kbsapi.HPKEKEM().NewPublicKey(req.PublicKey); err != nil {
-		return nil, refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "public_key is not an X25519 public key")
+		return nil, edge.Errorf(http.StatusBadRequest, kbsapi.ReasonMalformed, "public_key is not an X25519 public key")
 	}
 	if !req.Evidence.TEE.Valid() {
-		return nil, refuse(http.StatusBadRequest, kbsapi.ReasonUnknownTEE, "unknown TEE type %q", req.Evidence.TEE)
+		return nil, edge.Errorf(http.StatusBadRequest, kbsapi.ReasonUnknownTEE, "unknown TEE type %q", req.Evidence.TEE)
 	}
 	if err := req.Evidence.Validate(); err != nil {
-		return nil, refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "%v", err)
+		return nil, edge.Errorf(http.StatusBadRequest, kbsapi.ReasonMalformed, "%v", err)
 	}
 	return &req, nil
 }
 
-func readBody(r *http.Request, limit int64) ([]byte, error) {
-	var raw json.RawMessage
-	if err := decode(r, limit, &raw); err != nil {
-		return nil, err
-	}
-	return raw, nil
-}
-
 func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request) {
-	b, err := readBody(r, kbsapi.MaxRequestBody)
+	b, err := s.edge.ReadBody(r, kbsapi.MaxRequestBody)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -199,7 +166,7 @@ func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.TEE == attest.Sim && !s.opts.Dev {
-		s.fail(w, r, refuse(http.StatusForbidden, kbsapi.ReasonSimRefused, "simulated evidence is not accepted: this KBS is not in --dev mode"))
+		s.fail(w, r, edge.Errorf(http.StatusForbidden, kbsapi.ReasonSimRefused, "simulated evidence is not accepted: this KBS is not in --dev mode"))
 		return
 	}
 	nonce := make([]byte, kbsapi.NonceSize)
@@ -210,12 +177,12 @@ func (s *Server) handleRequest(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, kbsapi.Challenge{Nonce: nonce, Expires: exp.UTC()})
+	edge.WriteJSON(w, http.StatusOK, kbsapi.Challenge{Nonce: nonce, Expires: exp.UTC()})
 }
 
 func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 	start := s.opts.Now()
-	b, err := readBody(r, kbsapi.MaxAttestBody)
+	b, err := s.edge.ReadBody(r, kbsapi.MaxAttestBody)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -230,7 +197,7 @@ func (s *Server) handleAttest(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, rel)
+	edge.WriteJSON(w, http.StatusOK, rel)
 }
 
 func clientOf(r *http.Request) string { return r.RemoteAddr }
@@ -240,8 +207,8 @@ func clientOf(r *http.Request) string { return r.RemoteAddr }
 // then seal the value to the client's key.
 func (s *Server) attest(ctx context.Context, req *kbsapi.AttestRequest, client string, start time.Time) (*kbsapi.Release, error) {
 	entry := audit.Entry{Type: "kbs.release", Action: "release", Actor: client, Secret: req.Secret, TEE: string(req.Evidence.TEE)}
-	deny := func(rf *refusal) error {
-		entry.Decision, entry.Reason = "denied", rf.reason+": "+rf.msg
+	deny := func(rf *edge.Error) error {
+		entry.Decision, entry.Reason = "denied", rf.Reason+": "+rf.Msg
 		entry.DurationMS = ms(s.opts.Now().Sub(start))
 		if err := s.opts.Audit.Append(ctx, entry); err != nil {
 			s.opts.Logger.Error("kbs: audit append failed", "err", err)
@@ -251,7 +218,7 @@ func (s *Server) attest(ctx context.Context, req *kbsapi.AttestRequest, client s
 	}
 	rec, err := s.opts.Storage.consumeNonce(ctx, req.Nonce)
 	if errors.Is(err, ErrNonceUsed) {
-		return nil, deny(refuse(http.StatusForbidden, kbsapi.ReasonNonce, "nonce unknown or already used"))
+		return nil, deny(edge.Errorf(http.StatusForbidden, kbsapi.ReasonNonce, "nonce unknown or already used"))
 	}
 	if err != nil {
 		return nil, err
@@ -259,13 +226,13 @@ func (s *Server) attest(ctx context.Context, req *kbsapi.AttestRequest, client s
 	now := s.opts.Now()
 	switch {
 	case !now.Before(rec.Expires):
-		return nil, deny(refuse(http.StatusForbidden, kbsapi.ReasonExpired, "nonce expired at %s", rec.Expires.UTC().Format(time.RFC3339)))
+		return nil, deny(edge.Errorf(http.StatusForbidden, kbsapi.ReasonExpired, "nonce expired at %s", rec.Expires.UTC().Format(time.RFC3339)))
 	case rec.Secret != req.Secret:
-		return nil, deny(refuse(http.StatusForbidden, kbsapi.ReasonWrongSecret, "nonce was issued for another secret"))
+		return nil, deny(edge.Errorf(http.StatusForbidden, kbsapi.ReasonWrongSecret, "nonce was issued for another secret"))
 	case rec.TEE != string(req.Evidence.TEE):
-		return nil, deny(refuse(http.StatusForbidden, kbsapi.ReasonWrongTEE, "nonce was issued for %s evidence, got %s", rec.TEE, req.Evidence.TEE))
+		return nil, deny(edge.Errorf(http.StatusForbidden, kbsapi.ReasonWrongTEE, "nonce was issued for %s evidence, got %s", rec.TEE, req.Evidence.TEE))
 	case req.Evidence.TEE == attest.Sim && !s.opts.Dev:
-		return nil, deny(refuse(http.StatusForbidden, kbsapi.ReasonSimRefused, "simulated evidence is not accepted: this KBS is not in --dev mode"))
+		return nil, deny(edge.Errorf(http.StatusForbidden, kbsapi.ReasonSimRefused, "simulated evidence is not accepted: this KBS is not in --dev mode"))
 	}
 	rd, err := kbsapi.ExpectedReportData(req.Nonce, req.PublicKey)
 	if err != nil {
@@ -277,17 +244,17 @@ func (s *Server) attest(ctx context.Context, req *kbsapi.AttestRequest, client s
 // release loads the secret, checks the evidence against its policy with
 // expected report data rd (not checked if nil: benchmarks only), audits
 // and seals.
-func (s *Server) release(ctx context.Context, req *kbsapi.AttestRequest, rd []byte, entry *audit.Entry, deny func(*refusal) error, start time.Time) (*kbsapi.Release, error) {
+func (s *Server) release(ctx context.Context, req *kbsapi.AttestRequest, rd []byte, entry *audit.Entry, deny func(*edge.Error) error, start time.Time) (*kbsapi.Release, error) {
 	sec, err := s.opts.Storage.current(ctx, req.Secret)
 	if errors.Is(err, ErrNotFound) {
-		return nil, deny(refuse(http.StatusNotFound, kbsapi.ReasonNotFound, "no secret named %q", req.Secret))
+		return nil, deny(edge.Errorf(http.StatusNotFound, kbsapi.ReasonNotFound, "no secret named %q", req.Secret))
 	}
 	if err != nil {
 		return nil, err
 	}
 	entry.Version, entry.PolicySHA256 = sec.Version, sec.PolicySHA256
 	if sec.Revoked {
-		return nil, deny(refuse(http.StatusForbidden, kbsapi.ReasonRevoked, "secret %q is revoked", req.Secret))
+		return nil, deny(edge.Errorf(http.StatusForbidden, kbsapi.ReasonRevoked, "secret %q is revoked", req.Secret))
 	}
 	pol, err := attest.ParsePolicy([]byte(sec.Policy))
 	if err != nil {
@@ -296,7 +263,7 @@ func (s *Server) release(ctx context.Context, req *kbsapi.AttestRequest, rd []by
 	claims, err := s.opts.Checker.Check(ctx, req.Evidence, pol, &attest.CheckOptions{Now: s.opts.Now(), ReportData: rd})
 	if err != nil {
 		check, _ := attest.CheckOf(err)
-		return nil, deny(refuse(http.StatusForbidden, string(check), "%v", err))
+		return nil, deny(edge.Errorf(http.StatusForbidden, string(check), "%v", err))
 	}
 	entry.Measurement = hex.EncodeToString(claims.Measurement)
 	value, err := decryptValue(ctx, s.opts.Sealer, sec.Name, sec.Version, sec.WrappedKey, sec.Ciphertext)
@@ -306,7 +273,7 @@ func (s *Server) release(ctx context.Context, req *kbsapi.AttestRequest, rd []by
 	defer clear(value)
 	pk, err := kbsapi.HPKEKEM().NewPublicKey(req.PublicKey)
 	if err != nil {
-		return nil, deny(refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "public_key is not an X25519 public key"))
+		return nil, deny(edge.Errorf(http.StatusBadRequest, kbsapi.ReasonMalformed, "public_key is not an X25519 public key"))
 	}
 	sealed, err := hpkeSeal(pk, kbsapi.ReleaseInfo(sec.Name, sec.Version, req.Nonce), value)
 	if err != nil {
@@ -328,10 +295,10 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // nor its content leaks through timing.
 func (s *Server) admin(h func(w http.ResponseWriter, r *http.Request)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		tok, err := edge.Bearer(r)
 		got := sha256.Sum256([]byte(tok))
-		if !ok || s.opts.AdminToken == "" || subtle.ConstantTimeCompare(got[:], s.token[:]) != 1 {
-			s.fail(w, r, refuse(http.StatusUnauthorized, kbsapi.ReasonUnauthorized, "missing or wrong admin token"))
+		if err != nil || s.opts.AdminToken == "" || subtle.ConstantTimeCompare(got[:], s.token[:]) != 1 {
+			s.fail(w, r, edge.Errorf(http.StatusUnauthorized, kbsapi.ReasonUnauthorized, "missing or wrong admin token"))
 			return
 		}
 		h(w, r)
@@ -341,7 +308,7 @@ func (s *Server) admin(h func(w http.ResponseWriter, r *http.Request)) http.Hand
 func (s *Server) secretName(r *http.Request) (string, error) {
 	name := r.PathValue("name")
 	if !kbsapi.ValidName(name) {
-		return "", refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "invalid secret name")
+		return "", edge.Errorf(http.StatusBadRequest, kbsapi.ReasonMalformed, "invalid secret name")
 	}
 	return name, nil
 }
@@ -350,14 +317,14 @@ func (s *Server) secretName(r *http.Request) (string, error) {
 func DecodePutRequest(b []byte) (*kbsapi.PutRequest, *attest.Policy, error) {
 	var req kbsapi.PutRequest
 	if err := wire.Decode(b, &req); err != nil {
-		return nil, nil, refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "malformed request: %v", err)
+		return nil, nil, edge.Errorf(http.StatusBadRequest, kbsapi.ReasonMalformed, "malformed request: %v", err)
 	}
 	if len(req.Value) == 0 || len(req.Value) > kbsapi.MaxSecretSize {
-		return nil, nil, refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "value must be 1..%d bytes", kbsapi.MaxSecretSize)
+		return nil, nil, edge.Errorf(http.StatusBadRequest, kbsapi.ReasonMalformed, "value must be 1..%d bytes", kbsapi.MaxSecretSize)
 	}
 	pol, err := attest.ParsePolicy([]byte(req.Policy))
 	if err != nil {
-		return nil, nil, refuse(http.StatusBadRequest, kbsapi.ReasonBadPolicy, "%v", err)
+		return nil, nil, edge.Errorf(http.StatusBadRequest, kbsapi.ReasonBadPolicy, "%v", err)
 	}
 	return &req, pol, nil
 }
@@ -366,11 +333,11 @@ func DecodePutRequest(b []byte) (*kbsapi.PutRequest, *attest.Policy, error) {
 func DecodePolicyRequest(b []byte) (*kbsapi.PolicyRequest, *attest.Policy, error) {
 	var req kbsapi.PolicyRequest
 	if err := wire.Decode(b, &req); err != nil {
-		return nil, nil, refuse(http.StatusBadRequest, kbsapi.ReasonMalformed, "malformed request: %v", err)
+		return nil, nil, edge.Errorf(http.StatusBadRequest, kbsapi.ReasonMalformed, "malformed request: %v", err)
 	}
 	pol, err := attest.ParsePolicy([]byte(req.Policy))
 	if err != nil {
-		return nil, nil, refuse(http.StatusBadRequest, kbsapi.ReasonBadPolicy, "%v", err)
+		return nil, nil, edge.Errorf(http.StatusBadRequest, kbsapi.ReasonBadPolicy, "%v", err)
 	}
 	return &req, pol, nil
 }
@@ -385,7 +352,7 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	b, err := readBody(r, kbsapi.MaxAdminBody)
+	b, err := s.edge.ReadBody(r, kbsapi.MaxAdminBody)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -406,7 +373,7 @@ func (s *Server) handlePut(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, kbsapi.SecretInfo{Name: name, Version: version, PolicySHA256: e.PolicySHA256})
+	edge.WriteJSON(w, http.StatusOK, kbsapi.SecretInfo{Name: name, Version: version, PolicySHA256: e.PolicySHA256})
 }
 
 // auditAdmin appends an admin entry inside the change's transaction: when
@@ -425,7 +392,7 @@ func (s *Server) handlePolicy(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	b, err := readBody(r, kbsapi.MaxAdminBody)
+	b, err := s.edge.ReadBody(r, kbsapi.MaxAdminBody)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -443,7 +410,7 @@ func (s *Server) handlePolicy(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, notFound(err, name))
 		return
 	}
-	writeJSON(w, http.StatusOK, kbsapi.SecretInfo{Name: name, Version: v, PolicySHA256: e.PolicySHA256})
+	edge.WriteJSON(w, http.StatusOK, kbsapi.SecretInfo{Name: name, Version: v, PolicySHA256: e.PolicySHA256})
 }
 
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
@@ -459,12 +426,12 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, notFound(err, name))
 		return
 	}
-	writeJSON(w, http.StatusOK, kbsapi.SecretInfo{Name: name, Version: v, Revoked: true})
+	edge.WriteJSON(w, http.StatusOK, kbsapi.SecretInfo{Name: name, Version: v, Revoked: true})
 }
 
 func notFound(err error, name string) error {
 	if errors.Is(err, ErrNotFound) {
-		return refuse(http.StatusNotFound, kbsapi.ReasonNotFound, "no secret named %q", name)
+		return edge.Errorf(http.StatusNotFound, kbsapi.ReasonNotFound, "no secret named %q", name)
 	}
 	return err
 }
@@ -475,5 +442,5 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, kbsapi.SecretList{Secrets: list})
+	edge.WriteJSON(w, http.StatusOK, kbsapi.SecretList{Secrets: list})
 }

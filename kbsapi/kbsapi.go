@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chatmcp/chatmcp/attest"
+	"github.com/chatmcp/chatmcp/internal/edge"
 )
 
 // API paths.
@@ -147,11 +148,9 @@ type SecretList struct {
 }
 
 // ErrorBody is every error response: Reason is a short stable word scripts
-// match on (see docs/kbs.md), Error a sentence for people.
-type ErrorBody struct {
-	Reason string `json:"reason"`
-	Error  string `json:"error"`
-}
+// match on (see docs/kbs.md), Error a sentence for people. It is the body
+// every ChatMCP service answers errors with (internal/edge).
+type ErrorBody = edge.ErrorBody
 
 // Refusal reasons: stable words in ErrorBody.Reason, documented in
 // docs/kbs.md. Attestation failures use the attest.Check words.

@@ -5,19 +5,16 @@
 package kbsclient
 
 import (
-	"bytes"
 	"context"
 	"crypto/hpke"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/chatmcp/chatmcp/attest"
-	"github.com/chatmcp/chatmcp/internal/wire"
+	"github.com/chatmcp/chatmcp/internal/edge"
 	"github.com/chatmcp/chatmcp/kbsapi"
 )
 
@@ -126,64 +123,17 @@ func (a *AdminClient) secretURL(name, suffix string) string {
 	return strings.TrimRight(a.BaseURL, "/") + kbsapi.PathAdminSecrets + "/" + url.PathEscape(name) + suffix
 }
 
+// do sends one request to the KBS (internal/edge): answers are decoded
+// strictly, a refusal is an *Error.
 func do(ctx context.Context, hc *http.Client, method, u, token string, in, out any) error {
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("kbs: %w", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
-	if err != nil {
-		return fmt.Errorf("kbs: reading response: %w", err)
-	}
-	if len(b) > maxResponseBody {
-		return fmt.Errorf("kbs: response exceeds %d bytes", maxResponseBody)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var eb kbsapi.ErrorBody
-		if err := wire.Decode(b, &eb); err != nil || eb.Reason == "" {
-			return &Error{Status: resp.StatusCode, Reason: "http", Msg: fmt.Sprintf("HTTP %d", resp.StatusCode)}
-		}
-		return &Error{Status: resp.StatusCode, Reason: eb.Reason, Msg: eb.Error}
-	}
-	if err := wire.Decode(b, out); err != nil {
-		return fmt.Errorf("kbs: malformed response: %w", err)
-	}
-	return nil
+	c := edge.Client{Service: "kbs", HTTP: hc, MaxResponse: maxResponseBody}
+	return c.Do(ctx, method, u, token, in, out)
 }
 
-// Error is a refusal by the KBS, as the client sees it: Reason is one of the
-// kbsapi.Reason words or an attest.Check word.
-type Error struct {
-	Status int
-	Reason string
-	Msg    string
-}
-
-func (e *Error) Error() string {
-	return fmt.Sprintf("kbs refused (%s): %s", e.Reason, e.Msg)
-}
+// Error is a refusal by the KBS, as the client sees it (internal/edge's
+// one client error type): Reason is one of the kbsapi.Reason words or an
+// attest.Check word.
+type Error = edge.APIError
 
 func hpkeOpen(sk hpke.PrivateKey, info, enc, ciphertext []byte) ([]byte, error) {
 	if len(enc) != kbsapi.EncSize {

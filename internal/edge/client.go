@@ -155,26 +155,22 @@ func (c *Client) Call(ctx context.Context, call *Call) error {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, limit))
 		return nil
 	}
-	if c.AllowUnknownMembers {
-		err = readLenient(resp.Body, limit, call.Out)
-	} else {
-		err = wire.Read(resp.Body, limit, call.Out)
-	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return fmt.Errorf("%s response to %s %s: %w", c.Service, call.Method, req.URL.Path, err)
-	}
-	return nil
-}
-
-func readLenient(r io.Reader, limit int64, v any) error {
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return err
+		return fmt.Errorf("%s: reading response to %s %s: %w", c.Service, call.Method, req.URL.Path, err)
 	}
 	if int64(len(b)) > limit {
-		return fmt.Errorf("%w: more than %d bytes", wire.ErrTooLarge, limit)
+		return fmt.Errorf("%s: response to %s %s exceeds %d bytes: %w", c.Service, call.Method, req.URL.Path, limit, wire.ErrTooLarge)
 	}
-	return json.Unmarshal(b, v)
+	if c.AllowUnknownMembers {
+		err = json.Unmarshal(b, call.Out)
+	} else {
+		err = wire.Decode(b, call.Out)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: malformed response to %s %s: %w", c.Service, call.Method, req.URL.Path, err)
+	}
+	return nil
 }
 
 // readError turns an error answer into an *APIError. Members other than
@@ -189,7 +185,7 @@ func (c *Client) readError(resp *http.Response) error {
 		e.Msg = eb.Error
 	}
 	if e.Msg == "" {
-		e.Msg = fmt.Sprintf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+		e.Msg = fmt.Sprintf("HTTP %d", resp.StatusCode)
 	}
 	return e
 }
