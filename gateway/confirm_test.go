@@ -141,3 +141,90 @@ func TestElicitationApproval(t *testing.T) {
 		})
 	}
 }
+
+// progressRecorder is a client that records the progress notifications it
+// receives.
+type progressRecorder struct {
+	mu    sync.Mutex
+	got   []*mcp.ProgressNotificationParams
+	first chan struct{} // closed at the second notification
+	once  sync.Once
+}
+
+func (r *progressRecorder) options() *mcp.ClientOptions {
+	r.first = make(chan struct{})
+	return &mcp.ClientOptions{ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.got = append(r.got, req.Params)
+		if len(r.got) >= 2 {
+			r.once.Do(func() { close(r.first) })
+		}
+	}}
+}
+
+func (r *progressRecorder) notifications() []*mcp.ProgressNotificationParams {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*mcp.ProgressNotificationParams(nil), r.got...)
+}
+
+// TestApprovalWaitSendsProgress: a client that sent a progress token hears
+// "waiting for approval ID" while its call is held, so that a client whose
+// request timeout is shorter than approval_timeout but restarts on progress
+// keeps waiting; a client that sent none hears nothing.
+func TestApprovalWaitSendsProgress(t *testing.T) {
+	h := newHarness(t, hopts{timeout: 10 * time.Second, progressEvery: 20 * time.Millisecond})
+	tok := h.mint("alice", "up_write").Token
+
+	t.Run("with a progress token", func(t *testing.T) {
+		rec := &progressRecorder{}
+		cs := h.mustConnect(tok, rec.options())
+		done := make(chan *mcp.CallToolResult, 1)
+		go func() {
+			p := &mcp.CallToolParams{Name: "up_write", Arguments: map[string]any{"text": "x"}}
+			p.SetProgressToken("client-token-1")
+			res, err := cs.CallTool(context.Background(), p)
+			if err != nil {
+				res = &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: err.Error()}}}
+			}
+			done <- res
+		}()
+		a := waitApproval(t, h)
+		select {
+		case <-rec.first:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no progress notifications while the call waits")
+		}
+		if code := h.admin("POST", "/admin/v1/approvals/"+a["id"].(string)+"/approve", nil, nil); code != 204 {
+			t.Fatalf("approve: %d", code)
+		}
+		if res := <-done; res.IsError || callText(res) != "wrote x" {
+			t.Fatalf("result %q", callText(res))
+		}
+		got := rec.notifications()
+		last := 0.0
+		for _, n := range got {
+			if n.ProgressToken != "client-token-1" || n.Message != "waiting for approval "+a["id"].(string) || n.Progress <= last || n.Total != 10 {
+				t.Fatalf("notification %+v (previous progress %v)", n, last)
+			}
+			last = n.Progress
+		}
+	})
+	t.Run("without a progress token", func(t *testing.T) {
+		rec := &progressRecorder{}
+		cs := h.mustConnect(tok, rec.options())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up_write", Arguments: map[string]any{"text": "y"}})
+		}()
+		a := waitApproval(t, h)
+		time.Sleep(100 * time.Millisecond) // five intervals
+		h.admin("POST", "/admin/v1/approvals/"+a["id"].(string)+"/approve", nil, nil)
+		<-done
+		if got := rec.notifications(); len(got) != 0 {
+			t.Fatalf("progress without a token: %+v", got[0])
+		}
+	})
+}

@@ -195,6 +195,8 @@ type hopts struct {
 	timeout   time.Duration
 	audit     gateway.AuditLog
 	upstream  func(*testUpstream) string // extra YAML under upstreams
+	// progressEvery is Options.ApprovalProgressInterval.
+	progressEvery time.Duration
 }
 
 func newHarness(t *testing.T, o hopts) *harness {
@@ -240,6 +242,8 @@ upstreams:
 		Audit:    o.audit,
 		Now:      clk.Now,
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+
+		ApprovalProgressInterval: o.progressEvery,
 	})
 	if err != nil {
 		t.Fatal(err)
