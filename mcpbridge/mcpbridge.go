@@ -23,6 +23,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/chatmcp/chatmcp/gatewayapi"
 )
 
 // MaxMessageSize caps one message (a JSON body or one SSE event) from the
@@ -312,9 +314,7 @@ func errOr(err error, s string) any {
 // httpErrorText renders a refusal: status and the {"error": ...} message.
 func httpErrorText(resp *http.Response) string {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	var e struct {
-		Error string `json:"error"`
-	}
+	var e gatewayapi.ErrorBody
 	if json.Unmarshal(b, &e) == nil && e.Error != "" {
 		return fmt.Sprintf("%s: %s", resp.Status, e.Error)
 	}
