@@ -13,11 +13,6 @@ import (
 	"github.com/chatmcp/chatmcp/gateway/authz"
 )
 
-// DefaultApprovalProgressInterval is how often a call that waits for a
-// person sends its caller a progress notification, when the caller sent a
-// progress token (Options.ApprovalProgressInterval).
-const DefaultApprovalProgressInterval = 10 * time.Second
-
 // confirm holds a call of a tool that is not read-only until a person
 // decides, unless the Cedar policy permits Action::"skip_confirmation". A
 // decision other than approved ends the call with a tool result saying so;

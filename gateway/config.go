@@ -16,16 +16,11 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// MaxConfigSize caps a configuration file.
-const MaxConfigSize = 1 << 20
-
 // Default values of optional configuration keys.
 const (
 	DefaultListen          = "127.0.0.1:8443"
 	DefaultData            = "./gateway-data"
 	DefaultApprovalTimeout = 2 * time.Minute
-	// MaxApprovalTimeout bounds how long a call may be held.
-	MaxApprovalTimeout = 24 * time.Hour
 )
 
 // upstreamName restricts upstream names so that the prefix of an exposed

@@ -6,9 +6,11 @@ import (
 	"github.com/chatmcp/chatmcp/captoken"
 )
 
-// Caps on what the gateway's HTTP API accepts. Where a value ends up in a
-// capability token the cap is captoken's own, so that the gateway never
-// accepts a request it then fails to mint.
+// Every cap of the gateway, in one place (tailscale's tka/limits.go). Where
+// a value ends up in a capability token the cap is captoken's own, so that
+// the gateway never accepts a request it then fails to mint.
+
+// Caps on what the gateway's HTTP API accepts.
 const (
 	// MaxAdminBody caps an admin request body.
 	MaxAdminBody = 16 << 10
@@ -23,4 +25,37 @@ const (
 	MaxPatternLen = captoken.MaxStringLen
 	// MaxSubjectLen caps a token's subject, in bytes.
 	MaxSubjectLen = captoken.MaxStringLen
+)
+
+// MaxConfigSize caps a configuration file.
+const MaxConfigSize = 1 << 20
+
+// Caps of a tools/call (the call path, pipeline.go).
+const (
+	// MaxApprovalTimeout bounds approval_timeout: how long a call may be
+	// held for a person.
+	MaxApprovalTimeout = 24 * time.Hour
+	// DefaultApprovalProgressInterval is how often a held call sends its
+	// caller a progress notification, when the caller sent a progress token
+	// (Options.ApprovalProgressInterval).
+	DefaultApprovalProgressInterval = 10 * time.Second
+	// auditTimeout bounds one audit append. Appends never use the caller's
+	// cancellation: a call abandoned while it waits for a person still
+	// leaves its entry.
+	auditTimeout = 10 * time.Second
+	// maxAuditName caps client-chosen names (tool names of refused calls)
+	// in audit entries, in bytes.
+	maxAuditName = 256
+)
+
+// The audit rate limit of refusals before authorization (refusal.go): a
+// token bucket per reason.
+const (
+	// RefusalBurst is how many refusals of one reason are audited at once.
+	RefusalBurst = 20
+	// RefusalRate is how many per second are audited after the burst.
+	RefusalRate = 1.0
+	// RefusalFlushInterval is how often the counts of suppressed refusals
+	// are written.
+	RefusalFlushInterval = time.Minute
 )

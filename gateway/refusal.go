@@ -14,11 +14,6 @@ import (
 	"github.com/chatmcp/chatmcp/gateway/authz"
 )
 
-// auditTimeout bounds one audit append. Appends never use the caller's
-// cancellation: a call abandoned while it waits for a person still leaves
-// its entry.
-const auditTimeout = 10 * time.Second
-
 // appendAudit appends e with ctx's values but not its cancellation, bounded
 // by auditTimeout.
 func (s *Server) appendAudit(ctx context.Context, e audit.Entry) error {
@@ -31,19 +26,10 @@ func (s *Server) appendAudit(ctx context.Context, e audit.Entry) error {
 // may use — a missing or bad token at the HTTP edge, an unknown or
 // unpermitted tool name, malformed arguments — are audited through a token
 // bucket per reason, so that a flood cannot fill the disk: RefusalBurst
-// entries at once, then RefusalRate per second. Refusals beyond that are
-// counted, and one "gateway.refusals.suppressed" entry carrying the count
-// (and the reason) is appended when that reason's bucket next admits an
-// entry, every RefusalFlushInterval, and when the gateway closes.
-const (
-	RefusalBurst         = 20
-	RefusalRate          = 1.0 // entries per second, per reason
-	RefusalFlushInterval = time.Minute
-)
-
-// maxAuditName caps client-chosen names (tool names of refused calls) in
-// audit entries.
-const maxAuditName = 256
+// entries at once, then RefusalRate per second (limits.go). Refusals beyond
+// that are counted, and one "gateway.refusals.suppressed" entry carrying the
+// count (and the reason) is appended when that reason's bucket next admits
+// an entry, every RefusalFlushInterval, and when the gateway closes.
 
 type refusalBucket struct {
 	tokens     float64
