@@ -85,6 +85,18 @@ type Caveat struct {
 	Expires time.Time
 	// Args, if non-empty, constrain arguments.
 	Args []ArgConstraint
+	// Approver, if non-empty, names the one principal (a wallet address)
+	// whose signed approval statement the verifier requires for this
+	// chain's calls that wait for approval. A chain names at most one
+	// approver: a caveat naming a different one than an earlier block is
+	// refused, so nobody holding the token can replace the approver.
+	Approver string
+	// Holder, if non-empty, names the principal the token is delegated to
+	// (an agent's wallet address): for audit, and so that a verifier can
+	// refuse the holder as its own approver. It is not a proof of
+	// possession; the token stays a bearer credential. At most one per
+	// chain, as for Approver.
+	Holder string
 }
 
 // Block is one block of a verified or parsed token. Block 0 is the root
@@ -100,6 +112,9 @@ type Block struct {
 	// Expires: zero in a caveat means no expiry restriction.
 	Expires time.Time
 	Args    []ArgConstraint
+	// Approver and Holder: set in caveats only (see Caveat).
+	Approver string
+	Holder   string
 
 	id [idSize]byte
 }
@@ -113,7 +128,10 @@ func (b *Block) validate(root bool) error {
 			return errors.New("root block allows no tools")
 		}
 	}
-	for _, s := range []string{b.Audience, b.Subject} {
+	if root && (b.Approver != "" || b.Holder != "") {
+		return errors.New("root block names an approver or holder")
+	}
+	for _, s := range []string{b.Audience, b.Subject, b.Approver, b.Holder} {
 		if len(s) > MaxStringLen {
 			return fmt.Errorf("string of %d bytes exceeds %d", len(s), MaxStringLen)
 		}
@@ -222,17 +240,20 @@ func Attenuate(token string, c Caveat) (string, error) {
 	if len(d.blocks)-1 >= MaxCaveats {
 		return "", fmt.Errorf("captoken: attenuate: token already has %d caveats", MaxCaveats)
 	}
-	b := Block{Tools: slices.Clone(c.Tools), Args: slices.Clone(c.Args)}
+	b := Block{Tools: slices.Clone(c.Tools), Args: slices.Clone(c.Args), Approver: c.Approver, Holder: c.Holder}
 	if !c.Expires.IsZero() {
 		b.Expires = c.Expires.Truncate(time.Second).UTC()
 	}
 	if len(c.Args) == 0 {
 		b.Args = nil
 	}
-	if b.Tools == nil && b.Expires.IsZero() && b.Args == nil {
+	if b.Tools == nil && b.Expires.IsZero() && b.Args == nil && b.Approver == "" && b.Holder == "" {
 		return "", errors.New("captoken: attenuate: caveat restricts nothing")
 	}
 	if err := b.validate(false); err != nil {
+		return "", fmt.Errorf("captoken: attenuate: %w", err)
+	}
+	if err := consistentNames(append(slices.Clone(d.blocks), b)); err != nil {
 		return "", fmt.Errorf("captoken: attenuate: %w", err)
 	}
 	enc := encodeCaveat(&b)
@@ -270,8 +291,13 @@ func Parse(token string) (*Verified, error) {
 	return newVerified(d.blocks), nil
 }
 
-// Revocations says whether a token id is revoked. An error means the answer
-// is unknown; Verify then refuses the token.
+// Revocations says whether a token id (32 hex digits) or a chain id (64 hex
+// digits, Verified.ChainID) is revoked. Verify asks for the token id and
+// then for the chain id of every prefix of the token's chain (ChainIDs), so
+// revoking a token id revokes every token sharing it, and revoking a chain
+// id revokes that exact chain and every token derived from it, never its
+// parents. An error means the answer is unknown; Verify then refuses the
+// token.
 type Revocations interface {
 	IsRevoked(ctx context.Context, id string) (bool, error)
 }
@@ -303,6 +329,12 @@ type Verified struct {
 	Subject string
 	// Expires is the effective expiry: the earliest of all blocks.
 	Expires time.Time
+	// Approver is the principal the chain names as the approver of its
+	// calls that wait for approval (Caveat.Approver); "" when none.
+	Approver string
+	// Holder is the principal the chain names as its holder
+	// (Caveat.Holder); "" when none.
+	Holder string
 	// Blocks are the root block and the caveats, in order.
 	Blocks []Block
 }
@@ -313,13 +345,42 @@ func newVerified(blocks []Block) *Verified {
 		if !b.Expires.IsZero() && b.Expires.Before(v.Expires) {
 			v.Expires = b.Expires
 		}
+		if b.Approver != "" {
+			v.Approver = b.Approver
+		}
+		if b.Holder != "" {
+			v.Holder = b.Holder
+		}
 	}
 	return v
 }
 
+// consistentNames checks that the blocks name at most one approver and at
+// most one holder: a later caveat may repeat an earlier one's name (that
+// changes nothing) but never replace it, since whoever holds a delegated
+// token can append caveats and must not be able to pick its own approver.
+func consistentNames(blocks []Block) error {
+	var approver, holder string
+	for _, b := range blocks {
+		if b.Approver != "" {
+			if approver != "" && approver != b.Approver {
+				return errors.New("caveats name different approvers")
+			}
+			approver = b.Approver
+		}
+		if b.Holder != "" {
+			if holder != "" && holder != b.Holder {
+				return errors.New("caveats name different holders")
+			}
+			holder = b.Holder
+		}
+	}
+	return nil
+}
+
 // Verify decodes token, recomputes its MAC chain with the key and compares
-// it in constant time, then checks audience, expiry and revocation, in that
-// order. Only a nil error means the token may be used.
+// it in constant time, then checks audience, expiry and revocation (of the
+// token id, then of every prefix chain id), in that order. Only a nil error means the token may be used.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Verified, error) {
 	if v.Key == nil || v.Audience == "" {
 		return nil, errors.New("captoken: verifier has no key or audience")
@@ -356,6 +417,15 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Verified, error) 
 	}
 	if revoked {
 		return nil, fmt.Errorf("captoken: %w: %s", ErrRevoked, vt.ID)
+	}
+	for _, c := range vt.ChainIDs() {
+		revoked, err := v.Revocations.IsRevoked(ctx, c)
+		if err != nil {
+			return nil, fmt.Errorf("captoken: checking revocation of chain %s: %w", c, err)
+		}
+		if revoked {
+			return nil, fmt.Errorf("captoken: %w: chain %s", ErrRevoked, c)
+		}
 	}
 	return vt, nil
 }

@@ -414,9 +414,11 @@ func FuzzDecode(f *testing.F) {
 	k := testKey(f)
 	root := mint(f, k, "fs_*")
 	att := attenuate(f, root, Caveat{Tools: []string{"fs_read_*"}, Expires: t0.Add(time.Minute), Args: []ArgConstraint{{Tool: "*", Arg: "p", Values: []string{"a*"}}}})
-	seeds := map[string]bool{root: true, att: true}
+	grant := attenuate(f, att, Caveat{Tools: []string{"fs_read_x"}, Approver: "alice", Holder: "agent"})
+	seeds := map[string]bool{root: true, att: true, grant: true}
 	f.Add(root)
 	f.Add(att)
+	f.Add(grant)
 	f.Add("cmt1.")
 	f.Fuzz(func(t *testing.T, s string) {
 		d, err := decode(s)
@@ -473,5 +475,98 @@ func TestChainID(t *testing.T) {
 			}
 		}
 		ids[name] = v.ChainID()
+	}
+}
+
+// TestApproverHolder: the approver and holder caveats round-trip, are
+// covered by the MAC, may be repeated but never replaced, and a chain
+// naming two different ones does not decode.
+func TestApproverHolder(t *testing.T) {
+	k := testKey(t)
+	root := mint(t, k, "notes_*")
+	grant := attenuate(t, root, Caveat{Tools: []string{"notes_list"}, Approver: "alice", Holder: "agent"})
+	v, err := verifier(k).Verify(context.Background(), grant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Approver != "alice" || v.Holder != "agent" {
+		t.Fatalf("approver %q holder %q, want alice and agent", v.Approver, v.Holder)
+	}
+	if !v.Allows("notes_list") || v.Allows("notes_write") {
+		t.Error("the grant's tools are not the caveat's")
+	}
+	// Repeating the same names changes nothing.
+	same := attenuate(t, grant, Caveat{Approver: "alice", Holder: "agent"})
+	if v, err := verifier(k).Verify(context.Background(), same); err != nil || v.Approver != "alice" {
+		t.Fatalf("repeated approver: %v, %+v", err, v)
+	}
+	// The holder cannot name itself (or anyone else) approver.
+	for _, c := range []Caveat{{Approver: "agent"}, {Holder: "mallory"}} {
+		if _, err := Attenuate(grant, c); err == nil || !strings.Contains(err.Error(), "different") {
+			t.Errorf("Attenuate(%+v) = %v, want a refusal naming different approvers or holders", c, err)
+		}
+	}
+	// Forged the other way: encode the second approver by hand.
+	raw := rawOf(t, grant)
+	d, err := decode(grant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := Block{Approver: "agent"}
+	body := append([]byte{}, raw[:len(raw)-sigSize]...)
+	body[1]++
+	body = append(body, encodeCaveat(&extra)...)
+	sig := chainMAC(d.sig, encodeCaveat(&extra))
+	forged := tokOf(append(body, sig[:]...))
+	if _, err := verifier(k).Verify(context.Background(), forged); !errors.Is(err, ErrMalformed) {
+		t.Errorf("a chain with two approvers: %v, want ErrMalformed", err)
+	}
+	// An approver caveat on its own still verifies: it restricts who approves.
+	only := attenuate(t, root, Caveat{Approver: "alice"})
+	if _, err := verifier(k).Verify(context.Background(), only); err != nil {
+		t.Errorf("approver-only caveat: %v", err)
+	}
+	// A changed approver byte breaks the MAC.
+	tampered := strings.Replace(string(rawOf(t, grant)), "alice", "alicf", 1)
+	if _, err := verifier(k).Verify(context.Background(), tokOf([]byte(tampered))); !errors.Is(err, ErrSignature) {
+		t.Errorf("tampered approver: %v, want ErrSignature", err)
+	}
+	// Empty names are refused on the wire.
+	empty := append([]byte{}, raw[:len(raw)-sigSize]...)
+	empty[1]++
+	empty = append(empty, kindCaveat, flagApprover, 0, 0)
+	if _, err := decode(tokOf(append(empty, make([]byte, sigSize)...))); !errors.Is(err, ErrMalformed) {
+		t.Errorf("empty approver: %v, want ErrMalformed", err)
+	}
+}
+
+// TestChainRevocation: revoking a chain id revokes that token and every
+// token derived from it, never its parent or a sibling.
+func TestChainRevocation(t *testing.T) {
+	k := testKey(t)
+	root := mint(t, k, "*")
+	child := attenuate(t, root, Caveat{Tools: []string{"a_*"}, Holder: "agent"})
+	grandchild := attenuate(t, child, Caveat{Tools: []string{"a_b"}})
+	sibling := attenuate(t, root, Caveat{Tools: []string{"a_*"}, Holder: "other"})
+	pc, _ := Parse(child)
+	pg, _ := Parse(grandchild)
+	pr, _ := Parse(root)
+	ps, _ := Parse(sibling)
+	if !pg.DerivedFrom(pc) || !pg.DerivedFrom(pr) || !pc.DerivedFrom(pr) {
+		t.Error("DerivedFrom misses a real derivation")
+	}
+	if pc.DerivedFrom(pg) || pc.DerivedFrom(pc) || ps.DerivedFrom(pc) || pr.DerivedFrom(pc) {
+		t.Error("DerivedFrom accepts a parent, itself or a sibling")
+	}
+	if ids := pg.ChainIDs(); len(ids) != 3 || ids[0] != pr.ChainID() || ids[1] != pc.ChainID() || ids[2] != pg.ChainID() {
+		t.Errorf("ChainIDs = %v", ids)
+	}
+	v := verifier(k)
+	v.Revocations = &revList{ids: map[string]bool{pc.ChainID(): true}}
+	for tok, want := range map[string]bool{root: false, child: true, grandchild: true, sibling: false} {
+		_, err := v.Verify(context.Background(), tok)
+		if got := errors.Is(err, ErrRevoked); got != want {
+			t.Errorf("Verify(%s…): revoked = %v (%v), want %v", tok[:12], got, err, want)
+		}
 	}
 }

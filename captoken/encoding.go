@@ -27,8 +27,10 @@ const idSize = 16
 const (
 	flagTools   = 1 << 0
 	flagExpires = 1 << 1
-	flagArgs    = 1 << 2
-	flagsKnown  = flagTools | flagExpires | flagArgs
+	flagArgs     = 1 << 2
+	flagApprover = 1 << 3
+	flagHolder   = 1 << 4
+	flagsKnown   = flagTools | flagExpires | flagArgs | flagApprover | flagHolder
 )
 
 // Block kinds, the first byte of each block's encoding so that a root block
@@ -44,6 +46,7 @@ const (
 //	token   = version:u8  ncaveats:u8  root  caveat*ncaveats  sig:[32]
 //	root    = 'R' id:[16] audience:str subject:str tools:list expires:i64
 //	caveat  = 'C' flags:u8 [tools:list] [expires:i64] [args:u8 argc*args]
+//	          [approver:str] [holder:str]
 //	argc    = tool:str arg:str values:list
 //	list    = n:u8 str*n
 //	str     = len:u16 bytes[len]      -- valid UTF-8, at most MaxStringLen
@@ -95,6 +98,12 @@ func encodeCaveat(c *Block) []byte {
 	if c.Args != nil {
 		flags |= flagArgs
 	}
+	if c.Approver != "" {
+		flags |= flagApprover
+	}
+	if c.Holder != "" {
+		flags |= flagHolder
+	}
 	e.u8(flags)
 	if c.Tools != nil {
 		e.list(c.Tools)
@@ -109,6 +118,12 @@ func encodeCaveat(c *Block) []byte {
 			e.str(a.Arg)
 			e.list(a.Values)
 		}
+	}
+	if c.Approver != "" {
+		e.str(c.Approver)
+	}
+	if c.Holder != "" {
+		e.str(c.Holder)
 	}
 	return e.b
 }
@@ -283,6 +298,9 @@ func decode(token string) (*decoded, error) {
 			return nil, fmt.Errorf("%w: block %d: %v", ErrMalformed, i, err)
 		}
 	}
+	if err := consistentNames(out.blocks); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
 	return out, nil
 }
 
@@ -332,6 +350,16 @@ func (d *decoder) caveat() Block {
 				break
 			}
 			b.Args = append(b.Args, ArgConstraint{Tool: d.str(), Arg: d.str(), Values: d.list(MaxArgValues)})
+		}
+	}
+	if flags&flagApprover != 0 {
+		if b.Approver = d.str(); d.err == nil && b.Approver == "" {
+			d.fail("empty approver")
+		}
+	}
+	if flags&flagHolder != 0 {
+		if b.Holder = d.str(); d.err == nil && b.Holder == "" {
+			d.fail("empty holder")
 		}
 	}
 	return b
