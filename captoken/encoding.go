@@ -25,8 +25,8 @@ const idSize = 16
 // Caveat flags: which optional fields a caveat block carries. Other bits are
 // reserved and must be zero.
 const (
-	flagTools   = 1 << 0
-	flagExpires = 1 << 1
+	flagTools    = 1 << 0
+	flagExpires  = 1 << 1
 	flagArgs     = 1 << 2
 	flagApprover = 1 << 3
 	flagHolder   = 1 << 4
