@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chatmcp/chatmcp/captoken"
+	"github.com/chatmcp/chatmcp/gatewayapi"
 	"github.com/chatmcp/chatmcp/gwclient"
 )
 
@@ -22,11 +23,9 @@ offline by whoever holds them (docs/gateway-tokens.md).`,
 	return c
 }
 
-type tokenJSON struct {
-	ID      string    `json:"id"`
-	Token   string    `json:"token"`
-	Expires time.Time `json:"expires"`
-}
+// tokenJSON is what --json prints for a minted or attenuated token: the
+// admin API's answer to a mint.
+type tokenJSON = gatewayapi.MintResponse
 
 func printToken(env *Env, asJSON bool, t tokenJSON) error {
 	if asJSON {
@@ -66,7 +65,7 @@ func newTokenMintCmd(env *Env) *cobra.Command {
 			if err != nil {
 				return gatewayError(err)
 			}
-			return printToken(env, asJSON, tokenJSON(*m))
+			return printToken(env, asJSON, *m)
 		},
 	}
 	gf.register(c)
