@@ -97,6 +97,11 @@ type Caveat struct {
 	// possession; the token stays a bearer credential. At most one per
 	// chain, as for Approver.
 	Holder string
+	// Budget, if non-nil, caps what a payment signer (chatmcp-signer)
+	// signs for this chain and every token derived from it: at most
+	// Amount base units in any rolling Period. A verifier that moves no
+	// value ignores it.
+	Budget *Budget
 }
 
 // Block is one block of a verified or parsed token. Block 0 is the root
@@ -115,6 +120,8 @@ type Block struct {
 	// Approver and Holder: set in caveats only (see Caveat).
 	Approver string
 	Holder   string
+	// Budget: set in caveats only (see Caveat).
+	Budget *Budget
 
 	id [idSize]byte
 }
@@ -128,8 +135,13 @@ func (b *Block) validate(root bool) error {
 			return errors.New("root block allows no tools")
 		}
 	}
-	if root && (b.Approver != "" || b.Holder != "") {
-		return errors.New("root block names an approver or holder")
+	if root && (b.Approver != "" || b.Holder != "" || b.Budget != nil) {
+		return errors.New("root block names an approver, holder or budget")
+	}
+	if b.Budget != nil {
+		if err := b.Budget.validate(); err != nil {
+			return err
+		}
 	}
 	for _, s := range []string{b.Audience, b.Subject, b.Approver, b.Holder} {
 		if len(s) > MaxStringLen {
@@ -241,13 +253,17 @@ func Attenuate(token string, c Caveat) (string, error) {
 		return "", fmt.Errorf("captoken: attenuate: token already has %d caveats", MaxCaveats)
 	}
 	b := Block{Tools: slices.Clone(c.Tools), Args: slices.Clone(c.Args), Approver: c.Approver, Holder: c.Holder}
+	if c.Budget != nil {
+		bb := *c.Budget
+		b.Budget = &bb
+	}
 	if !c.Expires.IsZero() {
 		b.Expires = c.Expires.Truncate(time.Second).UTC()
 	}
 	if len(c.Args) == 0 {
 		b.Args = nil
 	}
-	if b.Tools == nil && b.Expires.IsZero() && b.Args == nil && b.Approver == "" && b.Holder == "" {
+	if b.Tools == nil && b.Expires.IsZero() && b.Args == nil && b.Approver == "" && b.Holder == "" && b.Budget == nil {
 		return "", errors.New("captoken: attenuate: caveat restricts nothing")
 	}
 	if err := b.validate(false); err != nil {

@@ -30,7 +30,8 @@ const (
 	flagArgs     = 1 << 2
 	flagApprover = 1 << 3
 	flagHolder   = 1 << 4
-	flagsKnown   = flagTools | flagExpires | flagArgs | flagApprover | flagHolder
+	flagBudget   = 1 << 5
+	flagsKnown   = flagTools | flagExpires | flagArgs | flagApprover | flagHolder | flagBudget
 )
 
 // Block kinds, the first byte of each block's encoding so that a root block
@@ -46,7 +47,8 @@ const (
 //	token   = version:u8  ncaveats:u8  root  caveat*ncaveats  sig:[32]
 //	root    = 'R' id:[16] audience:str subject:str tools:list expires:i64
 //	caveat  = 'C' flags:u8 [tools:list] [expires:i64] [args:u8 argc*args]
-//	          [approver:str] [holder:str]
+//	          [approver:str] [holder:str] [budget]
+//	budget  = amount:i64 period:i64   -- base units > 0, seconds in [1, MaxBudgetPeriod]
 //	argc    = tool:str arg:str values:list
 //	list    = n:u8 str*n
 //	str     = len:u16 bytes[len]      -- valid UTF-8, at most MaxStringLen
@@ -104,6 +106,9 @@ func encodeCaveat(c *Block) []byte {
 	if c.Holder != "" {
 		flags |= flagHolder
 	}
+	if c.Budget != nil {
+		flags |= flagBudget
+	}
 	e.u8(flags)
 	if c.Tools != nil {
 		e.list(c.Tools)
@@ -124,6 +129,10 @@ func encodeCaveat(c *Block) []byte {
 	}
 	if c.Holder != "" {
 		e.str(c.Holder)
+	}
+	if c.Budget != nil {
+		e.i64(int64(c.Budget.Amount))
+		e.i64(int64(c.Budget.Period / time.Second))
 	}
 	return e.b
 }
@@ -360,6 +369,15 @@ func (d *decoder) caveat() Block {
 	if flags&flagHolder != 0 {
 		if b.Holder = d.str(); d.err == nil && b.Holder == "" {
 			d.fail("empty holder")
+		}
+	}
+	if flags&flagBudget != 0 {
+		amount, secs := d.i64(), d.i64()
+		if d.err == nil {
+			if amount <= 0 || secs <= 0 || secs > int64(MaxBudgetPeriod/time.Second) {
+				d.fail("budget %d/%ds out of range", amount, secs)
+			}
+			b.Budget = &Budget{Amount: uint64(amount), Period: time.Duration(secs) * time.Second}
 		}
 	}
 	return b
