@@ -1,5 +1,7 @@
 package gateway
 
+import "github.com/chatmcp/chatmcp/gateway/authz"
+
 // resolve establishes what is called: the arguments, decoded strictly
 // (args.go), and the tool, which must be one the gateway exposes, that the
 // token allows and whose definition is pinned. An unknown tool and one the
@@ -17,19 +19,26 @@ func (s *Server) resolve(c *toolCall) *refused {
 	if s.cfg.AuditArguments {
 		c.auditArgs = s.auditArguments(c)
 	}
+	t, r := s.lookup(c.principal, name)
+	c.tool = t
+	return r
+}
+
+// lookup finds the tool p calls by name, with the refusal when the call may
+// not proceed: the tool (nil when unknown) is returned either way, for the
+// audit entry. The middleware's early refusal (refuseCallName) asks it too.
+func (s *Server) lookup(p *authz.Principal, name string) (*tool, *refused) {
 	s.mu.RLock()
 	t := s.tools[name]
 	enabled := t != nil && t.enabled
 	s.mu.RUnlock()
-	if t == nil {
-		return deny(reasonUnknownTool, unavailable(name))
-	}
-	c.tool = t
 	switch {
-	case !c.principal.Allows(name):
-		return deny(reasonNotPermitted, unavailable(name))
+	case t == nil:
+		return nil, deny(reasonUnknownTool, unavailable(name))
+	case !p.Allows(name):
+		return t, deny(reasonNotPermitted, unavailable(name))
 	case !enabled:
-		return deny(reasonDisabled, refusal("tool %q is disabled: its definition changed and awaits approval", name))
+		return t, deny(reasonDisabled, refusal("tool %q is disabled: its definition changed and awaits approval", name))
 	}
-	return nil
+	return t, nil
 }

@@ -171,33 +171,17 @@ func unavailable(name string) error {
 
 // refuseCallName refuses a tools/call by name before any handler runs: a
 // name the token does not allow or the gateway does not expose gets
-// unavailable; a permitted tool disabled by a pin change says so. It
-// returns nil when the call may proceed to callTool.
+// unavailable; a permitted tool disabled by a pin change says so (lookup,
+// call_resolve.go). It returns nil when the call may proceed to callTool.
 func (s *Server) refuseCallName(ctx context.Context, p *authz.Principal, cp *mcp.CallToolParamsRaw) error {
-	s.mu.RLock()
-	t := s.tools[cp.Name]
-	s.mu.RUnlock()
-	allowed := p.Allows(cp.Name)
-	var reason string
-	var err error
-	switch {
-	case t == nil:
-		reason, err = reasonUnknownTool, unavailable(cp.Name)
-	case !allowed:
-		reason, err = reasonNotPermitted, unavailable(cp.Name)
-	case !t.enabled:
-		reason, err = reasonDisabled, refusal("tool %q is disabled: its definition changed and awaits approval", cp.Name)
-	default:
+	t, r := s.lookup(p, cp.Name)
+	if r == nil {
 		return nil
 	}
 	_, argsHash, _ := decodeArgs(cp.Arguments)
-	e := audit.Entry{Type: "gateway.call", Actor: "token:" + p.TokenID, TokenChain: p.ChainID, Principal: p.Name(),
-		Tool: clip(cp.Name), Action: "tools/call", Decision: "denied", Reason: reason, ArgsSHA256: argsHash}
-	if t != nil {
-		e.Upstream = t.upstream.cfg.Name
-	}
-	s.auditRefusal(ctx, e)
-	return err
+	c := &toolCall{req: &mcp.CallToolRequest{Params: cp}, start: s.now(), principal: p, argsHash: argsHash, tool: t}
+	s.auditRefused(ctx, c, r.reason)
+	return r.err
 }
 
 // auditTokenRefusal records a request refused at the HTTP edge for its
