@@ -12,7 +12,7 @@ import (
 	"github.com/chatmcp/chatmcp/internal/ops"
 )
 
-// Audit entry types the metrics read (proxy.go, refusal.go).
+// Audit entry types the metrics read (call_audit.go, refusal.go).
 const (
 	auditCall       = "gateway.call"
 	auditCallResult = "gateway.call.result"
