@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +21,7 @@ import (
 	"github.com/chatmcp/chatmcp/attest/sim"
 	"github.com/chatmcp/chatmcp/attest/verifiers"
 	"github.com/chatmcp/chatmcp/audit"
+	"github.com/chatmcp/chatmcp/internal/edge"
 	"github.com/chatmcp/chatmcp/kbsapi"
 	"github.com/chatmcp/chatmcp/kbsclient"
 	"github.com/chatmcp/chatmcp/store"
@@ -537,27 +537,8 @@ func TestReplicas(t *testing.T) {
 }
 
 // postJSON posts in to url and decodes the response into out; a refusal is
-// a *kbsclient.Error, as the client would report it.
+// a *kbsclient.Error, as the client would report it (internal/edge).
 func postJSON(url string, in, out any) error {
-	b, err := json.Marshal(in)
-	if err != nil {
-		return err
-	}
-	resp, err := http.Post(url, "application/json", bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		var eb kbsapi.ErrorBody
-		if err := json.Unmarshal(body, &eb); err != nil {
-			return err
-		}
-		return &kbsclient.Error{Status: resp.StatusCode, Reason: eb.Reason, Msg: eb.Error}
-	}
-	return json.Unmarshal(body, out)
+	c := edge.Client{Service: "kbs", MaxResponse: kbsapi.MaxAdminBody}
+	return c.Do(context.Background(), http.MethodPost, url, "", in, out)
 }
