@@ -20,6 +20,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chatmcp/chatmcp/attest"
+	"github.com/chatmcp/chatmcp/attest/verifiers"
 	"github.com/chatmcp/chatmcp/envelope"
 	"github.com/chatmcp/chatmcp/internal/edge"
 	"github.com/chatmcp/chatmcp/internal/keyfile"
@@ -33,8 +35,14 @@ import (
 type Options struct {
 	// Relay is the relay's base URL, e.g. https://relay.example.com. Required.
 	Relay string
-	// Wallet is the user's wallet. Required.
-	Wallet *wallet.Keypair
+	// Wallet is the user's wallet (a *wallet.Keypair, or a signer for a
+	// wallet held elsewhere, see Device). Required.
+	Wallet wallet.Signer
+	// Device is the device to store when Home holds none for Wallet yet,
+	// its certificate already signed (a browser wallet signs it before the
+	// client exists). If nil, a device is created and certified by Wallet.
+	// A device already stored under Home is always the one used.
+	Device *envelope.Device
 	// Home is the directory holding client state (device keys, sessions),
 	// one subdirectory per wallet. Required.
 	Home string
@@ -47,6 +55,15 @@ type Options struct {
 	// MaxStampBits is the most proof-of-work the client will mint when a
 	// relay asks for it. If zero, 28 (about 25 seconds of one core).
 	MaxStampBits int
+	// AgentPolicy is the attestation policy an agent device's evidence
+	// must satisfy before this client wraps a content key to it
+	// (agents.go). If nil, the zero policy, which accepts no evidence: no
+	// agent device gets a key.
+	AgentPolicy *attest.Policy
+	// AgentChecker verifies agent evidence. If nil, verifiers.New(nil):
+	// every TEE type, offline, vendor roots embedded (sim evidence still
+	// passes only a policy that allows sim).
+	AgentChecker *attest.Checker
 }
 
 // Client talks to one relay as one wallet from one device.
@@ -87,6 +104,12 @@ func New(opts *Options) (*Client, error) {
 	if o.MaxStampBits == 0 {
 		o.MaxStampBits = 28
 	}
+	if o.AgentPolicy == nil {
+		o.AgentPolicy = &attest.Policy{}
+	}
+	if o.AgentChecker == nil {
+		o.AgentChecker = verifiers.New(nil)
+	}
 	base, err := url.Parse(strings.TrimSuffix(o.Relay, "/"))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("chat: relay URL %q: want http(s)://host[:port]", o.Relay)
@@ -113,6 +136,12 @@ func (c *Client) loadDevice() error {
 	// The device key is created once (keyfile: 0600, atomic, synced); two
 	// clients starting at once on one home share the one written.
 	data, err := keyfile.LoadOrCreate(path, func() ([]byte, error) {
+		if c.opts.Device != nil {
+			if err := c.opts.Device.Cert.Verify(); err != nil {
+				return nil, err
+			}
+			return c.opts.Device.MarshalSecret()
+		}
 		d, err := envelope.NewDevice(c.opts.Rand, c.opts.Wallet, c.opts.Now())
 		if err != nil {
 			return nil, err
@@ -156,14 +185,25 @@ func (c *Client) sessionPath() string {
 // Login signs in to the relay with a fresh Sign-In With Solana message and
 // registers this device; the session is saved under Home.
 func (c *Client) Login(ctx context.Context) error {
+	text, err := c.LoginMessage(ctx)
+	if err != nil {
+		return err
+	}
+	return c.LoginWith(ctx, text, c.opts.Wallet.Sign([]byte(text)))
+}
+
+// LoginMessage fetches a sign-in nonce from the relay and returns the
+// Sign-In With Solana text the wallet must sign for LoginWith (Login does
+// both; a browser wallet signs in between).
+func (c *Client) LoginMessage(ctx context.Context) (string, error) {
 	var nr relayapi.NonceResponse
 	if err := c.do(ctx, http.MethodPost, relayapi.PathNonce, struct{}{}, &nr, false); err != nil {
-		return fmt.Errorf("sign-in: %w", err)
+		return "", fmt.Errorf("sign-in: %w", err)
 	}
 	// The domain is the one we are talking to, never the one the relay
 	// names: a phishing relay must not get a signature for another domain.
 	if nr.Domain != c.base.Host {
-		return fmt.Errorf("sign-in: relay at %s asks to sign in for %q", c.base.Host, nr.Domain)
+		return "", fmt.Errorf("sign-in: relay at %s asks to sign in for %q", c.base.Host, nr.Domain)
 	}
 	now := c.opts.Now()
 	m := wallet.SignInMessage{
@@ -178,8 +218,13 @@ func (c *Client) Login(ctx context.Context) error {
 		ExpirationTime: now.Add(5 * time.Minute),
 		Resources:      []string{"chatmcp:device:" + c.device.Cert.Device},
 	}
-	text := m.String()
-	req := relayapi.LoginRequest{Message: text, Signature: c.opts.Wallet.Sign([]byte(text)), Device: c.device.Cert}
+	return m.String(), nil
+}
+
+// LoginWith signs in with text (from LoginMessage) and the wallet's
+// signature of it, and saves the session under Home.
+func (c *Client) LoginWith(ctx context.Context, text string, sig []byte) error {
+	req := relayapi.LoginRequest{Message: text, Signature: sig, Device: c.device.Cert}
 	var lr relayapi.LoginResponse
 	if err := c.do(ctx, http.MethodPost, relayapi.PathLogin, req, &lr, false); err != nil {
 		return fmt.Errorf("sign-in: %w", err)

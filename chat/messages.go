@@ -67,6 +67,17 @@ func (c *Client) conversation(ctx context.Context, id string) ([]*envelope.Conve
 	return states, nil
 }
 
+// Membership returns a conversation's current membership, verified op by
+// op from its creation (the relay can withhold the latest ops, not forge
+// them).
+func (c *Client) Membership(ctx context.Context, id string) (*envelope.Conversation, error) {
+	states, err := c.conversation(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return states[len(states)-1], nil
+}
+
 func (c *Client) stateAt(ctx context.Context, id string, epoch uint64) (*envelope.Conversation, error) {
 	states := c.history[id]
 	if uint64(len(states)) < epoch {
@@ -139,6 +150,9 @@ type Sent struct {
 	// requests, unless they denied the sender: then the relay dropped it,
 	// and by design does not say so.
 	Requested []wallet.Address
+	// Withheld are the agent devices of members that got no key because
+	// their evidence failed the client's agent policy (agents.go).
+	Withheld []Withheld
 }
 
 // SendDM sends text to a direct conversation with to, creating it (and
@@ -331,6 +345,7 @@ func (c *Client) sendOnce(ctx context.Context, id, text string, dmPeer wallet.Ad
 		return nil, fmt.Errorf("you are not a member of conversation %s: %w", id, ErrNotPermitted)
 	}
 	var certs []envelope.DeviceCert
+	var withheld []Withheld
 	for _, m := range cur.Members {
 		u, err := c.User(ctx, m)
 		if err != nil {
@@ -339,13 +354,21 @@ func (c *Client) sendOnce(ctx context.Context, id, text string, dmPeer wallet.Ad
 		if len(u.Devices) == 0 && cur.Kind == envelope.KindDM {
 			return nil, fmt.Errorf("%s has no devices on this relay: they must run 'chatmcp chat login' once before anyone can write to them", m)
 		}
-		certs = append(certs, u.Devices...)
+		ok, no := c.keyable(ctx, m, u.Devices)
+		if len(ok) == 0 && len(no) > 0 && cur.Kind == envelope.KindDM {
+			return nil, fmt.Errorf("not sending to %s: %s: %w", m, no[0].Reason, ErrAgentRefused)
+		}
+		certs, withheld = append(certs, ok...), append(withheld, no...)
 	}
 	env, err := envelope.Seal(c.opts.Rand, c.device, cur, certs, []byte(text), c.opts.Now())
 	if err != nil {
 		return nil, err
 	}
-	return c.Post(ctx, env)
+	s, err := c.Post(ctx, env)
+	if s != nil {
+		s.Withheld = withheld
+	}
+	return s, err
 }
 
 // Post sends an envelope sealed by this device, minting stamps when the

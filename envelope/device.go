@@ -25,6 +25,7 @@ import (
 	"github.com/chatmcp/chatmcp/internal/wire"
 	"github.com/chatmcp/chatmcp/wallet"
 	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // CertDomain is the Sign-In With Solana domain of device certificates and
@@ -48,6 +49,9 @@ type DeviceCert struct {
 	Signing []byte         `json:"signing"` // Ed25519 public key
 	Created int64          `json:"created"` // Unix milliseconds
 	Sig     []byte         `json:"sig"`     // wallet's ed25519 signature of Message()
+	// Evidence is the device's attestation evidence, published with it in
+	// the relay's directory (see evidence.go); empty for a person's device.
+	Evidence jsontext.Value `json:"evidence,omitzero"`
 }
 
 // Message returns the canonical text the wallet signs.
@@ -92,7 +96,7 @@ func (c *DeviceCert) Verify() error {
 	if !c.Wallet.Verify([]byte(c.Message()), c.Sig) {
 		return errors.New("device certificate: wallet signature does not verify")
 	}
-	return nil
+	return c.checkEvidence()
 }
 
 // ValidID reports whether s is a ChatMCP identifier: 16 bytes as 32
@@ -126,7 +130,19 @@ type Device struct {
 }
 
 // NewDevice generates device keys and has w certify them.
-func NewDevice(rand io.Reader, w *wallet.Keypair, now time.Time) (*Device, error) {
+func NewDevice(rand io.Reader, w wallet.Signer, now time.Time) (*Device, error) {
+	d, err := NewUncertifiedDevice(rand, w.Address(), now)
+	if err != nil {
+		return nil, err
+	}
+	d.Cert.Sig = w.Sign([]byte(d.Cert.Message()))
+	return d, nil
+}
+
+// NewUncertifiedDevice generates device keys for wallet a with an unsigned
+// certificate: the wallet signs Cert.Message() and the caller sets Cert.Sig
+// and checks Cert.Verify (a browser wallet signs asynchronously).
+func NewUncertifiedDevice(rand io.Reader, a wallet.Address, now time.Time) (*Device, error) {
 	id, err := NewID(rand)
 	if err != nil {
 		return nil, err
@@ -139,9 +155,9 @@ func NewDevice(rand io.Reader, w *wallet.Keypair, now time.Time) (*Device, error
 	if err != nil {
 		return nil, fmt.Errorf("generating device signing key: %w", err)
 	}
-	d := &Device{
+	return &Device{
 		Cert: DeviceCert{
-			Wallet:  w.Address(),
+			Wallet:  a,
 			Device:  id,
 			HPKE:    hk.PublicKey().Bytes(),
 			Signing: spub,
@@ -149,9 +165,7 @@ func NewDevice(rand io.Reader, w *wallet.Keypair, now time.Time) (*Device, error
 		},
 		hpkeKey: hk,
 		sign:    spriv,
-	}
-	d.Cert.Sig = w.Sign([]byte(d.Cert.Message()))
-	return d, nil
+	}, nil
 }
 
 // deviceFile is a device's secret state on disk.
@@ -217,7 +231,7 @@ func (r *Revocation) Message() string {
 }
 
 // NewRevocation has w sign the revocation of device.
-func NewRevocation(w *wallet.Keypair, device string, now time.Time) *Revocation {
+func NewRevocation(w wallet.Signer, device string, now time.Time) *Revocation {
 	r := &Revocation{Wallet: w.Address(), Device: device, Revoked: now.UnixMilli()}
 	r.Sig = w.Sign([]byte(r.Message()))
 	return r

@@ -92,6 +92,14 @@ func (a *Address) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// Signer is a wallet that signs messages: a *Keypair, or a wallet held
+// elsewhere (a browser wallet reached through chatmcp web) whose Sign
+// returns nil for a message its owner did not sign.
+type Signer interface {
+	Address() Address
+	Sign(msg []byte) []byte
+}
+
 // Keypair is a wallet's signing key.
 type Keypair struct {
 	priv ed25519.PrivateKey

@@ -481,19 +481,15 @@ func newChatDifficultyCmd(env *Env, f *chatFlags) *cobra.Command {
 func (f *chatFlags) client(env *Env) (*chat.Client, error) {
 	relayURL := firstNonEmpty(f.relay, env.getenv("CHATMCP_RELAY"))
 	walletFile := firstNonEmpty(f.wallet, env.getenv("CHATMCP_WALLET"))
-	home := firstNonEmpty(f.home, env.getenv("CHATMCP_HOME"))
 	if relayURL == "" {
 		return nil, &ExitError{Code: ExitUsage, Err: errors.New("--relay URL is required"), Hint: "or set CHATMCP_RELAY"}
 	}
 	if walletFile == "" {
 		return nil, &ExitError{Code: ExitUsage, Err: errors.New("--wallet FILE is required"), Hint: "create one with 'chatmcp wallet new -o FILE'"}
 	}
-	if home == "" {
-		h := env.getenv("HOME")
-		if h == "" {
-			return nil, &ExitError{Code: ExitUsage, Err: errors.New("--home DIR is required when $HOME is unset")}
-		}
-		home = filepath.Join(h, ".chatmcp")
+	home, err := f.homeDir(env)
+	if err != nil {
+		return nil, err
 	}
 	w, err := wallet.LoadFile(walletFile)
 	if err != nil {
@@ -504,6 +500,19 @@ func (f *chatFlags) client(env *Env) (*chat.Client, error) {
 		return nil, exitf(ExitUsage, "%w", err)
 	}
 	return c, nil
+}
+
+// homeDir is the client state directory: --home, $CHATMCP_HOME or
+// ~/.chatmcp (chatmcp web uses the same).
+func (f *chatFlags) homeDir(env *Env) (string, error) {
+	if home := firstNonEmpty(f.home, env.getenv("CHATMCP_HOME")); home != "" {
+		return home, nil
+	}
+	h := env.getenv("HOME")
+	if h == "" {
+		return "", &ExitError{Code: ExitUsage, Err: errors.New("--home DIR is required when $HOME is unset")}
+	}
+	return filepath.Join(h, ".chatmcp"), nil
 }
 
 func firstNonEmpty(s ...string) string {

@@ -112,6 +112,7 @@ func NewRoot(env *Env) *cobra.Command {
 		newDevCmd(env),
 		newAuditCmd(env),
 		newKBSCmd(env),
+		newWebCmd(env),
 	)
 	return root
 }
