@@ -117,7 +117,7 @@ func Seal(rand io.Reader, sender *Device, conv *Conversation, recipients []Devic
 	}
 	e := &Envelope{
 		V: Version, ID: id, Conversation: conv.ID, Epoch: conv.Epoch,
-		MembersHash: conv.MembersHash(), SentAt: now.UnixMilli(), Sender: sender.Cert,
+		MembersHash: conv.MembersHash(), SentAt: now.UnixMilli(), Sender: sender.Cert.Bare(),
 	}
 	var ck [32]byte
 	if _, err := io.ReadFull(rand, ck[:]); err != nil {

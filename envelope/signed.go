@@ -93,9 +93,9 @@ func (o *Op) signed() []byte {
 // op adds commit to it.
 func (o *Op) Hash() [32]byte { return sha256.Sum256(o.signed()) }
 
-// Sign fills in Signer and Sig with d's certificate and signature.
+// Sign fills in Signer (d's certificate, without evidence) and Sig.
 func (o *Op) Sign(d *Device) {
-	o.Signer = d.Cert
+	o.Signer = d.Cert.Bare()
 	o.Sig = ed25519.Sign(d.sign, o.signed())
 }
 
@@ -289,7 +289,7 @@ func (u *ConsentUpdate) signed() []byte {
 
 // Sign fills in Signer and Sig.
 func (u *ConsentUpdate) Sign(d *Device) {
-	u.Signer = d.Cert
+	u.Signer = d.Cert.Bare()
 	u.Sig = ed25519.Sign(d.sign, u.signed())
 }
 

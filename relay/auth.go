@@ -49,7 +49,7 @@ func (s *Server) handleNonce(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	var req relayapi.LoginRequest
-	if err := s.edge.DecodeJSON(r, relayapi.MaxSmallBody, &req); err != nil {
+	if err := s.edge.DecodeJSON(r, relayapi.MaxLoginBody, &req); err != nil {
 		s.edge.WriteError(w, r, err)
 		return
 	}
@@ -103,6 +103,13 @@ func (s *Server) login(ctx context.Context, req *relayapi.LoginRequest) (*relaya
 	if err != nil {
 		return nil, err
 	}
+	// The device's identity is the certificate its wallet signed; its
+	// evidence binds itself to the device's keys and may be refreshed (an
+	// agent restarted or reconfigured), so it is compared apart.
+	bareJSON, err := json.Marshal(req.Device.Bare())
+	if err != nil {
+		return nil, err
+	}
 	var tok [32]byte
 	if _, err := io.ReadFull(s.opts.Rand, tok[:]); err != nil {
 		return nil, err
@@ -133,7 +140,16 @@ func (s *Server) login(ctx context.Context, req *relayapi.LoginRequest) (*relaya
 		case revoked != 0:
 			return edge.Errorf(http.StatusForbidden, relayapi.ReasonDeviceRevoked, "device %s was revoked", req.Device.Device)
 		case string(existing) != string(certJSON):
-			return edge.Errorf(http.StatusConflict, relayapi.ReasonDeviceConflict, "device %s is registered with a different certificate", req.Device.Device)
+			var old envelope.DeviceCert
+			if err := json.Unmarshal(existing, &old); err != nil {
+				return err
+			}
+			if oldBare, err := json.Marshal(old.Bare()); err != nil || string(oldBare) != string(bareJSON) {
+				return edge.Errorf(http.StatusConflict, relayapi.ReasonDeviceConflict, "device %s is registered with a different certificate", req.Device.Device)
+			}
+			if _, err := tx.Exec(ctx, `UPDATE relay_devices SET cert = ? WHERE wallet = ? AND device = ?`, certJSON, addr, req.Device.Device); err != nil {
+				return err
+			}
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO relay_sessions (token_hash, wallet, device, expires) VALUES (?, ?, ?, ?)`,
 			th[:], addr, req.Device.Device, expires)

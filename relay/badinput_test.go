@@ -119,7 +119,7 @@ func TestSignInRejects(t *testing.T) {
 			{"device of another wallet", loginRequest(t, r.URL, domain, w, od, nil), 401, "another wallet", relayapi.ReasonDeviceWallet},
 			{"malformed message", marshal(relayapi.LoginRequest{Message: "hello", Signature: []byte{1}, Device: d.Cert}), 400, "first line", relayapi.ReasonBadSignIn},
 			{"unknown field", []byte(`{"message":"x","signature":"","device":{},"admin":true}`), 400, "malformed request", relayapi.ReasonBadRequest},
-			{"oversized", bytes.Repeat([]byte(" "), relayapi.MaxSmallBody+1), 413, "larger than", relayapi.ReasonTooLarge},
+			{"oversized", bytes.Repeat([]byte(" "), relayapi.MaxLoginBody+1), 413, "larger than", relayapi.ReasonTooLarge},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {

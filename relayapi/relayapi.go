@@ -29,9 +29,11 @@ const (
 	PathWatch         = "/v1/watch"          // GET ?after, WebSocket: Message text frames
 )
 
-// Request body limits.
+// Request body limits. A sign-in may carry a device's evidence
+// (envelope.MaxDeviceEvidence) besides a small body.
 const (
 	MaxSmallBody = 64 << 10
+	MaxLoginBody = MaxSmallBody + envelope.MaxDeviceEvidence
 	MaxSendBody  = envelope.MaxEnvelope + 256*stamp.MaxStamp
 	MaxPageSize  = 500
 )
@@ -52,7 +54,10 @@ type NonceResponse struct {
 }
 
 // LoginRequest is a signed Sign-In With Solana message and the device the
-// session is for.
+// session is for. A device already registered may sign in with other
+// evidence (envelope.DeviceCert.Evidence) than it registered: the relay
+// then publishes the new evidence; any other difference is
+// ReasonDeviceConflict.
 type LoginRequest struct {
 	Message   string              `json:"message"`
 	Signature []byte              `json:"signature"`
