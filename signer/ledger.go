@@ -1,0 +1,220 @@
+package signer
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/chatmcp/chatmcp/signerapi"
+	"github.com/chatmcp/chatmcp/store"
+)
+
+var migrations = []store.Migration{{
+	SQLite: `CREATE TABLE signer_reservations (
+		signature TEXT PRIMARY KEY,
+		principal TEXT NOT NULL,
+		amount INTEGER NOT NULL,
+		created INTEGER NOT NULL,
+		state TEXT NOT NULL,
+		message_sha256 TEXT NOT NULL,
+		blockhash TEXT NOT NULL);
+	CREATE INDEX signer_reservations_created ON signer_reservations (created);
+	CREATE INDEX signer_reservations_principal ON signer_reservations (principal, created);
+	CREATE TABLE signer_reservation_scopes (
+		scope TEXT NOT NULL,
+		signature TEXT NOT NULL REFERENCES signer_reservations (signature),
+		PRIMARY KEY (scope, signature));`,
+	Postgres: `CREATE TABLE signer_reservations (
+		signature TEXT PRIMARY KEY,
+		principal TEXT NOT NULL,
+		amount BIGINT NOT NULL,
+		created BIGINT NOT NULL,
+		state TEXT NOT NULL,
+		message_sha256 TEXT NOT NULL,
+		blockhash TEXT NOT NULL);
+	CREATE INDEX signer_reservations_created ON signer_reservations (created);
+	CREATE INDEX signer_reservations_principal ON signer_reservations (principal, created);
+	CREATE TABLE signer_reservation_scopes (
+		scope TEXT NOT NULL,
+		signature TEXT NOT NULL REFERENCES signer_reservations (signature),
+		PRIMARY KEY (scope, signature));`,
+}}
+
+// Reservation states.
+const (
+	// StateReserved counts against every cap until released.
+	StateReserved = "reserved"
+	// StateReleased no longer counts: the transaction was not used.
+	StateReleased = "released"
+)
+
+// Ledger is the budget ledger: every signature the signer gives out for a
+// transaction is a reservation that counts against the rolling windows
+// and the token's budget caveats from the moment it is reserved, which is
+// before the signature exists outside the enclave. The check and the
+// insert are one transaction (BEGIN IMMEDIATE on SQLite, SERIALIZABLE with
+// retries on PostgreSQL), so concurrent requests, on one replica or many,
+// can never both pass a cap.
+type Ledger struct {
+	db  *store.DB
+	now func() time.Time
+}
+
+// OpenLedger migrates db (component "signer") and returns its ledger. now
+// is the clock; if nil, time.Now.
+func OpenLedger(ctx context.Context, db *store.DB, now func() time.Time) (*Ledger, error) {
+	if err := db.Migrate(ctx, "signer", migrations); err != nil {
+		return nil, err
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Ledger{db: db, now: now}, nil
+}
+
+// Cap is one cap a reservation must stay within.
+type Cap struct {
+	// Rule is the reason code naming the cap when it refuses.
+	Rule string
+	// Scope selects what counts: Principal (the reservation's principal),
+	// "" (everything), or a token budget scope.
+	Kind   CapKind
+	Scope  string
+	Max    uint64
+	Period time.Duration
+}
+
+// CapKind says what a Cap sums.
+type CapKind int
+
+const (
+	CapOverall CapKind = iota + 1
+	CapPrincipal
+	CapTokenScope
+)
+
+// ReserveRequest is one reservation.
+type ReserveRequest struct {
+	// Signature is the signer's signature (base58): the reservation's key.
+	Signature     string
+	Principal     string
+	Amount        uint64
+	MessageSHA256 string
+	Blockhash     string
+	Caps          []Cap
+}
+
+// Reserve records r if every cap still holds with it, atomically. It
+// returns existing=true, reserving nothing, when the same signature is
+// already reserved (the same message signed again: only one of the two
+// can land on chain). A cap that would be exceeded is a *Refusal naming
+// its rule.
+func (l *Ledger) Reserve(ctx context.Context, r *ReserveRequest) (existing bool, err error) {
+	now := l.now()
+	err = l.db.InTx(ctx, func(tx *store.Tx) error {
+		existing = false
+		var state string
+		switch err := tx.QueryRow(ctx, `SELECT state FROM signer_reservations WHERE signature = ?`, r.Signature).Scan(&state); {
+		case err == nil && state == StateReserved:
+			existing = true
+			return nil
+		case err == nil:
+			// Released: the blockhash it was bound to has expired, so this
+			// cannot be the same transaction landing; count it again.
+			if _, err := tx.Exec(ctx, `DELETE FROM signer_reservation_scopes WHERE signature = ?`, r.Signature); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM signer_reservations WHERE signature = ?`, r.Signature); err != nil {
+				return err
+			}
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		for _, c := range r.Caps {
+			since := now.Add(-c.Period).UnixMilli()
+			var used int64
+			var q string
+			var args []any
+			switch c.Kind {
+			case CapOverall:
+				q, args = `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM signer_reservations WHERE state = ? AND created > ?`, []any{StateReserved, since}
+			case CapPrincipal:
+				q, args = `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM signer_reservations WHERE principal = ? AND state = ? AND created > ?`, []any{r.Principal, StateReserved, since}
+			case CapTokenScope:
+				q = `SELECT CAST(COALESCE(SUM(r.amount), 0) AS BIGINT) FROM signer_reservation_scopes s
+					JOIN signer_reservations r ON r.signature = s.signature
+					WHERE s.scope = ? AND r.state = ? AND r.created > ?`
+				args = []any{c.Scope, StateReserved, since}
+			default:
+				return fmt.Errorf("ledger: unknown cap kind %d", c.Kind)
+			}
+			if err := tx.QueryRow(ctx, q, args...).Scan(&used); err != nil {
+				return fmt.Errorf("ledger: summing %s: %w", c.Rule, err)
+			}
+			if used < 0 || uint64(used)+r.Amount > c.Max || uint64(used)+r.Amount < r.Amount {
+				return refuse(c.Rule, "%d base units reserved in the last %s, %d more exceed %d", used, c.Period, r.Amount, c.Max)
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO signer_reservations (signature, principal, amount, created, state, message_sha256, blockhash)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, r.Signature, r.Principal, int64(r.Amount), now.UnixMilli(), StateReserved, r.MessageSHA256, r.Blockhash); err != nil {
+			return err
+		}
+		for _, c := range r.Caps {
+			if c.Kind != CapTokenScope {
+				continue
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO signer_reservation_scopes (scope, signature) VALUES (?, ?)`, c.Scope, r.Signature); err != nil && !store.IsUniqueViolation(err) {
+				return err
+			}
+		}
+		return nil
+	})
+	return existing, err
+}
+
+// ErrNotReserved is returned by Release for a signature with no live
+// reservation.
+var ErrNotReserved = errors.New("no such reservation")
+
+// Release marks the reservation of signature released, so it no longer
+// counts. Only the signer itself (a request that failed after reserving:
+// denied, timed out, not audited) and an operator through the admin API
+// release; a principal cannot, since it could release a signature it
+// already broadcast.
+func (l *Ledger) Release(ctx context.Context, signature string) (*signerapi.Reservation, error) {
+	var out signerapi.Reservation
+	err := l.db.InTx(ctx, func(tx *store.Tx) error {
+		var amount, created int64
+		err := tx.QueryRow(ctx, `SELECT principal, amount, created FROM signer_reservations WHERE signature = ? AND state = ?`,
+			signature, StateReserved).Scan(&out.Principal, &amount, &created)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotReserved
+		}
+		if err != nil {
+			return err
+		}
+		out = signerapi.Reservation{Signature: signature, Principal: out.Principal, Amount: uint64(amount), State: StateReleased, Created: time.UnixMilli(created).UTC()}
+		_, err = tx.Exec(ctx, `UPDATE signer_reservations SET state = ? WHERE signature = ?`, StateReleased, signature)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Reserved sums the live reservations of the last period (principal ""
+// for everyone).
+func (l *Ledger) Reserved(ctx context.Context, principal string, period time.Duration) (uint64, error) {
+	since := l.now().Add(-period).UnixMilli()
+	var used int64
+	var err error
+	if principal == "" {
+		err = l.db.QueryRow(ctx, `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM signer_reservations WHERE state = ? AND created > ?`, StateReserved, since).Scan(&used)
+	} else {
+		err = l.db.QueryRow(ctx, `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM signer_reservations WHERE principal = ? AND state = ? AND created > ?`, principal, StateReserved, since).Scan(&used)
+	}
+	return uint64(used), err
+}
