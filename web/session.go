@@ -11,9 +11,10 @@ import (
 	"github.com/chatmcp/chatmcp/envelope"
 )
 
-// cookieName is the session cookie. The __Host- prefix is for https only,
-// and this server speaks plain HTTP on loopback, so the name is plain.
-const cookieName = "chatmcp_session"
+// cookiePrefix starts the session cookie's name, which ends with the
+// server's port. The __Host- prefix is for https only, and this server
+// speaks plain HTTP on loopback, so the name is plain.
+const cookiePrefix = "chatmcp_session_"
 
 // session is one browser's session: the cookie that names it, its CSRF
 // token and the wallet it is signed in as. The cookie is HttpOnly, so no
@@ -71,12 +72,12 @@ func randomToken(rand io.Reader) (string, error) {
 
 // session returns the request's session, or nil.
 func (s *Server) session(r *http.Request) *session {
-	c, err := r.Cookie(cookieName)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := r.Cookie(s.cookie)
 	if err != nil || c.Value == "" {
 		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for id, se := range s.sessions {
 		if subtle.ConstantTimeCompare([]byte(id), []byte(c.Value)) == 1 {
 			return se
@@ -128,6 +129,9 @@ func (s *Server) handleLaunch(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.sessions[id] = se
 	s.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	s.mu.Lock()
+	name := s.cookie
+	s.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: name, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }

@@ -78,6 +78,7 @@ type Server struct {
 	sessions map[string]*session // by cookie value
 	users    map[string]*user    // signed-in wallets, by address
 	hosts    map[string]bool     // accepted Host headers
+	cookie   string              // the session cookie's name, per port
 	ctx      context.Context     // ends the users' watchers
 	cancel   context.CancelFunc
 }
@@ -114,7 +115,7 @@ func New(opts *Options) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{opts: o, tmpl: tmpl, static: http.StripPrefix("/static/", http.FileServerFS(sub)),
-		launch: secret, sessions: map[string]*session{}, users: map[string]*user{}, hosts: map[string]bool{},
+		launch: secret, cookie: cookiePrefix, sessions: map[string]*session{}, users: map[string]*user{}, hosts: map[string]bool{},
 		ctx: ctx, cancel: cancel}, nil
 }
 
@@ -152,6 +153,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.hosts["localhost:"+port] = true
 	s.hosts["127.0.0.1:"+port] = true
 	s.hosts["[::1]:"+port] = true
+	// Cookies do not keep ports apart: two servers on one machine (alice
+	// and bob under chatmcp dev) need two names.
+	s.cookie = cookiePrefix + port
 	s.mu.Unlock()
 	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
 	go func() {
