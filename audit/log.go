@@ -64,16 +64,23 @@ type Log struct {
 	every   int
 	now     func() time.Time
 	head    Head
-	pending int // entries since the last checkpoint
+	pending int   // entries since the last checkpoint
+	size    int64 // bytes written to the file
 	broken  error
 	closed  bool
 	obs     Observer
+
+	smu     sync.Mutex // serializes fsyncs; taken before wmu, never under it
+	synced  int64      // bytes known durable
+	syncErr error      // a failed fsync: nothing later is durable
 }
 
-// waiter is one queued Append and the channel its result arrives on.
+// waiter is one queued Stage, the channel its write's result arrives on,
+// and the file size after that write.
 type waiter struct {
 	ln   *line
 	done chan error
+	end  int64
 }
 
 // Open opens the log at path, creating it (mode 0600, with its header) when
@@ -125,6 +132,7 @@ func (l *Log) load(ctx context.Context, path string, pub ed25519.PublicKey) erro
 			return err
 		}
 		l.head = Head{Seq: 0, Hash: hashLine(hdr[:len(hdr)-1])}
+		l.synced = l.size
 		return nil
 	}
 	var torn int
@@ -170,6 +178,16 @@ func (l *Log) load(ctx context.Context, path string, pub ed25519.PublicKey) erro
 			return err
 		}
 	}
+	// Whatever the file holds now is synced before the first Stage, so
+	// every later fsync only covers what this Log wrote.
+	size, err := l.f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return err
+	}
+	if err := l.f.Sync(); err != nil {
+		return err
+	}
+	l.size, l.synced = size, size
 	return nil
 }
 
@@ -190,11 +208,35 @@ func (l *Log) Head() Head {
 // even when the caller's context is already cancelled, and Append waits for
 // the write whatever ctx does, because the entry may already be on disk.
 func (l *Log) Append(ctx context.Context, e Entry) error {
+	durable, err := l.Stage(ctx, e)
+	if err != nil {
+		return err
+	}
+	return durable()
+}
+
+// Stage writes e (and a checkpoint when one is due) to the file and
+// starts its fsync, without waiting for it: when Stage returns nil the
+// entry is in the operating system's page cache, so it survives the
+// process (a crash, a kill) but not yet the machine. durable waits for the
+// fsync that covers the entry and returns its error; only after durable
+// returns nil is the entry on disk. A caller that acts on an entry before
+// it is durable (the gateway forwards a call while its decision entry is
+// being synced) must withhold the action's result until durable returns
+// nil, and treat an error from durable as "not recorded". After a failed
+// write or fsync the log is broken (ErrBroken).
+//
+// Concurrent Stages are group-committed: whoever takes the writer lock
+// writes every queued entry in one write with one checkpoint, and one
+// fsync covers every entry written before it started. The writer lock is
+// not held during an fsync, so later entries are written while earlier
+// ones are synced.
+func (l *Log) Stage(ctx context.Context, e Entry) (durable func() error, err error) {
 	if e.Type == "" || reservedType(e.Type) {
-		return fmt.Errorf("audit: invalid entry type %q", e.Type)
+		return nil, fmt.Errorf("audit: invalid entry type %q", e.Type)
 	}
 	if err := checkEntry(&e); err != nil {
-		return err
+		return nil, err
 	}
 	w := &waiter{ln: &line{Entry: e}, done: make(chan error, 1)}
 	l.mu.Lock()
@@ -203,9 +245,9 @@ func (l *Log) Append(ctx context.Context, e Entry) error {
 
 	l.wmu.Lock()
 	select {
-	case err := <-w.done: // an earlier writer committed it with its batch
+	case err := <-w.done: // an earlier writer wrote it with its batch
 		l.wmu.Unlock()
-		return err
+		return l.syncer(w.end, err)
 	default:
 	}
 	l.mu.Lock()
@@ -216,15 +258,63 @@ func (l *Log) Append(ctx context.Context, e Entry) error {
 	for i, b := range batch {
 		lines[i] = b.ln
 	}
-	err := l.writeLocked(lines, false)
+	err = l.writeLocked(lines, false)
 	if l.obs != nil {
 		l.obs.Committed(len(lines))
 	}
+	end := l.size
 	for _, b := range batch {
+		b.end = end
 		b.done <- err
 	}
 	l.wmu.Unlock()
-	return <-w.done
+	return l.syncer(end, <-w.done)
+}
+
+// syncer starts the fsync that makes the file durable up to end and
+// returns the function that waits for it.
+func (l *Log) syncer(end int64, werr error) (func() error, error) {
+	if werr != nil {
+		return nil, werr
+	}
+	res := make(chan error, 1)
+	go func() { res <- l.syncTo(end) }()
+	return sync.OnceValue(func() error { return <-res }), nil
+}
+
+// syncTo returns once the file is fsynced up to end: at once when an
+// earlier fsync covered it, otherwise after one fsync covering everything
+// written so far. A failed fsync breaks the log.
+func (l *Log) syncTo(end int64) error {
+	l.smu.Lock()
+	defer l.smu.Unlock()
+	if l.synced >= end {
+		return nil
+	}
+	if l.syncErr != nil {
+		return fmt.Errorf("audit: %w: %v", ErrBroken, l.syncErr)
+	}
+	l.wmu.Lock()
+	target, f := l.size, l.f
+	closed := l.closed
+	l.wmu.Unlock()
+	if closed {
+		// Close synced before it closed (a failure there set syncErr,
+		// checked above): everything written is durable.
+		l.synced = target
+		return nil
+	}
+	if err := f.Sync(); err != nil {
+		l.syncErr = err
+		l.wmu.Lock()
+		if l.broken == nil {
+			l.broken = err
+		}
+		l.wmu.Unlock()
+		return fmt.Errorf("audit: syncing: %w", err)
+	}
+	l.synced = target
+	return nil
 }
 
 // lineOverhead bounds what a line adds to its entry's strings: field
@@ -296,7 +386,7 @@ func (l *Log) writeLocked(entries []*line, forceCheckpoint bool) error {
 	if len(buf) == 0 {
 		return nil
 	}
-	if err := l.write(buf); err != nil {
+	if err := l.writeNoSync(buf); err != nil {
 		l.broken = err
 		return fmt.Errorf("audit: writing: %w", err)
 	}
@@ -316,18 +406,31 @@ func (l *Log) marshal(ln *line) ([]byte, error) {
 }
 
 func (l *Log) write(b []byte) error {
-	if _, err := l.f.Seek(0, io.SeekEnd); err != nil {
-		return err
-	}
-	if _, err := l.f.Write(b); err != nil {
+	if err := l.writeNoSync(b); err != nil {
 		return err
 	}
 	return l.f.Sync()
 }
 
+// writeNoSync appends b at the end of the file and records the new size;
+// the caller holds wmu (or has the log to itself while opening it).
+func (l *Log) writeNoSync(b []byte) error {
+	off, err := l.f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return err
+	}
+	if _, err := l.f.Write(b); err != nil {
+		return err
+	}
+	l.size = off + int64(len(b))
+	return nil
+}
+
 // Close writes a final checkpoint if entries follow the last one, syncs and
 // closes the file.
 func (l *Log) Close() error {
+	l.smu.Lock()
+	defer l.smu.Unlock()
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.closed {
@@ -336,6 +439,12 @@ func (l *Log) Close() error {
 	var err error
 	if l.broken == nil && l.pending > 0 {
 		err = l.writeLocked(nil, true)
+	}
+	if serr := l.f.Sync(); serr != nil {
+		l.syncErr = serr // a durable waited after Close reports it
+		if err == nil {
+			err = fmt.Errorf("audit: syncing: %w", serr)
+		}
 	}
 	l.closed = true
 	if cerr := l.f.Close(); err == nil {
