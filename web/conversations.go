@@ -101,6 +101,7 @@ func describe(ctx context.Context, c *chat.Client, id string) convSummary {
 }
 
 func (s *Server) inbox(w http.ResponseWriter, r *http.Request, sess *session, u *user, errMsg string) {
+	after := u.seen()
 	var d inboxData
 	unread := u.unreadCounts()
 	err := u.client(func(c *chat.Client) error {
@@ -122,7 +123,7 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request, sess *session, u 
 	if errMsg != "" {
 		w.WriteHeader(http.StatusBadGateway)
 	}
-	s.renderPage(w, sess, "inbox", &page{Title: "Inbox", Error: errMsg, Data: d})
+	s.renderPage(w, sess, "inbox", &page{Title: "Inbox", Error: errMsg, Data: d, After: after})
 }
 
 // friendly words an error for a person.
@@ -298,6 +299,7 @@ type conversationData struct {
 }
 
 func (s *Server) conversation(w http.ResponseWriter, r *http.Request, sess *session, u *user, id, errMsg string) {
+	after := u.seen()
 	d := conversationData{ID: id, Requested: r.URL.Query().Get("requested") == "1"}
 	before, _ := strconv.ParseInt(r.URL.Query().Get("before"), 10, 64)
 	var last int64
@@ -347,7 +349,7 @@ func (s *Server) conversation(w http.ResponseWriter, r *http.Request, sess *sess
 	if errMsg != "" {
 		w.WriteHeader(http.StatusBadRequest)
 	}
-	s.renderPage(w, sess, "conversation", &page{Title: d.Title, Error: errMsg, Data: d})
+	s.renderPage(w, sess, "conversation", &page{Title: d.Title, Error: errMsg, Data: d, After: after})
 }
 
 func (s *Server) send(w http.ResponseWriter, r *http.Request, sess *session, u *user, id string) {
@@ -406,7 +408,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, u *user) {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
-	ch, done := u.subscribe()
+	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
+	ch, done := u.subscribe(after)
 	defer done()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.WriteHeader(http.StatusOK)

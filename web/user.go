@@ -31,7 +31,13 @@ type user struct {
 	watcher *chat.Client
 	subMu   sync.Mutex
 	subs    map[chan liveEvent]struct{}
+	recent  []liveEvent // the last maxRecent events, replayed to pages that subscribe late
+	lastSeq int64       // the newest seq delivered
 }
+
+// maxRecent is how many live events a user keeps for pages that subscribe
+// after they rendered (the gap between rendering and /events).
+const maxRecent = 256
 
 // liveEvent is what /events sends for each message the relay delivers:
 // the page inserts Text with textContent, never as markup.
@@ -134,6 +140,11 @@ func (u *user) deliver(m chat.Message) {
 	u.mu.Unlock()
 	u.subMu.Lock()
 	defer u.subMu.Unlock()
+	u.recent = append(u.recent, ev)
+	if len(u.recent) > maxRecent {
+		u.recent = u.recent[1:]
+	}
+	u.lastSeq = max(u.lastSeq, ev.Seq)
 	for ch := range u.subs {
 		select {
 		case ch <- ev:
@@ -142,9 +153,24 @@ func (u *user) deliver(m chat.Message) {
 	}
 }
 
-func (u *user) subscribe() (chan liveEvent, func()) {
-	ch := make(chan liveEvent, 64)
+// seen is the newest seq delivered so far: a page rendered now reflects
+// everything up to it, and subscribes after it.
+func (u *user) seen() int64 {
 	u.subMu.Lock()
+	defer u.subMu.Unlock()
+	return u.lastSeq
+}
+
+// subscribe returns a channel of live events, starting with the kept
+// events after seq after (events delivered while the page loaded).
+func (u *user) subscribe(after int64) (chan liveEvent, func()) {
+	ch := make(chan liveEvent, maxRecent+64)
+	u.subMu.Lock()
+	for _, ev := range u.recent {
+		if ev.Seq > after {
+			ch <- ev
+		}
+	}
 	u.subs[ch] = struct{}{}
 	u.subMu.Unlock()
 	return ch, func() {

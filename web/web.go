@@ -254,6 +254,9 @@ type page struct {
 	Flash string
 	Error string
 	Data  any
+	// After is the newest message seq the page reflects: its live updates
+	// start after it.
+	After int64
 }
 
 func parseTemplates() (map[string]*template.Template, error) {

@@ -29,7 +29,7 @@
   function live() {
     if (!document.getElementById('me')) return;
     const list = document.getElementById('messages');
-    const es = new EventSource('/events');
+    const es = new EventSource('/events?after=' + encodeURIComponent(document.body.dataset.after || '0'));
     es.addEventListener('message', (e) => {
       const ev = JSON.parse(e.data);
       if (list && list.dataset.conversation === ev.conversation) {
