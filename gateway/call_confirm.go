@@ -45,7 +45,9 @@ func (s *Server) exempt(c *toolCall) bool {
 
 // holdForApproval holds the call until a person decides through an
 // authenticated channel other than the caller's own session: the admin
-// approvals API (chatmcp approvals). The caller hears that its call waits:
+// approvals API (chatmcp approvals), or, for a token that names an
+// approver (an agent's grant), a statement signed for exactly that
+// approver (statement.go, chatmcp chat approve). The caller hears that its call waits:
 // by an elicitation form when it declared elicitation (elicitApproval), and
 // by progress notifications when it sent a progress token
 // (reportWaiting). The first decision wins.
@@ -53,7 +55,8 @@ func (s *Server) holdForApproval(ctx context.Context, c *toolCall) approval.Deci
 	redacted, _ := s.redactorFor(c).Value(c.args).(map[string]any)
 	held, wait := s.approvals.Hold(approval.Request{Principal: c.principal.Name(), TokenID: c.principal.TokenID,
 		Tool: c.tool.exposed, ArgumentsSHA256: c.argsHash, Arguments: redacted, Session: sessionID(c.req.Session),
-		CallerMayApprove: c.tool.upstream.cfg.CallerElicitationApproves})
+		CallerMayApprove: c.tool.upstream.cfg.CallerElicitationApproves, Approver: c.principal.Approver,
+		Holder: c.principal.Holder, Grant: c.principal.ChainID})
 	c.approvalID = held.ID
 	s.log.Info("call held for approval", "id", held.ID, "tool", held.Tool, "principal", held.Principal)
 	ectx, cancel := context.WithCancel(ctx)

@@ -13,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/chatmcp/chatmcp/audit"
 	"github.com/chatmcp/chatmcp/captoken"
 	"github.com/chatmcp/chatmcp/gateway/approval"
 	"github.com/chatmcp/chatmcp/gateway/authz"
@@ -106,6 +107,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET "+gatewayapi.PathPendingTools, s.admin(s.handlePending))
 	mux.HandleFunc("POST "+gatewayapi.PathTools+"/{name}/approve", s.admin(s.handleToolApprove))
 	mux.HandleFunc("GET "+gatewayapi.PathInfo, s.admin(s.handleInfo))
+	mux.HandleFunc("POST "+gatewayapi.PathStatements+"/{id}/statement", s.handleStatement)
+	mux.Handle("POST "+gatewayapi.PathRevokeDerived, s.requireToken(http.HandlerFunc(s.handleRevokeDerived)))
 	mux.HandleFunc(PathAdmin, s.admin(func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, edge.Errorf(http.StatusNotFound, gatewayapi.ReasonNotFound, "no such admin endpoint"))
 	}))
@@ -432,7 +435,7 @@ func (s *Server) handleApprovals(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		out = append(out, gatewayapi.Approval{ID: a.ID, Principal: a.Principal, Tool: a.Tool, ArgumentsSHA256: a.ArgumentsSHA256,
-			Arguments: args, Created: a.Created, Expires: a.Expires})
+			Arguments: args, Created: a.Created, Expires: a.Expires, Approver: a.Approver})
 	}
 	edge.WriteJSON(w, http.StatusOK, out)
 }
@@ -446,6 +449,65 @@ func (s *Server) handleDecide(o approval.Outcome) http.HandlerFunc {
 		w.WriteHeader(http.StatusNoContent)
 	}
 }
+
+// handleStatement takes an approver's signed decision on a held call
+// (call_confirm_statement.go). It needs no bearer: the statement is signed.
+func (s *Server) handleStatement(w http.ResponseWriter, r *http.Request) {
+	body, err := s.httpEdge().ReadBody(r, gatewayapi.MaxStatementBody)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.decideByStatement(r.Context(), r.PathValue("id"), body); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleRevokeDerived revokes a token attenuated from the bearer's own
+// (gatewayapi.RevokeDerivedRequest), without the admin: the chain id of
+// that token, so it and every token derived from it stop working, and the
+// bearer's own token does not. A token that is already revoked or expired
+// is answered as revoked.
+func (s *Server) handleRevokeDerived(w http.ResponseWriter, r *http.Request) {
+	parent, _ := r.Context().Value(principalKey).(*authz.Principal)
+	var req gatewayapi.RevokeDerivedRequest
+	if err := s.httpEdge().DecodeJSON(r, MaxAdminBody, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	child, err := s.tokens.Verify(r.Context(), req.Token)
+	switch {
+	case errors.Is(err, captoken.ErrRevoked) || errors.Is(err, captoken.ErrExpired):
+		w.WriteHeader(http.StatusNoContent)
+		return
+	case err != nil:
+		s.fail(w, r, edge.Errorf(http.StatusBadRequest, gatewayapi.ReasonBadRequest, "token to revoke: %s", tokenErrorMessage(err)))
+		return
+	case !child.DerivedFrom(parent):
+		s.fail(w, r, edge.Errorf(http.StatusForbidden, gatewayapi.ReasonNotDerived, "the token to revoke is not derived from yours"))
+		return
+	}
+	if err := s.tokens.Revoke(r.Context(), child.ChainID); err != nil {
+		s.fail(w, r, edge.Wrap(http.StatusInternalServerError, gatewayapi.ReasonInternal, err, "revocation not recorded"))
+		return
+	}
+	e := audit.Entry{Type: auditTokenRevoke, Actor: "token:" + parent.TokenID, TokenChain: parent.ChainID, Principal: parent.Name(),
+		Action: "token.revoke", Decision: "ok", Reason: "revoked derived chain " + child.ChainID}
+	if child.Holder != "" {
+		e.Reason += " (held by " + child.Holder + ")"
+	}
+	if err := s.appendAudit(r.Context(), e); err != nil {
+		s.log.Error("audit append of a revocation failed", "err", err)
+	}
+	s.log.Info("derived token revoked by its parent's holder", "chain", child.ChainID, "parent", parent.ChainID)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// auditTokenRevoke is the audit type of a holder's revocation of a derived
+// token.
+const auditTokenRevoke = "gateway.token.revoke"
 
 func (s *Server) handlePending(w http.ResponseWriter, r *http.Request) {
 	list := s.pins.Pending()

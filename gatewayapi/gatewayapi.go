@@ -27,7 +27,26 @@ const (
 	PathPendingTools  = "/admin/v1/tools/pending" // GET: []PendingTool
 	PathTools         = "/admin/v1/tools"         // POST /{name}/approve ToolApproveRequest: 204
 	PathInfo          = "/admin/v1/info"          // GET: Info
+	// PathStatements takes an approver's decision on a held call: POST
+	// /{id}/statement with an agentapi.ApprovalStatement as the body, no
+	// bearer (the statement is signed): 204. Only a statement signed for
+	// the approver the held call's token names is accepted.
+	PathStatements = "/v1/approvals" // POST /{id}/statement agentapi.ApprovalStatement: 204
+	// PathRevokeDerived revokes a token derived from the bearer's own
+	// capability token (a grant its holder delegated): 204.
+	PathRevokeDerived = "/v1/tokens/revoke" // POST RevokeDerivedRequest
 )
+
+// MaxStatementBody caps a POST /v1/approvals/{id}/statement body
+// (agentapi.MaxStatementSize).
+const MaxStatementBody = 16 << 10
+
+// RevokeDerivedRequest is the body of POST /v1/tokens/revoke: a token
+// attenuated from the bearer's. The gateway revokes its chain (that token
+// and every token derived from it), never the bearer's own.
+type RevokeDerivedRequest struct {
+	Token string `json:"token"`
+}
 
 // The layer-2 credential protocol. Each use has its own domain tag so no
 // signature or ciphertext can be replayed in another role.
@@ -70,6 +89,10 @@ type Approval struct {
 	Arguments       json.RawMessage `json:"arguments,omitempty"`
 	Created         time.Time       `json:"created"`
 	Expires         time.Time       `json:"expires"`
+	// Approver is the principal (a wallet address) the caller's token
+	// names as the approver of its held calls; besides the admin, only a
+	// statement signed for it decides. Empty when the token names none.
+	Approver string `json:"approver,omitempty"`
 }
 
 // PendingTool is a tool whose definition changed since it was pinned (GET
@@ -169,6 +192,26 @@ const (
 	// ReasonUnavailable: the gateway cannot serve this now (certificate or
 	// signing key unavailable; 500).
 	ReasonUnavailable = "unavailable"
+	// ReasonBadStatement: an approval statement that is malformed, for
+	// another approval id, or whose signature or device certificate does
+	// not verify (400).
+	ReasonBadStatement = "bad statement"
+	// ReasonStatementExpired: an approval statement past its expiry, or
+	// expiring too far ahead (403).
+	ReasonStatementExpired = "statement expired"
+	// ReasonNoApprover: the held call's token names no approver: only the
+	// admin decides it (403).
+	ReasonNoApprover = "no approver"
+	// ReasonNotApprover: the statement is signed for another wallet than
+	// the approver the held call's token names (another member, the agent
+	// itself) (403).
+	ReasonNotApprover = "not approver"
+	// ReasonArgumentsMismatch: the statement's arguments hash is not the
+	// held call's (409).
+	ReasonArgumentsMismatch = "arguments mismatch"
+	// ReasonNotDerived: the token to revoke is not derived from the
+	// bearer's (403).
+	ReasonNotDerived = "not derived"
 	// ReasonInternal: the request was valid and failed inside the gateway
 	// (500); nothing was changed unless the message says so.
 	ReasonInternal = "internal"

@@ -33,6 +33,9 @@ func TestWireFormat(t *testing.T) {
 		{Name: "GET " + gatewayapi.PathInfo + " response, not dev", Value: gatewayapi.Info{Audience: "gw.example:8443", Tools: []string{}}},
 		{Name: "GET " + gatewayapi.PathCredentialKey + " response", Value: gatewayapi.CredentialKey{KEM: gatewayapi.CredentialKEM, PublicKey: fill(32, 1), Signature: fill(71, 2)}},
 		{Name: "POST " + gatewayapi.PathCredentials + " request", Value: gatewayapi.SealedCredentials{Enc: fill(32, 3), Ciphertext: fill(48, 4)}},
+		{Name: "GET " + gatewayapi.PathApprovals + " response, under a grant", Value: []gatewayapi.Approval{{ID: "ap2", Principal: "token:0123456789abcdef0123456789abcdef", Tool: "notes_write", ArgumentsSHA256: hash,
+			Arguments: json.RawMessage(`{"name":"todo"}`), Created: at, Expires: at.Add(2 * time.Minute), Approver: "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"}}},
+		{Name: "POST " + gatewayapi.PathRevokeDerived + " request", Value: gatewayapi.RevokeDerivedRequest{Token: "cmt1.example"}},
 		{Name: "error", Value: gatewayapi.ErrorBody{Error: "the pending definition changed after review", Reason: gatewayapi.ReasonSHA256Mismatch}},
 	}
 	golden.Check(t, "testdata/wire.txtar", "The JSON bodies of the gateway's HTTP API beyond MCP (package gatewayapi, docs/gateway.md).\nRefresh with: go test ./gatewayapi -update\n", cases, *update)

@@ -52,6 +52,17 @@ type Request struct {
 	// opt-in, caller_elicitation_approves). If false, only out-of-band
 	// deciders (Decide) can approve.
 	CallerMayApprove bool `json:"-"`
+	// Approver is the principal the caller's token names as the approver
+	// of its held calls (an agent's grant names its inviter's wallet):
+	// besides the admin, only a statement signed for that principal decides
+	// (DecideIf). "" when the token names none.
+	Approver string `json:"approver,omitempty"`
+	// Holder is the principal the caller's token is delegated to; it never
+	// approves its own calls. "" when the token names none.
+	Holder string `json:"-"`
+	// Grant is the caller's token chain id (the grant the call is made
+	// under), for the audit of who approved under which grant.
+	Grant string `json:"-"`
 }
 
 // Decision is a recorded decision.
@@ -164,7 +175,23 @@ func (b *Broker) DecideInSession(id string, outcome Outcome, by, session string)
 	return b.decide(id, outcome, by, session)
 }
 
+// DecideIf records a decision when check accepts the pending request (it
+// runs under the broker's lock, so the request cannot be decided by anyone
+// else between the check and the decision). An error from check is
+// returned and leaves the request pending; an id that is not pending gives
+// ErrUnknown.
+func (b *Broker) DecideIf(id string, outcome Outcome, by string, check func(Request) error) error {
+	if check == nil {
+		return errors.New("approval: DecideIf needs a check")
+	}
+	return b.decideIf(id, outcome, by, "", check)
+}
+
 func (b *Broker) decide(id string, outcome Outcome, by, session string) error {
+	return b.decideIf(id, outcome, by, session, nil)
+}
+
+func (b *Broker) decideIf(id string, outcome Outcome, by, session string, check func(Request) error) error {
 	if outcome != Approved && outcome != Denied {
 		return errors.New("approval: decision must be approved or denied")
 	}
@@ -173,6 +200,12 @@ func (b *Broker) decide(id string, outcome Outcome, by, session string) error {
 	if ok && outcome == Approved && session != "" && session == p.req.Session && !p.req.CallerMayApprove {
 		b.mu.Unlock()
 		return ErrSelfApproval
+	}
+	if ok && check != nil {
+		if err := check(p.req); err != nil {
+			b.mu.Unlock()
+			return err
+		}
 	}
 	delete(b.pending, id)
 	b.mu.Unlock()

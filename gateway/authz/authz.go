@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,8 +30,16 @@ type Principal struct {
 	Subject string
 	// Expires is the effective expiry.
 	Expires time.Time
+	// Approver is the principal the chain names as the one whose signed
+	// statement approves its held calls (captoken.Caveat.Approver): an
+	// agent's grant names its inviter's wallet. "" when none.
+	Approver string
+	// Holder is the principal the chain is delegated to
+	// (captoken.Caveat.Holder); "" when none.
+	Holder string
 
-	token *captoken.Verified
+	token    *captoken.Verified
+	chainIDs []string // the chain id of every prefix of the chain
 }
 
 // Name is how the principal is shown in audit entries and approvals:
@@ -53,7 +62,27 @@ func (p *Principal) AllowsCall(name string, args map[string]any) bool {
 
 // NewPrincipal wraps a verified token.
 func NewPrincipal(v *captoken.Verified) *Principal {
-	return &Principal{TokenID: v.ID, ChainID: v.ChainID(), Subject: v.Subject, Expires: v.Expires, token: v}
+	return &Principal{TokenID: v.ID, ChainID: v.ChainID(), Subject: v.Subject, Expires: v.Expires,
+		Approver: v.Approver, Holder: v.Holder, token: v, chainIDs: v.ChainIDs()}
+}
+
+// DerivedFrom reports whether p's token was attenuated from parent's: a
+// holder may revoke the tokens derived from its own.
+func (p *Principal) DerivedFrom(parent *Principal) bool { return p.token.DerivedFrom(parent.token) }
+
+// revoked checks the principal's token id and the chain id of every prefix
+// of its chain (captoken.Verifier.Verify's order) against revs.
+func (p *Principal) revoked(ctx context.Context, revs *Revocations) error {
+	for _, id := range append([]string{p.TokenID}, p.chainIDs...) {
+		revoked, err := revs.IsRevoked(ctx, id)
+		if err != nil {
+			return fmt.Errorf("captoken: checking revocation of %s: %w", id, err)
+		}
+		if revoked {
+			return fmt.Errorf("captoken: %w: %s", captoken.ErrRevoked, id)
+		}
+	}
+	return nil
 }
 
 // MaxCacheEntries bounds the verification cache; when full it is emptied.
@@ -98,13 +127,9 @@ func (t *Tokens) Verify(ctx context.Context, token string) (*Principal, error) {
 			t.mu.Unlock()
 			return nil, fmt.Errorf("captoken: %w", captoken.ErrExpired)
 		}
-		// The revocation set is in memory: this lookup costs a map read.
-		revoked, err := t.revocations.IsRevoked(ctx, p.TokenID)
-		if err != nil {
-			return nil, fmt.Errorf("captoken: checking revocation of %s: %w", p.TokenID, err)
-		}
-		if revoked {
-			return nil, fmt.Errorf("captoken: %w: %s", captoken.ErrRevoked, p.TokenID)
+		// The revocation set is in memory: each lookup costs a map read.
+		if err := p.revoked(ctx, t.revocations); err != nil {
+			return nil, err
 		}
 		return p, nil
 	}
@@ -132,13 +157,15 @@ func (t *Tokens) Mint(c captoken.Claims) (string, error) {
 func (t *Tokens) Audience() string { return t.verifier.Audience }
 
 // Revoke persists a revocation and drops cached verifications of the id.
+// id is a token id (32 hex digits: every token sharing it) or a chain id
+// (64 hex digits: that exact chain and every token derived from it).
 func (t *Tokens) Revoke(ctx context.Context, id string) error {
 	if err := t.revocations.Revoke(ctx, id); err != nil {
 		return err
 	}
 	t.mu.Lock()
 	for k, p := range t.cache {
-		if p.TokenID == id {
+		if p.TokenID == id || slices.Contains(p.chainIDs, id) {
 			delete(t.cache, k)
 		}
 	}
@@ -146,11 +173,12 @@ func (t *Tokens) Revoke(ctx context.Context, id string) error {
 	return nil
 }
 
-// ErrBadID is returned for a token id that is not 32 lowercase hex digits.
-var ErrBadID = errors.New("token id must be 32 lowercase hex digits")
+// ErrBadID is returned for an id that is neither a token id (32 lowercase
+// hex digits) nor a chain id (64).
+var ErrBadID = errors.New("token id must be 32 (or a chain id 64) lowercase hex digits")
 
 func validID(id string) bool {
-	if len(id) != 32 {
+	if len(id) != 32 && len(id) != 64 {
 		return false
 	}
 	for _, c := range id {
