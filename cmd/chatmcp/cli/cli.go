@@ -113,6 +113,7 @@ func NewRoot(env *Env) *cobra.Command {
 		newAuditCmd(env),
 		newKBSCmd(env),
 		newWebCmd(env),
+		newSignerCmd(env),
 	)
 	return root
 }
