@@ -40,6 +40,9 @@ var migrations = []store.Migration{{
 		scope TEXT NOT NULL,
 		signature TEXT NOT NULL REFERENCES signer_reservations (signature),
 		PRIMARY KEY (scope, signature));`,
+}, {
+	SQLite:   `CREATE TABLE signer_revocations (id TEXT PRIMARY KEY, revoked INTEGER NOT NULL);`,
+	Postgres: `CREATE TABLE signer_revocations (id TEXT PRIMARY KEY, revoked BIGINT NOT NULL);`,
 }}
 
 // Reservation states.
@@ -217,4 +220,35 @@ func (l *Ledger) Reserved(ctx context.Context, principal string, period time.Dur
 		err = l.db.QueryRow(ctx, `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM signer_reservations WHERE principal = ? AND state = ? AND created > ?`, principal, StateReserved, since).Scan(&used)
 	}
 	return uint64(used), err
+}
+
+// Revoke revokes a capability token id (32 hex digits: the token and
+// every token attenuated from it) or chain id (64 hex digits: that chain
+// and its descendants). Revoking twice is not an error.
+func (l *Ledger) Revoke(ctx context.Context, id string) error {
+	if !validRevocationID(id) {
+		return fmt.Errorf("revocation id %q is not 32 or 64 lowercase hex digits", id)
+	}
+	_, err := l.db.Exec(ctx, `INSERT INTO signer_revocations (id, revoked) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`, id, l.now().Unix())
+	return err
+}
+
+// IsRevoked implements captoken.Revocations from the store, so every
+// replica sharing a PostgreSQL ledger refuses a revoked token at once.
+func (l *Ledger) IsRevoked(ctx context.Context, id string) (bool, error) {
+	var n int
+	err := l.db.QueryRow(ctx, `SELECT COUNT(*) FROM signer_revocations WHERE id = ?`, id).Scan(&n)
+	return n > 0, err
+}
+
+func validRevocationID(id string) bool {
+	if len(id) != 32 && len(id) != 64 {
+		return false
+	}
+	for _, c := range id {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chatmcp/chatmcp/audit"
 	"github.com/chatmcp/chatmcp/captoken"
 	"github.com/chatmcp/chatmcp/internal/edge"
 	"github.com/chatmcp/chatmcp/signerapi"
@@ -28,8 +29,6 @@ type ServerOptions struct {
 	TokenKey *captoken.Key
 	// Audience is the signer's token audience. Required.
 	Audience string
-	// Revocations is consulted for every token. If nil, none is revoked.
-	Revocations captoken.Revocations
 	// AdminToken authorizes the admin API. Required.
 	AdminToken string
 	// Attestation, if non-nil, serves signerapi.PathAttestation.
@@ -57,11 +56,8 @@ func Handler(o *ServerOptions) http.Handler {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	rev := o.Revocations
-	if rev == nil {
-		rev = captoken.NoRevocations{}
-	}
-	s.ver = &captoken.Verifier{Key: o.TokenKey, Audience: o.Audience, Revocations: rev, Now: s.now}
+	// Revocations live in the ledger's store.
+	s.ver = &captoken.Verifier{Key: o.TokenKey, Audience: o.Audience, Revocations: o.Signer.ledger, Now: s.now}
 	mux := http.NewServeMux()
 	if o.Attestation != nil {
 		mux.Handle("GET "+signerapi.PathAttestation, o.Attestation)
@@ -70,6 +66,7 @@ func Handler(o *ServerOptions) http.Handler {
 	mux.HandleFunc("POST "+signerapi.PathSign, s.sign)
 	mux.HandleFunc("POST "+signerapi.PathSignMessage, s.signMessage)
 	mux.HandleFunc("POST "+signerapi.PathTokens, s.admin(s.mint))
+	mux.HandleFunc("POST "+signerapi.PathTokens+"/{id}/revoke", s.admin(s.revoke))
 	mux.HandleFunc("GET "+signerapi.PathApprovals, s.admin(s.approvals))
 	mux.HandleFunc("POST "+signerapi.PathApprovals+"/{id}/{decision}", s.admin(s.decide))
 	mux.HandleFunc("POST "+signerapi.PathRelease, s.admin(s.release))
@@ -208,6 +205,18 @@ func (s *server) mint(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+func (s *server) revoke(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if !validRevocationID(id) {
+		return edge.Errorf(http.StatusBadRequest, signerapi.ReasonBadID, "token id %q is not 32 or 64 lowercase hex digits", id)
+	}
+	if err := s.o.Signer.Revoke(r.Context(), id); err != nil {
+		return s.edge.Internal(err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 func (s *server) approvals(w http.ResponseWriter, r *http.Request) error {
 	edge.WriteJSON(w, http.StatusOK, s.o.Signer.Pending())
 	return nil
@@ -267,6 +276,14 @@ func (s *Signer) Release(ctx context.Context, signature string) (*signerapi.Rese
 		return nil, err
 	}
 	return res, nil
+}
+
+// Revoke revokes a token or chain id (admin) and audits it.
+func (s *Signer) Revoke(ctx context.Context, id string) error {
+	if err := s.ledger.Revoke(ctx, id); err != nil {
+		return err
+	}
+	return s.audit.Append(context.WithoutCancel(ctx), audit.Entry{Type: "signer.revoke", Actor: "admin", Action: "revoke", Decision: "ok", Request: id})
 }
 
 // Budget reports the overall window.

@@ -20,7 +20,7 @@ const (
 	PathSign        = "/v1/sign"                         // POST SignRequest: SignResponse
 	PathSignMessage = "/v1/sign-message"                 // POST SignMessageRequest: SignMessageResponse
 	PathAdmin       = "/admin/v1/"
-	PathTokens      = "/admin/v1/tokens"    // POST MintRequest: MintResponse
+	PathTokens      = "/admin/v1/tokens"    // POST MintRequest: MintResponse; POST /{id}/revoke: 204
 	PathApprovals   = "/admin/v1/approvals" // GET: []Approval; POST /{id}/approve, /{id}/deny: 204
 	PathRelease     = "/admin/v1/release"   // POST ReleaseRequest: Reservation
 	PathBudget      = "/admin/v1/budget"    // GET: Budget
@@ -220,6 +220,7 @@ const (
 	ReasonMalformed            = "malformed"   // 400: a body that is not strict JSON of its shape
 	ReasonBadBudget            = "bad_budget"  // 400: a budget that is not AMOUNT/PERIOD
 	ReasonBadTTL               = "bad_ttl"     // 400
+	ReasonBadID                = "bad_id"      // 400: a token id that is not 32 or 64 hex digits
 	ReasonNotPending           = "not_pending" // 404: unknown or decided approval, unknown reservation
 	ReasonInternal             = "internal"    // 500: nothing was signed
 )

@@ -66,6 +66,12 @@ func (a *Admin) Mint(ctx context.Context, req signerapi.MintRequest) (*signerapi
 	return &out, a.do(ctx, http.MethodPost, signerapi.PathTokens, a.Token, req, &out)
 }
 
+// Revoke revokes a token id (and every token attenuated from it) or a
+// chain id.
+func (a *Admin) Revoke(ctx context.Context, id string) error {
+	return a.do(ctx, http.MethodPost, signerapi.PathTokens+"/"+url.PathEscape(id)+"/revoke", a.Token, nil, nil)
+}
+
 // Approvals lists the requests waiting for a person.
 func (a *Admin) Approvals(ctx context.Context) ([]signerapi.Approval, error) {
 	var out []signerapi.Approval

@@ -7,6 +7,7 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -261,6 +262,21 @@ func TestSignerEndToEnd(t *testing.T) {
 		code, _, errs := run(t, "signer", "sign", "--signer", st.url, "--policy", st.policy, "--token", token[:len(token)-2]+"AA", pay(5))
 		if code != cli.ExitRejected || !strings.Contains(errs, "token") {
 			t.Fatalf("exit %d %q", code, errs)
+		}
+	})
+	t.Run("revoked", func(t *testing.T) {
+		code, out, _ := run(t, "signer", "token", "mint", "--signer", st.url, "--data", st.data, "--json")
+		if code != 0 {
+			t.Fatal("mint")
+		}
+		var m struct{ ID, Token string }
+		json.Unmarshal([]byte(out), &m)
+		if code, _, errs := run(t, "signer", "token", "revoke", "--signer", st.url, "--data", st.data, m.ID); code != 0 {
+			t.Fatalf("revoke: %d %q", code, errs)
+		}
+		code, _, errs := run(t, "signer", "sign", "--signer", st.url, "--policy", st.policy, "--token", m.Token, pay(5))
+		if code != cli.ExitRejected || !strings.Contains(errs, "revoked") {
+			t.Fatalf("revoked token: exit %d %q", code, errs)
 		}
 	})
 	t.Run("approval", func(t *testing.T) {

@@ -165,7 +165,24 @@ DATA/admin.token.`,
 	mint.Flags().DurationVar(&ttl, "ttl", 0, "lifetime (default 24h, at most 720h)")
 	mint.Flags().StringVar(&subject, "subject", "", "principal name (the per-principal window and the audit log)")
 	mint.Flags().BoolVar(&asJSON, "json", false, `print {"id","token","expires"}`)
-	c.AddCommand(mint)
+	var rf signerFlags
+	revoke := &cobra.Command{
+		Use:   "revoke --signer URL ID",
+		Short: "Revoke a signer token id (and every token attenuated from it) or chain id",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			a, err := rf.admin(c, env)
+			if err != nil {
+				return err
+			}
+			if err := a.Revoke(c.Context(), args[0]); err != nil {
+				return signerError(err)
+			}
+			return nil
+		},
+	}
+	rf.register(revoke, true)
+	c.AddCommand(mint, revoke)
 	return c
 }
 
