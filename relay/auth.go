@@ -147,8 +147,12 @@ func (s *Server) login(ctx context.Context, req *relayapi.LoginRequest) (*relaya
 			if oldBare, err := json.Marshal(old.Bare()); err != nil || string(oldBare) != string(bareJSON) {
 				return edge.Errorf(http.StatusConflict, relayapi.ReasonDeviceConflict, "device %s is registered with a different certificate", req.Device.Device)
 			}
-			if _, err := tx.Exec(ctx, `UPDATE relay_devices SET cert = ? WHERE wallet = ? AND device = ?`, certJSON, addr, req.Device.Device); err != nil {
-				return err
+			// A sign-in without evidence (another client of the same
+			// device) keeps the evidence published; new evidence replaces it.
+			if req.Device.HasEvidence() {
+				if _, err := tx.Exec(ctx, `UPDATE relay_devices SET cert = ? WHERE wallet = ? AND device = ?`, certJSON, addr, req.Device.Device); err != nil {
+					return err
+				}
 			}
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO relay_sessions (token_hash, wallet, device, expires) VALUES (?, ?, ?, ?)`,

@@ -18,7 +18,8 @@ import (
 
 // TestDeviceEvidence: a device publishes evidence with its certificate at
 // sign-in and may refresh it under the certificate its wallet signed (an
-// agent restarted); the directory serves the latest. Any other change to a
+// agent restarted); the directory serves the latest, and a sign-in without
+// evidence keeps it. Any other change to a
 // registered certificate is a conflict, evidence that is not a JSON object
 // is refused, and evidence up to envelope.MaxDeviceEvidence fits a sign-in.
 // What the evidence says is the members' clients' to verify (chat, agentapi).
@@ -59,6 +60,11 @@ func TestDeviceEvidence(t *testing.T) {
 			if got := published(); got != ev {
 				t.Fatalf("directory shows evidence %q, want %q", got, ev)
 			}
+		}
+		// Another client of the device signs in without evidence: the
+		// published evidence stays.
+		if status, msg, _ := login(""); status != 200 || published() != `{"n":2}` {
+			t.Fatalf("sign-in without evidence: %d %s, directory shows %q", status, msg, published())
 		}
 		big := `{"x":"` + strings.Repeat("a", envelope.MaxDeviceEvidence-8) + `"}`
 		if status, msg, _ := login(big); status != 200 {

@@ -56,8 +56,8 @@ type NonceResponse struct {
 // LoginRequest is a signed Sign-In With Solana message and the device the
 // session is for. A device already registered may sign in with other
 // evidence (envelope.DeviceCert.Evidence) than it registered: the relay
-// then publishes the new evidence; any other difference is
-// ReasonDeviceConflict.
+// then publishes the new evidence (a sign-in without evidence keeps what
+// is published); any other difference is ReasonDeviceConflict.
 type LoginRequest struct {
 	Message   string              `json:"message"`
 	Signature []byte              `json:"signature"`

@@ -21,6 +21,9 @@ import (
 // chatFlags are the flags every chat subcommand takes.
 type chatFlags struct {
 	relay, wallet, home string
+	// agentPolicy is the attestation policy agent devices must satisfy
+	// before this client wraps a content key to them (chat_agent.go).
+	agentPolicy string
 }
 
 // newChatCmd is the `chatmcp chat` group: end-to-end encrypted messaging.
@@ -59,6 +62,7 @@ Exit codes:
 	pf.StringVar(&f.relay, "relay", "", "relay URL (default $CHATMCP_RELAY)")
 	pf.StringVar(&f.wallet, "wallet", "", "wallet keypair file (default $CHATMCP_WALLET)")
 	pf.StringVar(&f.home, "home", "", "client state directory (default $CHATMCP_HOME or ~/.chatmcp)")
+	pf.StringVar(&f.agentPolicy, "agent-policy", "", "attestation policy an agent member's evidence must satisfy to get message keys (default $CHATMCP_AGENT_POLICY; none: no agent gets keys)")
 
 	cmd.AddCommand(
 		newChatLoginCmd(env, f),
@@ -72,6 +76,10 @@ Exit codes:
 		newChatConsentCmd(env, f, "deny", "Deny a sender: nothing more from them is delivered to you", false),
 		newChatDevicesCmd(env, f),
 		newChatDifficultyCmd(env, f),
+		newChatAgentCmd(env, f),
+		newChatApprovalsCmd(env, f),
+		newChatDecideCmd(env, f, true),
+		newChatDecideCmd(env, f, false),
 	)
 	return cmd
 }
@@ -128,6 +136,7 @@ func newChatSendCmd(env *Env, f *chatFlags) *cobra.Command {
 				return chatErr(err)
 			}
 			fmt.Fprintf(env.Stdout, "sent %s to conversation %s\n", sent.ID, sent.Conversation)
+			warnWithheld(env, sent)
 			for _, a := range sent.Requested {
 				// The relay hides a denial from the sender by design, so
 				// this is all a sender can know: not delivered to the inbox.
@@ -479,6 +488,12 @@ func newChatDifficultyCmd(env *Env, f *chatFlags) *cobra.Command {
 }
 
 func (f *chatFlags) client(env *Env) (*chat.Client, error) {
+	return f.clientWith(env, "")
+}
+
+// clientWith is client with agentPolicyFile (if non-empty) in place of
+// --agent-policy and $CHATMCP_AGENT_POLICY.
+func (f *chatFlags) clientWith(env *Env, agentPolicyFile string) (*chat.Client, error) {
 	relayURL := firstNonEmpty(f.relay, env.getenv("CHATMCP_RELAY"))
 	walletFile := firstNonEmpty(f.wallet, env.getenv("CHATMCP_WALLET"))
 	if relayURL == "" {
@@ -495,7 +510,11 @@ func (f *chatFlags) client(env *Env) (*chat.Client, error) {
 	if err != nil {
 		return nil, exitf(ExitUsage, "%w", err)
 	}
-	c, err := chat.New(&chat.Options{Relay: relayURL, Wallet: w, Home: home, Now: env.Now})
+	pol, err := f.loadAgentPolicy(env, agentPolicyFile)
+	if err != nil {
+		return nil, err
+	}
+	c, err := chat.New(&chat.Options{Relay: relayURL, Wallet: w, Home: home, Now: env.Now, AgentPolicy: pol})
 	if err != nil {
 		return nil, exitf(ExitUsage, "%w", err)
 	}
