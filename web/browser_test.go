@@ -146,7 +146,7 @@ func TestBrowser(t *testing.T) {
 		if shots == "" {
 			return
 		}
-		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatalf("screenshot %s: %v", name, err)
 		}
@@ -248,9 +248,10 @@ func TestBrowser(t *testing.T) {
 	os.WriteFile(polFile, []byte("allow: [sim]\n"), 0o644)
 	do(t, a, "alice checks evidence", chromedp.Navigate(aliceBase+"/attest"), chromedp.WaitVisible(chromedp.ID("target")),
 		chromedp.SendKeys(chromedp.ID("target"), evFile), chromedp.Click(chromedp.ID("verify")), chromedp.WaitVisible(chromedp.ID("verdict")))
-	if check := evalJS[string](t, a, `document.getElementById('check').textContent`); check == "" {
-		t.Error("the rejection names no check")
+	if check := evalJS[string](t, a, `document.getElementById('check').textContent`); check != string(attest.CheckNotAllowed) {
+		t.Errorf("the rejection names check %q, want %q", check, attest.CheckNotAllowed)
 	}
+	shot(a, "attest-rejected")
 	do(t, a, "alice checks it under a policy allowing sim", chromedp.SendKeys(chromedp.ID("policy"), polFile),
 		chromedp.Click(chromedp.ID("verify")), chromedp.WaitVisible(chromedp.ID("claims")))
 	if v := evalJS[string](t, a, `document.getElementById('verdict').textContent`); v != "Accepted by the policy" {
