@@ -11,7 +11,7 @@ import "path"
 // Daemons are the binaries whose linked packages of this module are listed
 // in testdata/<base name>.deps.
 func Daemons() []string {
-	return []string{"cmd/chatmcp-kbs", "cmd/chatmcp-gateway", "cmd/chatmcp-relay"}
+	return []string{"cmd/chatmcp-kbs", "cmd/chatmcp-gateway", "cmd/chatmcp-relay", "cmd/chatmcp-agent"}
 }
 
 // DepsFile is the committed list of root's linked packages, relative to
@@ -43,6 +43,12 @@ func Rules() []Rule {
 			Why: "the relay is untrusted: it links no KBS or gateway code"},
 		{Root: "cmd/chatmcp-relay", Forbidden: []string{"chat", "cmd/chatmcp/cli"},
 			Why: "the relay links no client code: the wire formats both sides own are relayapi, envelope and stamp"},
+		{Root: "cmd/chatmcp-agent", Forbidden: []string{"kbs", "gateway", "relay", "store", "audit", "devstack", "examples"},
+			Why: "the agent enclave image links clients only (chat, an MCP client, kbsclient, ratls): no KBS, gateway or relay server, no storage"},
+		{Root: "cmd/chatmcp-agent", Forbidden: []string{"gwclient", "mcpbridge", "cmd/chatmcp/cli", "web", "signer", "facilitator"},
+			Why: "the agent links no admin client, desktop bridge, CLI, web app or payment signer"},
+		{Root: "agentapi", Forbidden: []string{"chat", "agent", "kbs", "gateway", "relay", "store"},
+			Why: "the agent protocol is shared by the agent, members' clients and the gateway: it links none of them"},
 		{Root: "attest", Forbidden: []string{"kbs", "gateway", "relay", "chat", "store"},
 			Why: "verifiers know no server"},
 		{Root: "store", Forbidden: []string{"kbs", "gateway", "relay", "chat", "attest"},

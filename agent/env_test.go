@@ -1,0 +1,338 @@
+package agent_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/chatmcp/chatmcp/agent"
+	"github.com/chatmcp/chatmcp/agent/agenttest"
+	"github.com/chatmcp/chatmcp/agentapi"
+	"github.com/chatmcp/chatmcp/attest"
+	"github.com/chatmcp/chatmcp/captoken"
+	"github.com/chatmcp/chatmcp/chat"
+	"github.com/chatmcp/chatmcp/devstack"
+	"github.com/chatmcp/chatmcp/gwclient"
+	"github.com/chatmcp/chatmcp/wallet"
+)
+
+// env is a real stack on loopback (devstack: KBS, gateway with the notes
+// upstream, relay; the INSECURE simulated TEE), alice and bob, and an agent.
+type env struct {
+	t          *testing.T
+	st         *devstack.Stack
+	alice, bob *member
+	agent      *agenttest.Agent
+	aliceToken string
+}
+
+// member is a person: a chat client to send with, and a second client of
+// the same device watching the relay (a chat.Client is not for concurrent
+// use).
+type member struct {
+	c    *chat.Client
+	msgs chan chat.Message
+}
+
+func newMember(t *testing.T, ctx context.Context, relay string, policy *attest.Policy) *member {
+	t.Helper()
+	w, err := wallet.Generate(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	opts := &chat.Options{Relay: relay, Wallet: w, Home: home, AgentPolicy: policy}
+	c, err := chat.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Login(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wc, err := chat.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &member{c: c, msgs: make(chan chat.Message, 256)}
+	go wc.Watch(ctx, 0, func(msg chat.Message) error { m.msgs <- msg; return nil })
+	return m
+}
+
+// next returns the next message in conv for which ok is true.
+func (m *member) next(t *testing.T, conv string, ok func(chat.Message, *agentapi.Message) bool) (chat.Message, *agentapi.Message) {
+	t.Helper()
+	timeout := time.After(60 * time.Second)
+	for {
+		select {
+		case msg := <-m.msgs:
+			if msg.Conversation != conv || msg.Err != "" {
+				continue
+			}
+			am, err := agentapi.ParseMessage(msg.Text)
+			if err != nil {
+				t.Fatalf("message %s does not parse: %v", msg.ID, err)
+			}
+			if ok(msg, am) {
+				return msg, am
+			}
+		case <-timeout:
+			t.Fatal("no matching message within 60 s")
+		}
+	}
+}
+
+// reply waits for the agent's next reply in conv and verifies its receipt
+// against the agent's published device and evidence.
+func (e *env) reply(conv string) *agentapi.Reply {
+	e.t.Helper()
+	_, m := e.alice.next(e.t, conv, func(_ chat.Message, m *agentapi.Message) bool { return m.Kind == agentapi.KindReply })
+	e.verifyReceipt(m.Reply)
+	return m.Reply
+}
+
+func (e *env) verifyReceipt(r *agentapi.Reply) {
+	e.t.Helper()
+	devs, err := e.alice.c.InspectAgent(context.Background(), e.agent.Address, e.policy())
+	if err != nil || len(devs) != 1 {
+		e.t.Fatalf("inspecting the agent: %v (%d devices)", err, len(devs))
+	}
+	if err := agentapi.VerifyReceipt(r.Receipt, r.Text, &devs[0].Cert, devs[0].Evidence); err != nil {
+		e.t.Fatalf("receipt: %v", err)
+	}
+}
+
+func (e *env) policy() *attest.Policy {
+	p, err := attest.LoadPolicy(e.st.PolicyFile)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+type envOptions struct {
+	modelURL string
+	limits   agentapi.Limits
+}
+
+func newEnv(t *testing.T, o envOptions) *env {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	_, walletJSON := agenttest.NewWallet(t)
+	dir := t.TempDir()
+	st, err := devstack.Start(ctx, &devstack.Options{Dir: filepath.Join(dir, "stack"), Secrets: map[string][]byte{"agent-wallet": walletJSON},
+		ApprovalTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	e := &env{t: t, st: st}
+	e.agent = agenttest.Start(t, &agenttest.Options{Dir: filepath.Join(dir, "agent"), Relay: st.RelayURL, KBS: st.KBSURL, WalletSecret: "agent-wallet",
+		ModelURL: o.modelURL, GatewayURL: st.GatewayURL, GatewayPolicy: st.PolicyFile, Limits: o.limits, ApprovalWait: 30 * time.Second})
+	policy := e.policy()
+	e.alice = newMember(t, ctx, st.RelayURL, policy)
+	e.bob = newMember(t, ctx, st.RelayURL, policy)
+	m, err := st.Admin.Mint(ctx, gwclient.MintRequest{Tools: []string{"notes_*"}, TTL: "1h", Subject: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.aliceToken = m.Token
+	return e
+}
+
+// group creates a group of alice, bob and the agent, and has alice send the
+// agent a grant for tools.
+func (e *env) group(tools ...string) string {
+	e.t.Helper()
+	ctx := context.Background()
+	// bob knows alice: her messages need no stamp for him.
+	if err := e.bob.c.Allow(ctx, e.alice.c.Address()); err != nil {
+		e.t.Fatal(err)
+	}
+	conv, err := e.alice.c.CreateGroup(ctx, []wallet.Address{e.bob.c.Address(), e.agent.Address})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	// bob lets the agent's replies into his inbox; otherwise each one
+	// costs the agent a proof-of-work stamp.
+	if err := e.bob.c.Allow(ctx, e.agent.Address); err != nil {
+		e.t.Fatal(err)
+	}
+	if len(tools) > 0 {
+		e.grant(e.alice, conv, e.alice.c.Address(), tools...)
+	}
+	return conv
+}
+
+// grant has from send a grant naming approver, derived from alice's token.
+func (e *env) grant(from *member, conv string, approver wallet.Address, tools ...string) {
+	e.t.Helper()
+	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	tok, err := captoken.Attenuate(e.aliceToken, captoken.Caveat{Tools: tools, Expires: exp})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.send(from, conv, &agentapi.Message{Kind: agentapi.KindGrant, Grant: &agentapi.Grant{Token: tok, Approver: approver,
+		Agent: e.agent.Address, Tools: tools, Expires: exp, Conversation: conv}})
+}
+
+func (e *env) send(from *member, conv string, m *agentapi.Message) string {
+	e.t.Helper()
+	pt, err := agentapi.Encode(m)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	s, err := from.c.Send(context.Background(), conv, pt)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if len(s.Withheld) > 0 {
+		e.t.Fatalf("the agent's key was withheld: %+v", s.Withheld)
+	}
+	return s.ID
+}
+
+func (e *env) say(from *member, conv, text string) string {
+	e.t.Helper()
+	return e.send(from, conv, &agentapi.Message{Kind: agentapi.KindText, Text: text})
+}
+
+// callAsAlice calls a tool on the gateway with alice's own token.
+func (e *env) callAsAlice(tool string, args map[string]any) *mcp.CallToolResult {
+	e.t.Helper()
+	ctx := context.Background()
+	hc := &http.Client{Transport: &bearerRT{token: e.aliceToken, base: e.st.Admin.HTTP.Transport}}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "alice"}, nil).Connect(ctx,
+		&mcp.StreamableClientTransport{Endpoint: e.st.GatewayURL + "/mcp", HTTPClient: hc, MaxRetries: -1, DisableStandaloneSSE: true}, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer cs.Close()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: args})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return res
+}
+
+type bearerRT struct {
+	token string
+	base  http.RoundTripper
+}
+
+func (b *bearerRT) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.base.RoundTrip(r)
+}
+
+// auditEntries returns the gateway's audit entries of type typ.
+func (e *env) auditEntries(typ string) []map[string]any {
+	e.t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.st.GatewayData, "audit.jsonl"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil {
+			continue
+		}
+		if ent, ok := rec["entry"].(map[string]any); ok {
+			rec = ent
+		}
+		if rec["type"] == typ {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// scripted is a small OpenAI-compatible chat-completions server written for
+// these tests: it answers with the completions a test queues, in order, and
+// records each request. It is NOT a model: it tests the agent's own logic
+// (several tool calls in a turn, limits, model errors), which the tiny test
+// model cannot reach reliably.
+type scripted struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	next []scriptedReply
+	reqs []agent.ChatRequest
+}
+
+type scriptedReply struct {
+	status int
+	body   string
+}
+
+func newScripted(t *testing.T) *scripted {
+	s := &scripted{}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/chat/completions" || r.Method != http.MethodPost {
+			http.NotFound(w, r)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		var req agent.ChatRequest
+		if err := json.Unmarshal(body, &req); err != nil {
+			http.Error(w, `{"error":{"message":"bad request"}}`, 400)
+			return
+		}
+		s.mu.Lock()
+		s.reqs = append(s.reqs, req)
+		rep := scriptedReply{200, completion("(script exhausted)", nil)}
+		if len(s.next) > 0 {
+			rep, s.next = s.next[0], s.next[1:]
+		}
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(rep.status)
+		io.WriteString(w, rep.body)
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *scripted) url() string { return s.srv.URL + "/v1" }
+
+func (s *scripted) queue(r ...scriptedReply) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.next = append(s.next, r...)
+}
+
+func (s *scripted) requests() []agent.ChatRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]agent.ChatRequest(nil), s.reqs...)
+}
+
+// completion is a chat completion with content text and tool calls
+// (name, arguments JSON) pairs.
+func completion(text string, calls [][2]string) string {
+	msg := map[string]any{"role": "assistant", "content": text}
+	finish := "stop"
+	if len(calls) > 0 {
+		var tcs []any
+		for i, c := range calls {
+			tcs = append(tcs, map[string]any{"id": "call_" + string(rune('a'+i)), "type": "function", "function": map[string]any{"name": c[0], "arguments": c[1]}})
+		}
+		msg["tool_calls"], msg["content"], finish = tcs, nil, "tool_calls"
+	}
+	b, _ := json.Marshal(map[string]any{"id": "x", "object": "chat.completion", "choices": []any{map[string]any{"index": 0, "message": msg, "finish_reason": finish}}})
+	return string(b)
+}
+
+func ok(body string) scriptedReply { return scriptedReply{200, body} }

@@ -1,0 +1,224 @@
+package agent_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/chatmcp/chatmcp/agent"
+	"github.com/chatmcp/chatmcp/agentapi"
+	"github.com/chatmcp/chatmcp/chat"
+)
+
+// The tests in this file run the agent against a scripted OpenAI-compatible
+// server (scripted, env_test.go): an honest test of the agent's logic, not
+// of a model. Everything else is real: KBS, gateway with the notes
+// upstream, relay, agent daemon, members' clients.
+
+// TestSeveralToolCallsInOneTurn: one model answer with two tool calls runs
+// both through the gateway, feeds both results back, and the receipt
+// lists both calls and both model exchanges.
+func TestSeveralToolCallsInOneTurn(t *testing.T) {
+	s := newScripted(t)
+	e := newEnv(t, envOptions{modelURL: s.url()})
+	conv := e.group("notes_*")
+	s.queue(ok(completion("", [][2]string{{"notes_list_notes", `{}`}, {"notes_read_note", `{"name":"welcome"}`}})), ok(completion("You have notes.", nil)))
+	e.say(e.alice, conv, "@assistant list and read my notes")
+	r := e.reply(conv)
+	if r.Text != "You have notes." {
+		t.Errorf("reply %q", r.Text)
+	}
+	if len(r.Receipt.Tools) != 2 || r.Receipt.Tools[0].Tool != "notes_list_notes" || r.Receipt.Tools[1].Tool != "notes_read_note" {
+		t.Fatalf("receipt tools %+v", r.Receipt.Tools)
+	}
+	for _, tc := range r.Receipt.Tools {
+		if tc.ResultSHA256.IsZero() || tc.Outcome == agent.OutcomeRefused || tc.Outcome == agent.OutcomeLimit {
+			t.Errorf("call %+v was not made", tc)
+		}
+	}
+	reqs := s.requests()
+	if len(reqs) != 2 || len(r.Receipt.Model) != 2 {
+		t.Fatalf("%d model requests, %d in the receipt; want 2", len(reqs), len(r.Receipt.Model))
+	}
+	second := reqs[1].Messages
+	if n := len(second); n < 3 || second[n-1].Role != "tool" || second[n-2].Role != "tool" || second[n-3].Role != "assistant" {
+		t.Errorf("second request does not end with the assistant's calls and two tool results: %+v", second)
+	}
+	var offered []string
+	for _, td := range reqs[0].Tools {
+		offered = append(offered, td.Function.Name)
+	}
+	if strings.Join(offered, ",") != "notes_list_notes,notes_read_note,notes_write_note" {
+		t.Errorf("offered tools %v", offered)
+	}
+	// The prompt never carries the grant's token.
+	for _, m := range reqs[0].Messages {
+		if m.Content != nil && strings.Contains(*m.Content, e.aliceToken[:20]) {
+			t.Error("the prompt carries the capability token")
+		}
+	}
+}
+
+// TestToolCallLimit: with tool_calls_per_turn 2, a model asking for three
+// calls gets two; the third is recorded as not called, the turn stops
+// without another model call, and the reply says why.
+func TestToolCallLimit(t *testing.T) {
+	s := newScripted(t)
+	e := newEnv(t, envOptions{modelURL: s.url(), limits: agentapi.Limits{ToolCallsPerTurn: 2}})
+	conv := e.group("notes_*")
+	s.queue(ok(completion("", [][2]string{{"notes_list_notes", `{}`}, {"notes_list_notes", `{}`}, {"notes_list_notes", `{}`}})))
+	e.say(e.alice, conv, "@assistant list my notes three times")
+	r := e.reply(conv)
+	var outcomes []string
+	for _, tc := range r.Receipt.Tools {
+		outcomes = append(outcomes, tc.Outcome)
+	}
+	if strings.Join(outcomes, ",") != "ok,ok,limit" {
+		t.Errorf("outcomes %v, want ok,ok,limit", outcomes)
+	}
+	if !strings.Contains(r.Text, "at most 2 tool calls") {
+		t.Errorf("reply %q does not say the limit", r.Text)
+	}
+	if n := len(s.requests()); n != 1 {
+		t.Errorf("%d model requests, want 1", n)
+	}
+}
+
+// TestModelErrorsBecomeReplies: an HTTP error, a malformed body and a
+// tool call without a name each become a short reply; the agent keeps
+// answering afterwards.
+func TestModelErrorsBecomeReplies(t *testing.T) {
+	s := newScripted(t)
+	e := newEnv(t, envOptions{modelURL: s.url()})
+	conv := e.group()
+	for _, c := range []struct {
+		rep  scriptedReply
+		want string
+	}{
+		{scriptedReply{500, `{"error":{"message":"overloaded"}}`}, "HTTP 500: overloaded"},
+		{ok(`{"choices": [`), "malformed answer"},
+		{ok(`{"choices":[{"message":{"role":"assistant","tool_calls":[{"id":"1","function":{"name":""}}]}}]}`), "tool call without a valid name"},
+		{ok(completion("pong", nil)), "pong"},
+	} {
+		s.queue(c.rep)
+		e.say(e.alice, conv, "@assistant ping")
+
+		if r := e.reply(conv); !strings.Contains(r.Text, c.want) {
+			t.Errorf("reply %q, want it to contain %q", r.Text, c.want)
+		}
+	}
+}
+
+// TestTurnsPerMinute: over turns_per_minute the agent says so once and
+// does not call the model.
+func TestTurnsPerMinute(t *testing.T) {
+	s := newScripted(t)
+	e := newEnv(t, envOptions{modelURL: s.url(), limits: agentapi.Limits{TurnsPerMinute: 1}})
+	conv := e.group()
+	s.queue(ok(completion("first", nil)))
+	e.say(e.alice, conv, "@assistant one")
+	if r := e.reply(conv); r.Text != "first" {
+		t.Fatalf("reply %q", r.Text)
+	}
+	e.say(e.alice, conv, "@assistant two")
+	r := e.reply(conv)
+	if !strings.Contains(r.Text, "at most 1 messages a minute") || len(r.Receipt.Model) != 0 {
+		t.Errorf("over the limit: reply %q with %d model calls", r.Text, len(r.Receipt.Model))
+	}
+	if n := len(s.requests()); n != 1 {
+		t.Errorf("%d model requests, want 1", n)
+	}
+}
+
+// TestNotAddressedNotAnswered: in a group the agent answers only @name;
+// it reads the rest as context.
+func TestNotAddressedNotAnswered(t *testing.T) {
+	s := newScripted(t)
+	e := newEnv(t, envOptions{modelURL: s.url()})
+	conv := e.group()
+	e.say(e.bob, conv, "lunch at noon? (assistant@example is not a mention)")
+	s.queue(ok(completion("noted", nil)))
+	e.say(e.alice, conv, "@Assistant what did bob say?")
+	r := e.reply(conv)
+	if len(r.Receipt.Read) != 2 {
+		t.Errorf("read %d messages, want bob's and alice's", len(r.Receipt.Read))
+	}
+	reqs := s.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("%d model requests, want 1 (bob's message is context, not a question)", len(reqs))
+	}
+	last := reqs[0].Messages[len(reqs[0].Messages)-1]
+	if last.Content == nil || *last.Content != "what did bob say?" {
+		t.Errorf("last prompt message %v: the mention should be stripped", last.Content)
+	}
+}
+
+// TestGrantOnlyFromItsApprover: a grant sent by bob that names alice as
+// approver is ignored (it would let bob hand the agent a token whose writes
+// alice approves); the agent then offers no tools.
+func TestGrantOnlyFromItsApprover(t *testing.T) {
+	s := newScripted(t)
+	e := newEnv(t, envOptions{modelURL: s.url()})
+	conv := e.group()
+	e.grant(e.bob, conv, e.alice.c.Address(), "notes_*")
+	s.queue(ok(completion("no tools", nil)))
+	e.say(e.alice, conv, "@assistant list my notes")
+	e.reply(conv)
+	if reqs := s.requests(); len(reqs) != 1 || len(reqs[0].Tools) != 0 {
+		t.Fatalf("tools offered under a grant from someone other than its approver: %+v", reqs)
+	}
+}
+
+// TestWriteWaitsForApproval: a write the model asks for (as prompt
+// injection could make it) is held by the gateway; the agent posts an
+// approval request naming the gateway's approval id and the held call's
+// arguments hash; a denial means the upstream never receives the write,
+// and an approval lets it through. Meanwhile another conversation is
+// answered: one conversation's wait blocks no other.
+func TestWriteWaitsForApproval(t *testing.T) {
+	s := newScripted(t)
+	e := newEnv(t, envOptions{modelURL: s.url()})
+	conv := e.group("notes_*")
+	other := e.group()
+
+	for _, approve := range []bool{false, true} {
+		name := map[bool]string{false: "denied-note", true: "approved-note"}[approve]
+		args := `{"name":"` + name + `","text":"buy milk"}`
+		s.queue(ok(completion("", [][2]string{{"notes_write_note", args}})))
+		e.say(e.alice, conv, "@assistant write a note called "+name+" saying buy milk")
+		_, m := e.alice.next(t, conv, func(_ chat.Message, m *agentapi.Message) bool { return m.Kind == agentapi.KindApprovalRequest })
+		req := m.ApprovalRequest
+		held, err := e.st.Admin.Approvals(t.Context())
+		if err != nil || len(held) != 1 {
+			t.Fatalf("pending approvals %v, %v", held, err)
+		}
+		wantSum, _ := agentapi.ArgumentsSHA256([]byte(args))
+		if req.ID != held[0].ID || req.Tool != "notes_write_note" || req.ArgumentsSHA256 != wantSum || req.ArgumentsSHA256.String() != held[0].ArgumentsSHA256 || !req.RequestedBy.Equal(e.agent.Address) {
+			t.Fatalf("approval request %+v does not match the held call %+v", req, held[0])
+		}
+		if !approve {
+			// While the call waits, the other conversation is answered.
+			s.queue(ok(completion("still here", nil)))
+			e.say(e.alice, other, "@assistant are you there?")
+			if r := e.reply(other); r.Text != "still here" {
+				t.Errorf("other conversation: %q", r.Text)
+			}
+		}
+		s.queue(ok(completion("done", nil)))
+		if err := e.st.Admin.Decide(t.Context(), req.ID, approve); err != nil {
+			t.Fatal(err)
+		}
+		r := e.reply(conv)
+		tc := r.Receipt.Tools
+		if len(tc) != 1 || tc[0].ApprovalID != req.ID {
+			t.Fatalf("receipt tools %+v", tc)
+		}
+		want := map[bool]string{false: agent.OutcomeError, true: agent.OutcomeOK}[approve]
+		if tc[0].Outcome != want {
+			t.Errorf("approve=%v: outcome %q, want %q", approve, tc[0].Outcome, want)
+		}
+		res := e.callAsAlice("notes_read_note", map[string]any{"name": name})
+		if approve == res.IsError {
+			t.Errorf("approve=%v: the note exists = %v", approve, !res.IsError)
+		}
+	}
+}
