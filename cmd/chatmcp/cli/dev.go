@@ -66,7 +66,13 @@ another with --listen (127.0.0.1:0 for any free port) and use the printed URLs.`
 			if err != nil {
 				return exitf(ExitUsage, "minting a token: %w", err)
 			}
-			printDevBanner(env, st, m, dir)
+			var webURLs [2]string
+			for i, name := range []string{"alice", "bob"} {
+				if webURLs[i], err = startDevWeb(ctx, st, dir, name); err != nil {
+					return exitf(ExitUsage, "starting chatmcp web for %s: %w", name, err)
+				}
+			}
+			printDevBanner(env, st, m, dir, webURLs)
 			<-ctx.Done()
 			fmt.Fprintln(env.Stderr, "chatmcp dev: stopping")
 			return nil
@@ -77,7 +83,7 @@ another with --listen (127.0.0.1:0 for any free port) and use the printed URLs.`
 	return c
 }
 
-func printDevBanner(env *Env, st *devstack.Stack, m *gwclient.Minted, dir string) {
+func printDevBanner(env *Env, st *devstack.Stack, m *gwclient.Minted, dir string, webURLs [2]string) {
 	w := env.Stdout
 	gwData, _ := filepath.Abs(st.GatewayData)
 	policy, _ := filepath.Abs(st.PolicyFile)
@@ -104,6 +110,11 @@ notes_write_note is destructive, so each call waits for you:
   chatmcp approvals list --gateway %s --data %s
   chatmcp approvals approve --gateway %s --data %s ID
 
+Two people in the browser (chatmcp web, signed in already; each link works once):
+  alice  %s
+  bob    %s
+  (wallets %s and %s; alice's pages include the gateway admin)
+
 Two people, one end-to-end encrypted conversation:
   export CHATMCP_RELAY=%s CHATMCP_HOME=%s
   chatmcp wallet new -o alice.json && chatmcp wallet new -o bob.json
@@ -118,5 +129,6 @@ Ctrl-C stops everything.
 		st.GatewayURL, policy, m.Token,
 		st.GatewayURL, policy, m.Token,
 		st.GatewayURL, gwData, st.GatewayURL, gwData,
+		webURLs[0], webURLs[1], filepath.Join(dir, "alice.json"), filepath.Join(dir, "bob.json"),
 		st.RelayURL, filepath.Join(dir, "homes"))
 }

@@ -3,8 +3,10 @@ package cli
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"regexp"
 	"strings"
 	"sync"
@@ -72,6 +74,24 @@ func TestDev(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("%s /readyz = %d, want 200", m[2], resp.StatusCode)
+		}
+	}
+	// The two web links sign alice and bob in (chatmcp web).
+	for _, name := range []string{"alice", "bob"} {
+		m := regexp.MustCompile(`\n  ` + name + ` +(http://127\.0\.0\.1:\d+)/launch\?secret=\S+\n`).FindStringSubmatch(out.String())
+		if m == nil {
+			t.Errorf("no web link for %s:\n%s", name, out.String())
+			continue
+		}
+		jar, _ := cookiejar.New(nil)
+		resp, err := (&http.Client{Jar: jar}).Get(strings.TrimSpace(m[0]))
+		if err != nil {
+			t.Fatalf("%s's web link: %v", name, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "Inbox") || !strings.Contains(string(body), "Signed in as") {
+			t.Errorf("%s's web link: %d, not the signed-in inbox", name, resp.StatusCode)
 		}
 	}
 	// Before the stack starts (the slow part) it says what it is doing.
