@@ -208,6 +208,16 @@ func (db *DB) inTxOnce(ctx context.Context, opts *sql.TxOptions, fn func(tx *Tx)
 	return nil
 }
 
+// InTxReadCommitted runs fn in a transaction at the database's default
+// isolation (READ COMMITTED on PostgreSQL, where each statement sees what
+// committed before it started; SQLite's BEGIN IMMEDIATE is serializable
+// anyway) and commits it when fn returns nil. It never retries: it is for
+// callers that serialize themselves with a lock their first statement
+// takes (the signer's budget ledger).
+func (db *DB) InTxReadCommitted(ctx context.Context, fn func(tx *Tx) error) error {
+	return db.inTxOnce(ctx, &sql.TxOptions{}, fn)
+}
+
 // IsUniqueViolation reports whether err is a unique or primary key
 // constraint violation.
 func IsUniqueViolation(err error) bool {
