@@ -78,13 +78,13 @@ func TestDev(t *testing.T) {
 	}
 	// The two web links sign alice and bob in (chatmcp web).
 	for _, name := range []string{"alice", "bob"} {
-		m := regexp.MustCompile(`\n  ` + name + ` +(http://127\.0\.0\.1:\d+)/launch\?secret=\S+\n`).FindStringSubmatch(out.String())
+		m := regexp.MustCompile(`\n  ` + name + ` +(http://127\.0\.0\.1:\d+/launch\?secret=\S+)\n`).FindStringSubmatch(out.String())
 		if m == nil {
 			t.Errorf("no web link for %s:\n%s", name, out.String())
 			continue
 		}
 		jar, _ := cookiejar.New(nil)
-		resp, err := (&http.Client{Jar: jar}).Get(strings.TrimSpace(m[0]))
+		resp, err := (&http.Client{Jar: jar}).Get(m[1])
 		if err != nil {
 			t.Fatalf("%s's web link: %v", name, err)
 		}
