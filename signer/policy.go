@@ -92,6 +92,10 @@ type Policy struct {
 	// MaxComputeUnitPrice caps the compute-unit price (micro-lamports)
 	// when the key pays the fees. If zero, DefaultMaxComputeUnitPrice.
 	MaxComputeUnitPrice uint64 `yaml:"max_compute_unit_price"`
+	// MaxComputeUnitLimit, if non-zero, caps the compute-unit limit when
+	// the key pays the fees, and requires one to be set (the fee is price
+	// times limit). If zero, not checked.
+	MaxComputeUnitLimit uint32 `yaml:"max_compute_unit_limit"`
 	// SignMessages allows off-chain message signing (messages starting
 	// with signerapi.OffchainMessagePrefix). If false, refused.
 	SignMessages bool `yaml:"sign_messages"`
@@ -356,6 +360,11 @@ func (p *Policy) Evaluate(tx *Tx, key solana.PublicKey) (*Verdict, error) {
 		}
 		if *tx.ComputeUnitPrice > max {
 			return nil, refuse(signerapi.RuleComputeUnitPrice, "compute-unit price %d exceeds %d micro-lamports", *tx.ComputeUnitPrice, max)
+		}
+	}
+	if feePayer && p.MaxComputeUnitLimit > 0 {
+		if tx.ComputeUnitLimit == nil || *tx.ComputeUnitLimit > p.MaxComputeUnitLimit {
+			return nil, refuse(signerapi.RuleComputeUnitLimit, "the compute-unit limit must be set and at most %d", p.MaxComputeUnitLimit)
 		}
 	}
 	for _, t := range tx.SOLTransfers {

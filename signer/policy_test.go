@@ -80,6 +80,8 @@ func TestPolicyRules(t *testing.T) {
 		{name: "max_per_tx summed over transfers", wire: signertest.Wire(t, w.payer, st(t, 600000, w.payer, w.mint, w.recipient), signertest.Transfer(t, 600000, w.payer, w.mint, w.recipient)), rule: signerapi.RuleMaxPerTx},
 		{name: "sol_transfer", policy: "programs: [11111111111111111111111111111111]\n", wire: signertest.Wire(t, w.payer, signertest.SOLTransfer(1, w.payer, w.recipient)), rule: signerapi.RuleSOLTransfer},
 		{name: "compute_unit_price", wire: signertest.Wire(t, w.payer, signertest.ComputeUnitPrice(5_000_001), st(t, 5, w.payer, w.mint, w.recipient)), rule: signerapi.RuleComputeUnitPrice},
+		{name: "compute_unit_limit", policy: w.policyYAML("max_compute_unit_limit: 100000\n"), wire: signertest.Wire(t, w.payer, signertest.ComputeUnitLimit(100001), st(t, 5, w.payer, w.mint, w.recipient)), rule: signerapi.RuleComputeUnitLimit},
+		{name: "compute_unit_limit unset", policy: w.policyYAML("max_compute_unit_limit: 100000\n"), wire: signertest.Wire(t, w.payer, st(t, 5, w.payer, w.mint, w.recipient)), rule: signerapi.RuleComputeUnitLimit},
 		{name: "not_signer", key: w.stranger, wire: signertest.Wire(t, w.payer, st(t, 5, w.payer, w.mint, w.recipient)), rule: signerapi.RuleNotSigner},
 	}
 	for _, tc := range tests {

@@ -153,7 +153,8 @@ const (
 	// RuleRecipient: a destination that is not the associated token
 	// account of one of policy.recipients.
 	RuleRecipient = "recipient"
-	// RuleSOLTransfer: lamports leave the signer's key (policy.max_lamports).
+	// RuleSOLTransfer: a System transfer moves lamports out of the signer's
+	// key (the signer never pays in SOL, only fees).
 	RuleSOLTransfer = "sol_transfer"
 	// RuleMaxPerTx: the transaction moves more than policy.max_per_tx.
 	RuleMaxPerTx = "max_per_tx"
@@ -177,6 +178,9 @@ const (
 	// RuleComputeUnitPrice: the compute-unit price exceeds
 	// policy.max_compute_unit_price while the signer pays the fees.
 	RuleComputeUnitPrice = "compute_unit_price"
+	// RuleComputeUnitLimit: the compute-unit limit is unset or exceeds
+	// policy.max_compute_unit_limit while the signer pays the fees.
+	RuleComputeUnitLimit = "compute_unit_limit"
 	// RuleNotSigner: the signer's key is not a required signer of the
 	// transaction.
 	RuleNotSigner = "not_signer"
@@ -195,7 +199,7 @@ const (
 func Rules() []string {
 	return []string{RuleProgram, RuleInstruction, RuleMint, RuleRecipient, RuleSOLTransfer, RuleMaxPerTx,
 		RuleWindow, RuleWindowPrincipal, RuleTokenBudget, RuleApprovalDenied, RuleApprovalTimeout,
-		RuleFeePayer, RuleComputeUnitPrice, RuleNotSigner, RuleLookupTables, RuleMessage, RuleTokenScope}
+		RuleFeePayer, RuleComputeUnitPrice, RuleComputeUnitLimit, RuleNotSigner, RuleLookupTables, RuleMessage, RuleTokenScope}
 }
 
 // IsRule reports whether reason is a policy rule (CLI exit code 3).
