@@ -11,6 +11,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/chatmcp/chatmcp/envelope"
 	"github.com/chatmcp/chatmcp/gatewayapi"
 )
 
@@ -56,7 +57,7 @@ const ApprovalMetaKey = "chatmcp/approval_id"
 
 func parseHeld(msg string, meta map[string]any) (HeldCall, bool) {
 	var h HeldCall
-	if id, ok := meta[ApprovalMetaKey].(string); ok && len(id) == 32 {
+	if id, ok := meta[ApprovalMetaKey].(string); ok && envelope.ValidID(id) {
 		h.ID = id
 	} else if m := approvalIDRE.FindStringSubmatch(msg); m != nil {
 		h.ID = m[1]

@@ -17,8 +17,10 @@ import (
 
 func newDevCmd(env *Env) *cobra.Command {
 	var (
-		dir    string
-		listen string
+		dir       string
+		listen    string
+		model     string
+		modelName string
 	)
 	c := &cobra.Command{
 		Use:   "dev",
@@ -36,6 +38,7 @@ The gateway listens on 127.0.0.1:8443, the address the README's lines use; when
 that port is taken dev exits with an error instead of moving elsewhere: choose
 another with --listen (127.0.0.1:0 for any free port) and use the printed URLs.`,
 		Example: `  go run ./cmd/chatmcp dev
+  chatmcp dev --model http://127.0.0.1:8080/v1 --model-name llama3   # also an assistant
   chatmcp dev --listen 127.0.0.1:8444 --dir ~/.chatmcp/dev`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -49,7 +52,11 @@ another with --listen (127.0.0.1:0 for any free port) and use the printed URLs.`
 				dir = tmp
 			}
 			fmt.Fprintf(env.Stderr, "chatmcp dev: starting the key broker, the notes MCP server, the gateway on %s and the relay (data in %s)\n", listen, dir)
-			st, err := devstack.Start(ctx, &devstack.Options{Dir: dir, Listen: listen, Log: env.Stderr, Metrics: true})
+			secrets, err := devAgentSecrets(model)
+			if err != nil {
+				return exitf(ExitUsage, "%w", err)
+			}
+			st, err := devstack.Start(ctx, &devstack.Options{Dir: dir, Listen: listen, Log: env.Stderr, Metrics: true, Secrets: secrets})
 			if errors.Is(err, syscall.EADDRINUSE) {
 				// No silent move to another port: the README's lines name
 				// 8443, and a second stack would answer for the first.
@@ -72,6 +79,11 @@ another with --listen (127.0.0.1:0 for any free port) and use the printed URLs.`
 					return exitf(ExitUsage, "starting chatmcp web for %s: %w", name, err)
 				}
 			}
+			stopAgent, err := startDevAgent(ctx, env, st, model, modelName, secrets)
+			if err != nil {
+				return exitf(ExitUsage, "starting the assistant: %w", err)
+			}
+			defer stopAgent()
 			printDevBanner(env, st, m, dir, webURLs)
 			<-ctx.Done()
 			fmt.Fprintln(env.Stderr, "chatmcp dev: stopping")
@@ -80,6 +92,8 @@ another with --listen (127.0.0.1:0 for any free port) and use the printed URLs.`
 	}
 	c.Flags().StringVar(&dir, "dir", "", "data directory to keep (default: a temporary one, removed on exit)")
 	c.Flags().StringVar(&listen, "listen", "127.0.0.1:8443", "gateway address (loopback only; 127.0.0.1:0 for any free port)")
+	c.Flags().StringVar(&model, "model", "", "also start an assistant (chatmcp-agent) using this OpenAI-compatible `URL` (…/v1; API key from $CHATMCP_MODEL_API_KEY)")
+	c.Flags().StringVar(&modelName, "model-name", "default", "model name the assistant asks --model for")
 	return c
 }
 
