@@ -11,7 +11,7 @@ import "path"
 // Daemons are the binaries whose linked packages of this module are listed
 // in testdata/<base name>.deps.
 func Daemons() []string {
-	return []string{"cmd/chatmcp-kbs", "cmd/chatmcp-gateway", "cmd/chatmcp-relay", "cmd/chatmcp-agent"}
+	return []string{"cmd/chatmcp-kbs", "cmd/chatmcp-gateway", "cmd/chatmcp-relay", "cmd/chatmcp-agent", "cmd/chatmcp-signer"}
 }
 
 // DepsFile is the committed list of root's linked packages, relative to
@@ -49,6 +49,12 @@ func Rules() []Rule {
 			Why: "the agent links no admin client, desktop bridge, CLI, web app or payment signer"},
 		{Root: "agentapi", Forbidden: []string{"chat", "agent", "kbs", "gateway", "relay", "store"},
 			Why: "the agent protocol is shared by the agent, members' clients and the gateway: it links none of them"},
+		{Root: "cmd/chatmcp-signer", Forbidden: []string{"gateway", "gatewayapi", "relay", "relayapi", "chat", "agent", "agentapi", "web", "devstack", "examples"},
+			Why: "the signer enclave image holds payment keys: it links no gateway, relay, chat or agent code"},
+		{Root: "cmd/chatmcp-signer", Forbidden: []string{"kbs", "facilitator", "gwclient", "signerclient", "mcpbridge", "cmd/chatmcp/cli"},
+			Why: "the signer links only the client side of the KBS (kbsclient, kbsapi), no facilitator that calls it, no client of itself and no CLI code"},
+		{Root: "signerapi", Forbidden: []string{"signer", "kbs", "gateway", "relay", "chat", "store", "x402"},
+			Why: "the signer's wire protocol is shared by the signer and its clients: it links none of them"},
 		{Root: "attest", Forbidden: []string{"kbs", "gateway", "relay", "chat", "store"},
 			Why: "verifiers know no server"},
 		{Root: "store", Forbidden: []string{"kbs", "gateway", "relay", "chat", "attest"},
