@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -106,4 +107,39 @@ func sessionID(ss *mcp.ServerSession) string {
 		return ""
 	}
 	return ss.ID()
+}
+
+// upstreamRequest is one request forwarded to an upstream on conn for the
+// client session ss (nil for none), whose client asked for progress under
+// progressToken (nil for none).
+type upstreamRequest struct {
+	u             *backend
+	conn          *upstream.Conn
+	ss            *mcp.ServerSession
+	progressToken any
+}
+
+// do runs send, the upstream request, as a call in flight on the
+// connection: what the upstream sends meanwhile reaches the caller
+// (routing.go), the request has the upstream's deadline (call_timeout; at
+// it, or when ctx ends, the upstream gets notifications/cancelled), and it
+// returns only once the progress and log notifications that came before the
+// result were handled. upstreamToken is the progress token to send upstream,
+// nil when the client asked for none.
+func (r *upstreamRequest) do(ctx context.Context, send func(ctx context.Context, upstreamToken any) error) error {
+	cl := &upstream.Call{Session: r.ss, Ctx: ctx, ProgressToken: r.progressToken}
+	id, end := r.conn.Begin(cl)
+	defer end()
+	var tok any
+	if r.progressToken != nil {
+		tok = upstream.ProgressToken(id)
+	}
+	uctx, cancel := context.WithTimeout(upstream.WithCall(ctx, id), r.u.cfg.Timeout())
+	defer cancel()
+	err := send(uctx, tok)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		err = fmt.Errorf("no answer within call_timeout (%s); the upstream was told to cancel", r.u.cfg.Timeout())
+	}
+	r.conn.Settle(id, flushTimeout)
+	return err
 }

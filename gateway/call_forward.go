@@ -5,8 +5,6 @@ import (
 	"errors"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-
-	"github.com/chatmcp/chatmcp/gateway/upstream"
 )
 
 // forward sends the call to the upstream on the connection its pool gives
@@ -33,15 +31,18 @@ func (s *Server) forward(ctx context.Context, c *toolCall) (*mcp.CallToolResult,
 	if !enabled {
 		return nil, errors.New("the tool's definition changed; call not forwarded")
 	}
-	cl := &upstream.Call{Session: c.req.Session, Ctx: ctx, ProgressToken: c.req.Params.GetProgressToken()}
-	id, end := conn.Begin(cl)
-	defer end()
 	// Ask the upstream for every log level (the 2026-07-28 protocol takes
 	// it per request); the client's own level filters what it receives.
 	params := &mcp.CallToolParams{Name: c.tool.def.Name, Arguments: canon,
 		Meta: mcp.Meta{mcp.MetaKeyLogLevel: "debug"}}
-	if cl.ProgressToken != nil {
-		params.SetProgressToken(upstreamProgressToken(id))
-	}
-	return conn.Client().CallTool(ctx, params)
+	r := &upstreamRequest{u: c.tool.upstream, conn: conn, ss: c.req.Session, progressToken: c.req.Params.GetProgressToken()}
+	var res *mcp.CallToolResult
+	err = r.do(ctx, func(ctx context.Context, tok any) error {
+		if tok != nil {
+			params.SetProgressToken(tok)
+		}
+		res, err = conn.Client().CallTool(ctx, params)
+		return err
+	})
+	return res, err
 }

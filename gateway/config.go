@@ -21,11 +21,18 @@ const (
 	DefaultListen          = "127.0.0.1:8443"
 	DefaultData            = "./gateway-data"
 	DefaultApprovalTimeout = 2 * time.Minute
+	// DefaultCallTimeout is the deadline of a forwarded request when its
+	// upstream sets no call_timeout.
+	DefaultCallTimeout = 5 * time.Minute
 )
 
 // upstreamName restricts upstream names so that the prefix of an exposed
 // name ("<upstream>_") is unambiguous: no underscore inside the name.
 var upstreamName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9-]{0,31}$`)
+
+// upstreamPrefix is what an upstream's prefix may hold: characters valid
+// in exposed names (catalog.ValidName), possibly none.
+var upstreamPrefix = regexp.MustCompile(`^[a-zA-Z0-9_-]{0,32}$`)
 
 // headerName is an HTTP token (RFC 9110).
 var headerName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
@@ -61,6 +68,11 @@ type Config struct {
 	// Revocations tunes how replicas follow each other's revocations.
 	// Zero values are the documented defaults.
 	Revocations RevocationConfig `yaml:"revocations"`
+	// AllowedHosts are the host names (or host:port) that requests may
+	// name in Host and Origin besides the listen address (hostcheck.go).
+	// If empty, only the listen address, and loopback names when it is a
+	// loopback address.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 	// Upstreams are the MCP servers the gateway aggregates, by name.
 	Upstreams map[string]*Upstream `yaml:"upstreams"`
 }
@@ -84,6 +96,16 @@ type Upstream struct {
 	// false (the default), elicitation only tells the caller where the
 	// call waits, and approvals come from the admin API alone.
 	CallerElicitationApproves bool `yaml:"caller_elicitation_approves"`
+	// Prefix is put before the upstream's tool, prompt and resource names
+	// to expose them (catalog.Expose). If nil, "<name>_"; an empty string
+	// exposes the names as they are. Exposed tool and prompt names that
+	// collide stop the start (names.go).
+	Prefix *string `yaml:"prefix"`
+	// CallTimeout bounds every request the gateway forwards to this
+	// upstream (tool calls, reads, prompts, completions); at the deadline
+	// the upstream gets notifications/cancelled and the caller an error. If
+	// zero, DefaultCallTimeout.
+	CallTimeout Duration `yaml:"call_timeout"`
 	// Name is the upstream's key in Config.Upstreams, set by ParseConfig.
 	Name string `yaml:"-"`
 }
@@ -273,6 +295,11 @@ func (c *Config) validate() error {
 			return fmt.Errorf("kbs: %q is not an http(s) URL", c.KBS)
 		}
 	}
+	for _, h := range c.AllowedHosts {
+		if err := validAllowedHost(h); err != nil {
+			return fmt.Errorf("allowed_hosts: %w", err)
+		}
+	}
 	if len(c.Upstreams) == 0 {
 		return errors.New("upstreams: at least one upstream is required")
 	}
@@ -295,7 +322,31 @@ func (c *Config) validate() error {
 	return c.validateStorage()
 }
 
+// ExposedPrefix is the prefix of the upstream's exposed names: Prefix, or
+// "<name>_" when it is not set.
+func (u *Upstream) ExposedPrefix() string {
+	if u.Prefix == nil {
+		return u.Name + "_"
+	}
+	return *u.Prefix
+}
+
+// Timeout is the deadline of one forwarded request: CallTimeout, or
+// DefaultCallTimeout.
+func (u *Upstream) Timeout() time.Duration {
+	if u.CallTimeout == 0 {
+		return DefaultCallTimeout
+	}
+	return time.Duration(u.CallTimeout)
+}
+
 func (u *Upstream) validate() error {
+	if u.Prefix != nil && !upstreamPrefix.MatchString(*u.Prefix) {
+		return fmt.Errorf("prefix %q must match %s", *u.Prefix, upstreamPrefix)
+	}
+	if t := time.Duration(u.CallTimeout); t < 0 || t > MaxCallTimeout {
+		return fmt.Errorf("call_timeout %s not in (0, %s]", t, MaxCallTimeout)
+	}
 	switch {
 	case u.Command != "" && u.URL != "":
 		return errors.New("set either command or url, not both")

@@ -262,7 +262,7 @@ func New(ctx context.Context, cfg *Config, opts *Options) (_ *Server, err error)
 			return nil, fmt.Errorf("gateway: %w", err)
 		}
 	}
-	s.handler = opts.Metrics.HTTPMetrics().Handler(s.routes())
+	s.handler = opts.Metrics.HTTPMetrics().Handler(s.checkHost(s.routes()))
 
 	s.wg.Add(2)
 	go s.housekeeping()

@@ -35,6 +35,16 @@ const (
 	// MaxApprovalTimeout bounds approval_timeout: how long a call may be
 	// held for a person.
 	MaxApprovalTimeout = 24 * time.Hour
+	// MaxCallTimeout bounds an upstream's call_timeout.
+	MaxCallTimeout = 24 * time.Hour
+	// ShutdownTimeout bounds Serve's return after its context ends: calls
+	// still running then are cancelled (their upstreams get
+	// notifications/cancelled) and their streams closed.
+	ShutdownTimeout = 5 * time.Second
+	// flushTimeout bounds how long a forwarded request waits, after its
+	// result arrived, for what the upstream sent before it (progress, logs)
+	// to reach the caller (upstream.Conn.Flush).
+	flushTimeout = 2 * time.Second
 	// DefaultApprovalProgressInterval is how often a held call sends its
 	// caller a progress notification, when the caller sent a progress token
 	// (Options.ApprovalProgressInterval).

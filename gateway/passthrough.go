@@ -83,7 +83,7 @@ func (s *Server) syncResources(ctx context.Context, u *backend, c *upstream.Conn
 			continue
 		}
 		exp := *r
-		exp.Name = catalog.ExposedName(u.cfg.Name, r.Name)
+		exp.Name = catalog.Expose(u.cfg.ExposedPrefix(), r.Name)
 		s.mcp.AddResource(&exp, s.readHandler(u, exp.Name))
 	}
 	for t, err := range c.Client().ResourceTemplates(ctx, nil) {
@@ -96,7 +96,7 @@ func (s *Server) syncResources(ctx context.Context, u *backend, c *upstream.Conn
 			continue
 		}
 		exp := *t
-		exp.Name = catalog.ExposedName(u.cfg.Name, t.Name)
+		exp.Name = catalog.Expose(u.cfg.ExposedPrefix(), t.Name)
 		func() {
 			defer func() {
 				if r := recover(); r != nil {
@@ -137,7 +137,16 @@ func (s *Server) readHandler(u *backend, exposed string) mcp.ResourceHandler {
 		if err != nil {
 			return nil, err
 		}
-		res, err := c.Client().ReadResource(ctx, &mcp.ReadResourceParams{URI: req.Params.URI})
+		var res *mcp.ReadResourceResult
+		r := &upstreamRequest{u: u, conn: c, ss: req.Session, progressToken: req.Params.GetProgressToken()}
+		err = r.do(ctx, func(ctx context.Context, tok any) error {
+			p := &mcp.ReadResourceParams{URI: req.Params.URI}
+			if tok != nil {
+				p.SetProgressToken(tok)
+			}
+			res, err = c.Client().ReadResource(ctx, p)
+			return err
+		})
 		if err != nil {
 			return nil, errors.New(s.redactor.String(err.Error()))
 		}
@@ -150,9 +159,15 @@ func (s *Server) readHandler(u *backend, exposed string) mcp.ResourceHandler {
 }
 
 func (s *Server) syncPrompts(ctx context.Context, u *backend, c *upstream.Conn) {
+	s.syncPromptsAt(ctx, u, c, false)
+}
+
+// syncPromptsAt is syncPrompts; at start, an exposed name that collides
+// (names.go) is an error naming both prompts, later it is dropped.
+func (s *Server) syncPromptsAt(ctx context.Context, u *backend, c *upstream.Conn, start bool) error {
 	caps := c.Client().InitializeResult().Capabilities
 	if caps == nil || caps.Prompts == nil {
-		return
+		return nil
 	}
 	pt := s.passthroughOf(u)
 	pt.sync.Lock()
@@ -161,20 +176,47 @@ func (s *Server) syncPrompts(ctx context.Context, u *backend, c *upstream.Conn) 
 	names := keys(pt.prompts)
 	pt.prompts = map[string]bool{}
 	s.mu.Unlock()
-	// Prompt names carry the upstream's name, so no other upstream can
-	// register these meanwhile.
+	// Another upstream may claim these names meanwhile (with prefixes that
+	// differ, only by a configuration that start-up refuses).
 	if len(names) > 0 {
 		s.mcp.RemovePrompts(names...)
 	}
+	var list []*mcp.Prompt
 	for pr, err := range c.Client().Prompts(ctx, nil) {
 		if err != nil {
 			s.log.Warn("listing upstream prompts", "upstream", u.cfg.Name, "err", err)
 			break
 		}
-		exp := *pr
-		exp.Name = catalog.ExposedName(u.cfg.Name, pr.Name)
-		orig := pr.Name
+		list = append(list, pr)
+	}
+	byName := map[string]*mcp.Prompt{}
+	var origs []string
+	for _, pr := range list {
+		if pr != nil && byName[pr.Name] == nil {
+			byName[pr.Name] = pr
+			origs = append(origs, pr.Name)
+		}
+	}
+	exposed, dropped := catalog.ResolvePrefix(u.cfg.ExposedPrefix(), origs)
+	if err := s.collided(u, "prompt", exposed, dropped, start); err != nil {
+		return err
+	}
+	for _, orig := range origs {
+		name, ok := exposed[orig]
+		if !ok {
+			continue
+		}
+		exp := *byName[orig]
+		exp.Name = name
 		s.mu.Lock()
+		if o := s.promptOwner(u, name); o != nil {
+			s.mu.Unlock()
+			if start {
+				return collision("prompt", name, o.cfg.Name, "", u.cfg.Name, orig)
+			}
+			s.log.Warn("upstream prompt dropped: its exposed name is another upstream's", "name", name, "upstream", u.cfg.Name, "owner", o.cfg.Name)
+			continue
+		}
 		pt.prompts[exp.Name] = true
 		s.mu.Unlock()
 		s.mcp.AddPrompt(&exp, func(ctx context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
@@ -186,7 +228,16 @@ func (s *Server) syncPrompts(ctx context.Context, u *backend, c *upstream.Conn) 
 			if err != nil {
 				return nil, err
 			}
-			res, err := c.Client().GetPrompt(ctx, &mcp.GetPromptParams{Name: orig, Arguments: req.Params.Arguments})
+			var res *mcp.GetPromptResult
+			r := &upstreamRequest{u: u, conn: c, ss: req.Session, progressToken: req.Params.GetProgressToken()}
+			err = r.do(ctx, func(ctx context.Context, tok any) error {
+				p := &mcp.GetPromptParams{Name: orig, Arguments: req.Params.Arguments}
+				if tok != nil {
+					p.SetProgressToken(tok)
+				}
+				res, err = c.Client().GetPrompt(ctx, p)
+				return err
+			})
 			if err != nil {
 				return nil, errors.New(s.redactor.String(err.Error()))
 			}
@@ -197,4 +248,5 @@ func (s *Server) syncPrompts(ctx context.Context, u *backend, c *upstream.Conn) 
 			return &out, nil
 		})
 	}
+	return nil
 }

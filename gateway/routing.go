@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -51,56 +49,53 @@ func (s *Server) clientOptions(u *backend, c *upstream.Conn) *mcp.ClientOptions 
 	}
 }
 
-// upstreamProgressToken is the progress token the gateway puts on the
-// upstream call with id (upstream.Conn.Begin) when its client asked for
-// progress; forwardProgress maps it back.
-func upstreamProgressToken(id uint64) string { return fmt.Sprintf("chatmcp-%d", id) }
-
-// forwardProgress maps the upstream's progress token back to the client's.
+// forwardProgress sends a progress notification of a call in flight to its
+// caller, under the caller's own progress token.
 func (s *Server) forwardProgress(c *upstream.Conn, p *mcp.ProgressNotificationParams) {
-	tok, ok := p.ProgressToken.(string)
-	if !ok || !strings.HasPrefix(tok, "chatmcp-") {
-		return
-	}
-	var id uint64
-	if _, err := fmt.Sscanf(tok, "chatmcp-%d", &id); err != nil {
-		return
-	}
-	cl := c.Call(id)
+	cl, id := c.Tagged(p.Meta)
+	defer c.Handled(id)
 	if cl == nil || cl.ProgressToken == nil || cl.Session == nil {
 		return
 	}
 	out := *p
+	out.Meta = upstream.WithoutTag(p.Meta)
 	out.ProgressToken = cl.ProgressToken
 	out.Message = s.redactor.String(out.Message)
 	cl.Session.NotifyProgress(cl.Ctx, &out)
 }
 
-// forwardLog sends an upstream log message, redacted, to the client
-// sessions entitled to it: for a per-session connection its session; for a
-// shared one, the sessions with a call in flight on it.
+// forwardLog sends an upstream log message, redacted, to the caller of the
+// call it belongs to; one that belongs to no call is dropped rather than
+// sent to other principals.
 func (s *Server) forwardLog(u *backend, c *upstream.Conn, p *mcp.LoggingMessageParams) {
+	cl, id := c.Tagged(p.Meta)
+	defer c.Handled(id)
+	if cl == nil || cl.Session == nil {
+		return
+	}
 	var out mcp.LoggingMessageParams
 	if err := s.redactCopy(p, &out); err != nil {
 		return
 	}
+	upstream.StripTag(out.Meta)
 	if out.Logger == "" {
 		out.Logger = u.cfg.Name
 	} else {
 		out.Logger = u.cfg.Name + "/" + out.Logger
 	}
-	// One message per session, on the stream of one of its calls.
-	for ss, cctx := range c.Callers() {
-		ss.Log(cctx, &out)
-	}
+	cl.Session.Log(cl.Ctx, &out)
 }
 
+// errUnattributed refuses an upstream request that belongs to no call in
+// progress (upstream/tap.go): there is nobody to ask.
+var errUnattributed = errors.New("chatmcp-gateway: this request belongs to no call in progress; refused")
+
 // forwardElicit sends the upstream's elicitation request, redacted, to the
-// one client session with calls in flight on c, if it declared elicitation.
+// caller of the call it belongs to, if that client declared elicitation.
 func (s *Server) forwardElicit(ctx context.Context, c *upstream.Conn, in *mcp.ElicitParams) (*mcp.ElicitResult, error) {
-	cl, err := c.SoleCaller()
-	if err != nil {
-		return nil, err
+	cl, _ := c.Tagged(in.Meta)
+	if cl == nil || cl.Session == nil {
+		return nil, errUnattributed
 	}
 	if caps := clientCapabilities(cl.Session); caps == nil || caps.Elicitation == nil {
 		return nil, errors.New("the client did not declare elicitation")
@@ -109,14 +104,15 @@ func (s *Server) forwardElicit(ctx context.Context, c *upstream.Conn, in *mcp.El
 	if err := s.redactCopy(in, &p); err != nil {
 		return nil, err
 	}
+	upstream.StripTag(p.Meta)
 	return cl.Session.Elicit(withDeadlineOf(cl.Ctx, ctx), &p)
 }
 
 // forwardSampling is forwardElicit for sampling requests.
 func (s *Server) forwardSampling(ctx context.Context, c *upstream.Conn, in *mcp.CreateMessageParams) (*mcp.CreateMessageResult, error) {
-	cl, err := c.SoleCaller()
-	if err != nil {
-		return nil, err
+	cl, _ := c.Tagged(in.Meta)
+	if cl == nil || cl.Session == nil {
+		return nil, errUnattributed
 	}
 	if caps := clientCapabilities(cl.Session); caps == nil || caps.Sampling == nil {
 		return nil, errors.New("the client did not declare sampling")
@@ -125,6 +121,7 @@ func (s *Server) forwardSampling(ctx context.Context, c *upstream.Conn, in *mcp.
 	if err := s.redactCopy(in, &p); err != nil {
 		return nil, err
 	}
+	upstream.StripTag(p.Meta)
 	return cl.Session.CreateMessage(withDeadlineOf(cl.Ctx, ctx), &p)
 }
 

@@ -32,11 +32,13 @@ func (s *Server) startUpstream(ctx context.Context, cfg *Upstream) error {
 	s.mu.Lock()
 	s.upstreams[cfg.Name] = u
 	s.mu.Unlock()
-	if err := s.syncTools(ctx, u, c); err != nil {
+	if err := s.syncToolsAt(ctx, u, c, true); err != nil {
 		return fmt.Errorf("upstream %s: %w", cfg.Name, err)
 	}
 	s.syncResources(ctx, u, c)
-	s.syncPrompts(ctx, u, c)
+	if err := s.syncPromptsAt(ctx, u, c, true); err != nil {
+		return fmt.Errorf("upstream %s: %w", cfg.Name, err)
+	}
 	return nil
 }
 
@@ -44,13 +46,26 @@ func (s *Server) startUpstream(ctx context.Context, cfg *Upstream) error {
 // the gateway exposes: new and unchanged definitions are exposed, changed
 // ones are withdrawn until approved, vanished ones are removed.
 func (s *Server) syncTools(ctx context.Context, u *backend, c *upstream.Conn) error {
+	return s.syncToolsAt(ctx, u, c, false)
+}
+
+// syncToolsAt is syncTools; at start, an exposed name that collides (names.go)
+// is an error naming both tools, later it is dropped with a warning.
+func (s *Server) syncToolsAt(ctx context.Context, u *backend, c *upstream.Conn, start bool) error {
 	list, err := upstream.ListTools(ctx, c.Client())
 	if err != nil {
 		s.log.Error("listing upstream tools", "upstream", u.cfg.Name, "err", err)
 		return fmt.Errorf("listing tools: %w", err)
 	}
-	next := s.pinTools(u, list)
+	next, err := s.pinTools(u, list, start)
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
+	if err := s.dropTakenTools(u, next, start); err != nil {
+		s.mu.Unlock()
+		return err
+	}
 	var remove []string
 	for name, t := range s.tools {
 		if t.upstream != u {
@@ -82,7 +97,7 @@ func (s *Server) syncTools(ctx context.Context, u *backend, c *upstream.Conn) er
 
 // pinTools names u's tools (catalog.Resolve: first of a duplicated name,
 // collisions dropped) and checks each definition against its pin.
-func (s *Server) pinTools(u *backend, list []*mcp.Tool) map[string]*tool {
+func (s *Server) pinTools(u *backend, list []*mcp.Tool, start bool) (map[string]*tool, error) {
 	byName := map[string]*mcp.Tool{}
 	names := make([]string, 0, len(list))
 	for _, t := range list {
@@ -95,9 +110,9 @@ func (s *Server) pinTools(u *backend, list []*mcp.Tool) map[string]*tool {
 		byName[t.Name] = t
 		names = append(names, t.Name)
 	}
-	exposed, dropped := catalog.Resolve(u.cfg.Name, names)
-	for _, d := range dropped {
-		s.log.Warn("upstream tool dropped: its exposed name collides", "upstream", u.cfg.Name, "tool", d)
+	exposed, dropped := catalog.ResolvePrefix(u.cfg.ExposedPrefix(), names)
+	if err := s.collided(u, "tool", exposed, dropped, start); err != nil {
+		return nil, err
 	}
 	next := map[string]*tool{}
 	for orig, name := range exposed {
@@ -113,7 +128,7 @@ func (s *Server) pinTools(u *backend, list []*mcp.Tool) map[string]*tool {
 			s.log.Warn("tool definition changed: disabled until approved", "tool", name)
 		}
 	}
-	return next
+	return next, nil
 }
 
 // addTool registers t with the MCP server; its calls go through callTool

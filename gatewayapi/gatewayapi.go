@@ -212,6 +212,12 @@ const (
 	// ReasonNotDerived: the token to revoke is not derived from the
 	// bearer's (403).
 	ReasonNotDerived = "not derived"
+	// ReasonHostNotAllowed: the request's Host names neither the listen
+	// address nor an allowed_hosts entry (403; DNS rebinding).
+	ReasonHostNotAllowed = "host not allowed"
+	// ReasonOriginNotAllowed: the request's Origin names neither the listen
+	// address nor an allowed_hosts entry (403; DNS rebinding).
+	ReasonOriginNotAllowed = "origin not allowed"
 	// ReasonInternal: the request was valid and failed inside the gateway
 	// (500); nothing was changed unless the message says so.
 	ReasonInternal = "internal"

@@ -39,8 +39,15 @@ func ValidName(s string) bool { return validName.MatchString(s) }
 // name never changes when other tools come or go; a suffixed name can only
 // collide with another name by a SHA-256 coincidence, and callers drop any
 // collision anyway (Resolve).
-func ExposedName(upstream, name string) string {
-	full := upstream + "_" + name
+func ExposedName(upstream, name string) string { return Expose(upstream+"_", name) }
+
+// Expose returns the name under which a tool (or prompt or resource) named
+// name is exposed with prefix (an upstream's configured "prefix:", by
+// default "<upstream>_"): prefix+name when that is a valid name, otherwise
+// the same replacement and hash suffix as ExposedName. An empty prefix
+// exposes valid names as they are.
+func Expose(prefix, name string) string {
+	full := prefix + name
 	if ValidName(full) {
 		return full
 	}
@@ -62,12 +69,17 @@ func ExposedName(upstream, name string) string {
 // reporting) every name that collides with an earlier one in sorted order
 // of the originals.
 func Resolve(upstream string, names []string) (exposed map[string]string, dropped []string) {
+	return ResolvePrefix(upstream+"_", names)
+}
+
+// ResolvePrefix is Resolve for names exposed with prefix (Expose).
+func ResolvePrefix(prefix string, names []string) (exposed map[string]string, dropped []string) {
 	sorted := append([]string(nil), names...)
 	sort.Strings(sorted)
 	exposed = make(map[string]string, len(sorted))
 	taken := make(map[string]bool, len(sorted))
 	for _, n := range sorted {
-		e := ExposedName(upstream, n)
+		e := Expose(prefix, n)
 		if taken[e] {
 			dropped = append(dropped, n)
 			continue

@@ -183,11 +183,12 @@ func (p *Pool) redial(ctx context.Context) (*Conn, error) {
 // asks the upstream for every log level: each client session's own level
 // filters what it receives.
 func (p *Pool) dial(ctx context.Context, key Key, sp *Spec) (*Conn, error) {
-	c := &Conn{key: key, ids: &p.ids, inflight: map[uint64]*Call{}}
+	c := &Conn{key: key, ids: &p.ids, inflight: map[uint64]*Call{}, nonce: newNonce()}
 	var dopts Options
 	if p.opts.Dial != nil {
 		dopts = *p.opts.Dial
 	}
+	dopts.tap = c
 	dopts.Client = nil
 	if p.opts.Client != nil {
 		dopts.Client = p.opts.Client(c)
@@ -289,9 +290,10 @@ func (p *Pool) Close() {
 // Conn is one MCP client session to the upstream, with the calls in flight
 // on it.
 type Conn struct {
-	cs  *mcp.ClientSession
-	key Key
-	ids *atomic.Uint64
+	cs    *mcp.ClientSession
+	key   Key
+	ids   *atomic.Uint64
+	nonce string // of the marks on what the upstream sends (tap.go)
 
 	mu       sync.Mutex
 	inflight map[uint64]*Call
@@ -308,6 +310,11 @@ type Call struct {
 	Ctx context.Context
 	// ProgressToken is the client's, nil if it asked for none.
 	ProgressToken any
+
+	// Progress and log notifications received and handled (Settle),
+	// guarded by Conn.mu.
+	seen, handled int
+	wake          chan struct{}
 }
 
 // Client returns the MCP client session.
@@ -317,6 +324,7 @@ func (c *Conn) Client() *mcp.ClientSession { return c.cs }
 // end is called.
 func (c *Conn) Begin(cl *Call) (id uint64, end func()) {
 	id = c.ids.Add(1)
+	cl.wake = make(chan struct{}, 1)
 	c.mu.Lock()
 	c.inflight[id] = cl
 	c.mu.Unlock()

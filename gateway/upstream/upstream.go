@@ -45,6 +45,10 @@ type Options struct {
 	Getenv func(string) string
 	// Stderr receives a stdio upstream's standard error. If nil, discarded.
 	Stderr *os.File
+
+	// tap, set by Pool, marks what the upstream sends with the call it
+	// belongs to (tap.go).
+	tap *Conn
 }
 
 // Dial starts or connects to the upstream and completes the MCP handshake.
@@ -62,6 +66,9 @@ func Dial(ctx context.Context, spec *Spec, opts *Options) (*mcp.ClientSession, e
 			cmd.Stderr = opts.Stderr
 		}
 		t = &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}
+		if opts.tap != nil {
+			t = &tapTransport{Transport: t, c: opts.tap}
+		}
 	case spec.URL != "":
 		base := opts.HTTPClient
 		if base == nil {
@@ -77,6 +84,9 @@ func Dial(ctx context.Context, spec *Spec, opts *Options) (*mcp.ClientSession, e
 		}
 		hc := *base
 		hc.Transport = &headerTransport{base: rt, headers: spec.Headers}
+		if opts.tap != nil {
+			hc.Transport = &tapRT{base: hc.Transport, c: opts.tap}
+		}
 		t = &mcp.StreamableClientTransport{Endpoint: spec.URL, HTTPClient: &hc, MaxRetries: 1}
 	default:
 		return nil, errors.New("upstream has neither command nor url")
