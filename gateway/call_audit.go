@@ -48,16 +48,38 @@ func (s *Server) auditRefused(ctx context.Context, c *toolCall, reason string) {
 }
 
 // auditDecision records that c is granted, and how it was approved. If the
-// entry cannot be written, the call is refused: no entry, no call.
-func (s *Server) auditDecision(ctx context.Context, c *toolCall) error {
+// entry cannot be written, the call is refused: no entry, no call. With a
+// log that can stage (StagedLog, *audit.Log) the entry is written before
+// forwarding and its fsync overlaps the upstream round trip: durable waits
+// for it, and callTool releases no result before durable returned nil
+// (docs/gateway.md, "Audit", for what a crash can lose).
+func (s *Server) auditDecision(ctx context.Context, c *toolCall) (durable func() error, err error) {
 	e := s.entry(c, auditCall)
 	e.Decision, e.Reason = "granted", "approval "+c.approval
-	if err := s.appendAudit(ctx, e); err != nil {
-		s.log.Error("audit append failed: refusing call", "err", err)
-		return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "chatmcp-gateway: audit log unavailable; call refused"}
+	if sl, ok := s.audit.(StagedLog); ok {
+		durable, err = sl.Stage(context.WithoutCancel(ctx), e)
+	} else {
+		err = s.appendAudit(ctx, e)
+		durable = func() error { return nil }
 	}
-	return nil
+	if err != nil {
+		s.log.Error("audit append failed: refusing call", "err", err)
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "chatmcp-gateway: audit log unavailable; call refused"}
+	}
+	return durable, nil
 }
+
+// StagedLog is an AuditLog that can write an entry before it is durable
+// (*audit.Log implements it): Stage returns once the entry is written,
+// durable once it is fsynced.
+type StagedLog interface {
+	Stage(ctx context.Context, e audit.Entry) (durable func() error, err error)
+}
+
+// errWithheld answers a call whose upstream answered but whose decision
+// entry did not become durable: the result is not released.
+var errWithheld = &jsonrpc.Error{Code: jsonrpc.CodeInternalError,
+	Message: "chatmcp-gateway: audit log unavailable; the call's result is withheld"}
 
 // auditOutcome records how a forwarded call ended, off the response path:
 // the decision entry already made the call auditable before the upstream

@@ -52,11 +52,7 @@ func (s *Server) exempt(c *toolCall) bool {
 // by progress notifications when it sent a progress token
 // (reportWaiting). The first decision wins.
 func (s *Server) holdForApproval(ctx context.Context, c *toolCall) approval.Decision {
-	redacted, _ := s.redactorFor(c).Value(c.args).(map[string]any)
-	held, wait := s.approvals.Hold(approval.Request{Principal: c.principal.Name(), TokenID: c.principal.TokenID,
-		Tool: c.tool.exposed, ArgumentsSHA256: c.argsHash, Arguments: redacted, Session: sessionID(c.req.Session),
-		CallerMayApprove: c.tool.upstream.cfg.CallerElicitationApproves, Approver: c.principal.Approver,
-		Holder: c.principal.Holder, Grant: c.principal.ChainID})
+	held, wait := s.approvals.Hold(s.approvalRequest(c))
 	c.approvalID = held.ID
 	s.log.Info("call held for approval", "id", held.ID, "tool", held.Tool, "principal", held.Principal)
 	ectx, cancel := context.WithCancel(ctx)
@@ -66,6 +62,16 @@ func (s *Server) holdForApproval(ctx context.Context, c *toolCall) approval.Deci
 	}
 	defer s.reportWaiting(ctx, c.req, held)()
 	return wait(ctx)
+}
+
+// approvalRequest is what a person is asked to decide about c: who calls
+// what, the redacted arguments and their hash, and who may decide.
+func (s *Server) approvalRequest(c *toolCall) approval.Request {
+	redacted, _ := s.redactorFor(c).Value(c.args).(map[string]any)
+	return approval.Request{Principal: c.principal.Name(), TokenID: c.principal.TokenID,
+		Tool: c.tool.exposed, ArgumentsSHA256: c.argsHash, Arguments: redacted, Session: sessionID(c.req.Session),
+		CallerMayApprove: c.tool.upstream.cfg.CallerElicitationApproves, Approver: c.principal.Approver,
+		Holder: c.principal.Holder, Grant: c.principal.ChainID}
 }
 
 // elicitApproval sends the caller's session an elicitation form about the

@@ -113,6 +113,7 @@ type Server struct {
 	audit      AuditLog
 	closeAudit func() error
 	refusals   refusalLimiter // rate limit of audited refusals (refusal.go)
+	rounds     rounds         // held calls of stateless clients between rounds (call_confirm_roundtrip.go)
 	db         *store.DB
 	adminToken []byte
 	secrets    map[string][]byte
@@ -262,7 +263,7 @@ func New(ctx context.Context, cfg *Config, opts *Options) (_ *Server, err error)
 			return nil, fmt.Errorf("gateway: %w", err)
 		}
 	}
-	s.handler = opts.Metrics.HTTPMetrics().Handler(s.checkHost(s.routes()))
+	s.handler = opts.Metrics.HTTPMetrics().Handler(s.routes())
 
 	s.wg.Add(2)
 	go s.housekeeping()

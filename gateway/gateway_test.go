@@ -321,11 +321,15 @@ func (b *bearerRT) RoundTrip(r *http.Request) (*http.Response, error) {
 	return b.base.RoundTrip(r)
 }
 
-// connect opens an MCP client session through the gateway with token.
+// connect opens an MCP client session through the gateway with token, on
+// the session protocol (2025-11-25: most tests here are about sessions,
+// elicitation and logging/setLevel). protocol_test.go runs the guarantees
+// with a 2026-07-28 client too (connectVersion).
 func (h *harness) connect(token string, copts *mcp.ClientOptions) (*mcp.ClientSession, error) {
 	hc := &http.Client{Transport: &bearerRT{token: token, base: h.client.Transport}}
 	c := mcp.NewClient(&mcp.Implementation{Name: "test-client"}, copts)
-	return c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: h.url + "/mcp", HTTPClient: hc, MaxRetries: -1, DisableStandaloneSSE: true}, nil)
+	return c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: h.url + "/mcp", HTTPClient: hc, MaxRetries: -1, DisableStandaloneSSE: true},
+		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 }
 
 func (h *harness) mustConnect(token string, copts *mcp.ClientOptions) *mcp.ClientSession {

@@ -95,7 +95,7 @@ func (s *Server) routes() http.Handler {
 		}
 		return &auth.TokenInfo{UserID: p.ChainID, Expiration: p.Expires, Extra: map[string]any{"principal": p}}, nil
 	}, nil)
-	mux.Handle(PathMCP, s.requireToken(sdkAuth(streamable)))
+	mux.Handle(PathMCP, s.requireToken(sdkAuth(s.byProtocol(streamable))))
 	mux.Handle(PathAttestation, ratls.AttestationHandler(s.opts.Attester, s.issuer.SPKI))
 	mux.HandleFunc(PathCredentialKey, s.handleCredentialKey)
 	mux.Handle(PathCredentials, s.requireToken(http.HandlerFunc(s.handleCredentials)))
@@ -299,7 +299,7 @@ func (s *Server) handleCredentialKey(w http.ResponseWriter, r *http.Request) {
 
 // handleCredentials accepts layer-2 credentials sealed for the caller's
 // principal id (its token chain) and binds them to the caller's own MCP
-// session.
+// session, or for a 2026-07-28 client (no session) to its token chain.
 func (s *Server) handleCredentials(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		s.fail(w, r, edge.Errorf(http.StatusMethodNotAllowed, gatewayapi.ReasonMethod, "POST only"))
@@ -308,7 +308,12 @@ func (s *Server) handleCredentials(w http.ResponseWriter, r *http.Request) {
 	p, _ := r.Context().Value(principalKey).(*authz.Principal)
 	sid := r.Header.Get("Mcp-Session-Id")
 	owner, ok := s.sessionToken(sid)
-	if sid == "" || !ok {
+	if statelessRequest(r) {
+		// A 2026-07-28 client has no session: its credentials are bound
+		// to its token chain alone (protocol.go).
+		owner, ok = p.ChainID, true
+	}
+	if !ok {
 		s.fail(w, r, edge.Errorf(http.StatusBadRequest, gatewayapi.ReasonUnknownSession, "unknown Mcp-Session-Id: initialize an MCP session first"))
 		return
 	}

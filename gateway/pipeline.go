@@ -20,7 +20,9 @@ import (
 //	                                     catalogue, token, pin
 //	authorize      call_authorize.go     the token's argument constraints, the Cedar policy
 //	confirm        call_confirm.go       a person, for a tool that is not read-only
-//	auditDecision  call_audit.go         the decision entry: no entry, no call
+//	               call_confirm_roundtrip.go  (2026-07-28 clients: input_required rounds)
+//	auditDecision  call_audit.go         the decision entry: no entry, no call; its
+//	                                     fsync overlaps forward, no result before it
 //	forward        call_forward.go       the canonical arguments, on a connection of
 //	                                     the upstream's pool (gateway/upstream)
 //	redact         call_redact.go        secrets out of the result or the error
@@ -62,13 +64,18 @@ func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.C
 	if r := s.authorize(c); r != nil {
 		return s.refuse(ctx, c, r)
 	}
-	if r := s.confirm(ctx, c); r != nil {
+	if r := s.confirmStep(ctx, c); r != nil {
 		return s.refuse(ctx, c, r)
 	}
-	if err := s.auditDecision(ctx, c); err != nil {
+	durable, err := s.auditDecision(ctx, c)
+	if err != nil {
 		return nil, err
 	}
 	res, err := s.forward(ctx, c)
+	if derr := durable(); derr != nil {
+		s.log.Error("audit entry not durable: withholding the call's result", "err", derr)
+		return nil, errWithheld
+	}
 	res, err = s.redact(c, res, err)
 	s.auditOutcome(ctx, c, res, err)
 	if err != nil {
@@ -80,16 +87,19 @@ func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.C
 // refused ends a call before it is forwarded: the audit reason and the
 // answer, a JSON-RPC error (err) or a tool result (result).
 type refused struct {
-	reason string
-	err    error
-	result *mcp.CallToolResult
+	reason  string
+	err     error
+	result  *mcp.CallToolResult
+	audited bool // the step wrote its own entry (an input_required round)
 }
 
 func deny(reason string, err error) *refused { return &refused{reason: reason, err: err} }
 
 // refuse audits r (auditRefused) and answers it.
 func (s *Server) refuse(ctx context.Context, c *toolCall, r *refused) (*mcp.CallToolResult, error) {
-	s.auditRefused(ctx, c, r.reason)
+	if !r.audited {
+		s.auditRefused(ctx, c, r.reason)
+	}
 	return r.result, r.err
 }
 

@@ -347,7 +347,7 @@ func TestAuditSteps(t *testing.T) {
 	}
 	c.approval, c.approvalID = "approved by admin", "id1"
 
-	if err := s.auditDecision(context.Background(), c); err != nil {
+	if _, err := s.auditDecision(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
 	s.auditOutcome(context.Background(), c, &mcp.CallToolResult{IsError: true}, nil)
@@ -392,7 +392,7 @@ func TestAuditSteps(t *testing.T) {
 		rec.err = errors.New("disk full")
 		rec.mu.Unlock()
 		var je *jsonrpc.Error
-		if err := s.auditDecision(context.Background(), c); !errors.As(err, &je) || je.Code != jsonrpc.CodeInternalError {
+		if _, err := s.auditDecision(context.Background(), c); !errors.As(err, &je) || je.Code != jsonrpc.CodeInternalError {
 			t.Fatalf("auditDecision with a failing log: %v", err)
 		}
 	})

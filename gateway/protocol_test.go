@@ -1,0 +1,324 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/chatmcp/chatmcp/audit"
+	"github.com/chatmcp/chatmcp/gateway/credential"
+)
+
+// connectVersion opens a go-sdk client through the gateway speaking MCP
+// revision version: "2026-07-28" is the stateless protocol (server/discover,
+// per-request _meta, no Mcp-Session-Id), older ones initialize a session.
+func (h *harness) connectVersion(t *testing.T, token, version string, copts *mcp.ClientOptions) (*mcp.ClientSession, error) {
+	t.Helper()
+	hc := &http.Client{Transport: &bearerRT{token: token, base: h.client.Transport}}
+	c := mcp.NewClient(&mcp.Implementation{Name: "test-client-" + version}, copts)
+	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: h.url + "/mcp", HTTPClient: hc, MaxRetries: -1, DisableStandaloneSSE: true},
+		&mcp.ClientSessionOptions{ProtocolVersion: version})
+	if err == nil {
+		t.Cleanup(func() { cs.Close() })
+	}
+	return cs, err
+}
+
+// elicitRecorder is a client's elicitation handler that keeps every form
+// it is shown and answers accept: what a client does that cannot approve.
+type elicitRecorder struct {
+	mu    sync.Mutex
+	forms []string
+}
+
+func (e *elicitRecorder) handle(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+	e.mu.Lock()
+	e.forms = append(e.forms, req.Params.Message)
+	e.mu.Unlock()
+	return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"approve": true}}, nil
+}
+
+func (e *elicitRecorder) seen() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.forms...)
+}
+
+// TestProtocolVersions runs the gateway's guarantees for a 2026-07-28
+// client and for 2025-11-25 and 2025-06-18 clients against one gateway:
+// the version each gets, a refused token, a call outside the token, a
+// redacted result, a gated call that waits for the admin (the client
+// learns the approval id: by an input_required round for the stateless
+// client, by an elicitation form for the older ones; its own answer
+// approves nothing), and the audit log recording all of it.
+func TestProtocolVersions(t *testing.T) {
+	h := newHarness(t, hopts{})
+	for _, version := range []string{"2026-07-28", "2025-11-25", "2025-06-18"} {
+		t.Run(version, func(t *testing.T) {
+			subject := "user-" + version
+			tok := h.mint(subject, "up_echo", "up_leak", "up_write").Token
+
+			if _, err := h.connectVersion(t, "not-a-token", version, nil); err == nil {
+				t.Fatal("a client with a malformed token connected")
+			}
+
+			rec := &elicitRecorder{}
+			cs, err := h.connectVersion(t, tok, version, &mcp.ClientOptions{ElicitationHandler: rec.handle})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cs.InitializeResult().ProtocolVersion; got != version {
+				t.Fatalf("negotiated %q, want %q", got, version)
+			}
+			if stateless := cs.ID() == ""; stateless != (version == "2026-07-28") {
+				t.Fatalf("session id %q for %s", cs.ID(), version)
+			}
+
+			if _, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up_fail", Arguments: map[string]any{}}); err == nil || !strings.Contains(err.Error(), "not permitted by your token") {
+				t.Fatalf("call outside the token: %v", err)
+			}
+
+			res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up_leak", Arguments: map[string]any{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := json.Marshal(res)
+			if bytes.Contains(b, []byte(canary)) || bytes.Contains(b, []byte(base64.StdEncoding.EncodeToString([]byte(canary)))) || !bytes.Contains(b, []byte("[REDACTED]")) {
+				t.Fatalf("result not redacted: %s", b)
+			}
+
+			before := len(h.up.called())
+			done := make(chan *mcp.CallToolResult, 1)
+			errc := make(chan error, 1)
+			go func() {
+				res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up_write", Arguments: map[string]any{"text": version}})
+				errc <- err
+				done <- res
+			}()
+			var id string
+			for _, a := range waitApprovals(t, h, subject) {
+				id = a["id"].(string)
+			}
+			waitFor(t, func() bool {
+				for _, f := range rec.seen() {
+					if strings.Contains(f, id) {
+						return true
+					}
+				}
+				return false
+			}, "the client was not told the approval id")
+			if n := len(h.up.called()); n != before {
+				t.Fatal("the upstream saw the call before a person approved it (the client's accept approved it?)")
+			}
+			if code := h.admin("POST", "/admin/v1/approvals/"+id+"/approve", nil, nil); code != 204 {
+				t.Fatalf("approve: %d", code)
+			}
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+			if got := callText(<-done); got != "wrote "+version {
+				t.Fatalf("approved call answered %q", got)
+			}
+		})
+	}
+	h.gw.Close()
+	b, err := os.ReadFile(h.gw.DataDir() + "/audit.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := audit.Verify(bytes.NewReader(b), nil); err != nil {
+		t.Fatalf("audit log does not verify: %v", err)
+	}
+	for _, version := range []string{"2026-07-28", "2025-11-25", "2025-06-18"} {
+		p := `"principal":"user-` + version + `"`
+		for _, want := range []string{`"decision":"denied","reason":"not permitted by token"`, `"tool":"up_write"`, `"reason":"approval approved by admin"`, `"tool":"up_leak"`} {
+			if !auditHas(b, p, want) {
+				t.Errorf("audit log has no entry of %s with %s", p, want)
+			}
+		}
+	}
+	if !auditHas(b, `"principal":"user-2026-07-28"`, `"decision":"held","reason":"approval pending: input_required sent"`) {
+		t.Error("the input_required round is not audited")
+	}
+	if !bytes.Contains(b, []byte(`"type":"gateway.request"`)) {
+		t.Error("refused tokens are not audited")
+	}
+}
+
+// auditHas reports whether one line of the log holds both a and b.
+func auditHas(log []byte, a, b string) bool {
+	for _, l := range strings.Split(string(log), "\n") {
+		if strings.Contains(l, a) && strings.Contains(l, b) {
+			return true
+		}
+	}
+	return false
+}
+
+// waitApprovals waits until subject has a held call and returns its
+// approvals.
+func waitApprovals(t *testing.T, h *harness, subject string) []map[string]any {
+	t.Helper()
+	var mine []map[string]any
+	waitFor(t, func() bool {
+		mine = nil
+		for _, a := range pendingApprovals(h) {
+			if a["principal"] == subject {
+				mine = append(mine, a)
+			}
+		}
+		return len(mine) > 0
+	}, "no approval appeared for "+subject)
+	return mine
+}
+
+// waitFor polls cond (every admin round trip or client read is a
+// readiness check; there is no event to wait on from outside).
+func waitFor(t *testing.T, cond func() bool, msg string) {
+	t.Helper()
+	for i := 0; i < 1000; i++ {
+		if cond() {
+			return
+		}
+		select {
+		case <-t.Context().Done():
+			t.Fatal(msg)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatal(msg)
+}
+
+// TestRoundTripState attacks the input_required gate with a client that
+// runs the rounds itself: the requestState (the approval id) releases one
+// call of the same principal, tool and arguments, once; another principal,
+// other arguments or a replay are refused, and nothing reaches the upstream
+// before a person approves.
+func TestRoundTripState(t *testing.T) {
+	h := newHarness(t, hopts{})
+	manual := &mcp.ClientOptions{MultiRoundTrip: &mcp.MultiRoundTripOptions{Disabled: true},
+		ElicitationHandler: (&elicitRecorder{}).handle}
+	alice, err := h.connectVersion(t, h.mint("alice", "up_write").Token, "2026-07-28", manual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mallory, err := h.connectVersion(t, h.mint("mallory", "up_write").Token, "2026-07-28", manual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(cs *mcp.ClientSession, text, state string) (*mcp.CallToolResult, error) {
+		p := &mcp.CallToolParams{Name: "up_write", Arguments: map[string]any{"text": text}, RequestState: state}
+		if state != "" {
+			p.InputResponses = mcp.InputResponseMap{"approval": &mcp.ElicitResult{Action: "accept", Content: map[string]any{"approve": true}}}
+		}
+		return cs.CallTool(context.Background(), p)
+	}
+	first, err := call(alice, "x", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.NeedsInput() || first.RequestState == "" {
+		t.Fatalf("first round: %+v, want input_required with a requestState", first)
+	}
+	form, ok := first.InputRequests["approval"].(*mcp.ElicitParams)
+	if !ok || !strings.Contains(form.Message, first.RequestState) {
+		t.Fatalf("input request %+v does not name approval %s", first.InputRequests, first.RequestState)
+	}
+	for name, try := range map[string]func() (*mcp.CallToolResult, error){
+		"another principal":   func() (*mcp.CallToolResult, error) { return call(mallory, "x", first.RequestState) },
+		"other arguments":     func() (*mcp.CallToolResult, error) { return call(alice, "rm -rf", first.RequestState) },
+		"a state never given": func() (*mcp.CallToolResult, error) { return call(alice, "x", "00112233445566778899aabbccddeeff") },
+	} {
+		if _, err := try(); err == nil || !strings.Contains(err.Error(), "requestState does not name a held call of yours") {
+			t.Fatalf("%s: err = %v, want a refusal", name, err)
+		}
+	}
+	if got := h.up.called(); len(got) != 0 {
+		t.Fatalf("upstream saw %v before any approval", got)
+	}
+	if code := h.admin("POST", "/admin/v1/approvals/"+first.RequestState+"/approve", nil, nil); code != 204 {
+		t.Fatalf("approve: %d", code)
+	}
+	res, err := call(alice, "x", first.RequestState)
+	if err != nil || callText(res) != "wrote x" {
+		t.Fatalf("retry after approval: %v %v", res, err)
+	}
+	if _, err := call(alice, "x", first.RequestState); err == nil {
+		t.Fatal("a replayed requestState released a second call")
+	}
+	if got := h.up.called(); len(got) != 1 {
+		t.Fatalf("upstream calls %v, want exactly one", got)
+	}
+}
+
+// TestStatelessLayer2: a 2026-07-28 client has no session; its layer-2
+// credentials are bound to its token chain, used for its calls only, and
+// a request without the stateless protocol header still needs a session.
+func TestStatelessLayer2(t *testing.T) {
+	h := newHarness(t, hopts{upstream: perSessionUpstream})
+	pub := h.credentialKey(t)
+	alice, bob := h.mint("alice", "per_*"), h.mint("bob", "per_*")
+	post := func(token string, sealed *credential.Sealed, version string) int {
+		b, _ := json.Marshal(sealed)
+		req, _ := http.NewRequest("POST", h.url+"/v1/credentials", bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+token)
+		if version != "" {
+			req.Header.Set("Mcp-Protocol-Version", version)
+		}
+		resp, err := h.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	sealed, err := credential.Seal(pub, chainID(t, alice.Token), []byte(`{"user-token":"alice-stateless-secret"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := post(alice.Token, sealed, ""); code != 400 {
+		t.Fatalf("no session and no stateless protocol: %d, want 400", code)
+	}
+	if code := post(bob.Token, sealed, "2026-07-28"); code != 400 {
+		t.Fatalf("alice's credentials under bob's token: %d, want 400", code)
+	}
+	if code := post(alice.Token, sealed, "2026-07-28"); code != 204 {
+		t.Fatalf("stateless credentials: %d, want 204", code)
+	}
+	as, err := h.connectVersion(t, alice.Token, "2026-07-28", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs, err := h.connectVersion(t, bob.Token, "2026-07-28", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := as.CallTool(context.Background(), &mcp.CallToolParams{Name: "per_whoami", Arguments: map[string]any{}})
+	if err != nil || res.IsError {
+		t.Fatalf("alice's stateless call: %v %v", err, res)
+	}
+	res, err = bs.CallTool(context.Background(), &mcp.CallToolParams{Name: "per_whoami", Arguments: map[string]any{}})
+	if err != nil || !res.IsError || !strings.Contains(callText(res), `credential "user-token" not provided`) {
+		t.Fatalf("bob's stateless call: %v %q", err, callText(res))
+	}
+	h.up.mu.Lock()
+	seen := append([]string(nil), h.up.userTok...)
+	h.up.mu.Unlock()
+	if len(seen) == 0 {
+		t.Fatal("upstream never saw alice's credential")
+	}
+	for _, v := range seen {
+		if v != "alice-stateless-secret" {
+			t.Fatalf("upstream saw X-User-Token %q", v)
+		}
+	}
+}
