@@ -23,6 +23,19 @@ func watchOne(t *testing.T, ctx context.Context, c *chat.Client) <-chan chat.Mes
 	return got
 }
 
+// waitWatchers waits until srv holds at least n live watchers: a message
+// sent after that reaches them through the notification path.
+func waitWatchers(t *testing.T, srv *relay.Server, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.LiveWatchers() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("relay holds %d live watchers after 10s, want %d", srv.LiveWatchers(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func expect(t *testing.T, got <-chan chat.Message, text string) {
 	t.Helper()
 	select {
@@ -46,7 +59,7 @@ func TestWatchLive(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := watchOne(t, ctx, bc)
-		time.Sleep(100 * time.Millisecond) // let the watcher subscribe
+		waitWatchers(t, r.Srv, 1)
 		for _, text := range []string{"one", "two"} {
 			if _, err := ac.SendDM(ctx, bob.addr(), text); err != nil {
 				t.Fatal(err)
@@ -84,7 +97,8 @@ func TestReplicasLive(t *testing.T) {
 	}
 	bobWatch := watchOne(t, ctx, bc)
 	aliceWatch := watchOne(t, ctx, ac)
-	time.Sleep(200 * time.Millisecond)
+	waitWatchers(t, r1.Srv, 1)
+	waitWatchers(t, r2.Srv, 1)
 	// Sign-in domains differ per replica here (two ports), which is why each
 	// person uses one replica throughout.
 	if _, err := ac.SendDM(ctx, bob.addr(), "via replica one"); err != nil {
