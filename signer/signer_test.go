@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -357,5 +358,11 @@ func TestSignerRules(t *testing.T) {
 	defer lf.Close()
 	if err := audit.Verify(lf, nil); err != nil {
 		t.Fatalf("audit log: %v", err)
+	}
+	b, _ := os.ReadFile(f.logPath)
+	for _, want := range []string{`"reason":"token_scope"`, `"reason":"lookup_tables"`, `"reason":"malformed_transaction"`, `"reason":"message"`, `"action":"sign_message","decision":"granted"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("audit log has no %s", want)
+		}
 	}
 }
