@@ -206,7 +206,6 @@ func TestChatWatchTamperRevoke(t *testing.T) {
 	go func() {
 		done <- Main(ctx, as("bob", "chat", "watch"), &Env{Stdin: strings.NewReader(""), Stdout: out, Stderr: out, Getenv: func(string) string { return "" }})
 	}()
-	time.Sleep(200 * time.Millisecond)
 	ok(t, as("alice", "chat", "send", "--to", users["bob"], "live hello")...)
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(out.String(), users["alice"]+": live hello") {
