@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -131,7 +130,6 @@ func TestLayer2Credentials(t *testing.T) {
 	// The session ends: its credentials are dropped, so a new session of
 	// the same token must send them again.
 	as.Close()
-	time.Sleep(50 * time.Millisecond)
 	as2 := h.mustConnect(alice.Token, nil)
 	res, err = as2.CallTool(context.Background(), &mcp.CallToolParams{Name: "per_whoami", Arguments: map[string]any{}})
 	if err != nil || !res.IsError {
