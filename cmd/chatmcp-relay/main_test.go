@@ -102,13 +102,25 @@ func TestKill9(t *testing.T) {
 					acked <- s.ID
 				}
 			}()
-			time.Sleep(1500 * time.Millisecond)
+			// Kill mid-stream once at least 20 sends were acknowledged.
+			var ids []string
+			deadline := time.After(30 * time.Second)
+			for len(ids) < 20 {
+				select {
+				case id, ok := <-acked:
+					if !ok {
+						t.Fatalf("sender stopped after %d acknowledgements, before the kill", len(ids))
+					}
+					ids = append(ids, id)
+				case <-deadline:
+					t.Fatalf("only %d messages acknowledged in 30s", len(ids))
+				}
+			}
 			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
 			cmd.Wait()
 			close(stop)
-			var ids []string
 			for id := range acked {
 				ids = append(ids, id)
 			}
