@@ -155,7 +155,17 @@ func TestKill9(t *testing.T) {
 				}
 			}(w)
 		}
-		time.Sleep(300 * time.Millisecond)
+		// Kill mid-stream once 8 writes were acknowledged.
+		var early []ack
+		deadline := time.After(30 * time.Second)
+		for len(early) < 8 {
+			select {
+			case a := <-acks:
+				early = append(early, a)
+			case <-deadline:
+				t.Fatalf("round %d: only %d writes acknowledged in 30s", round, len(early))
+			}
+		}
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
 		close(stop)
@@ -163,8 +173,11 @@ func TestKill9(t *testing.T) {
 			<-errc
 		}
 		close(acks)
-		n := 0
 		for a := range acks {
+			early = append(early, a)
+		}
+		n := 0
+		for _, a := range early {
 			n++
 			if a.v > acked[a.name] {
 				acked[a.name] = a.v
