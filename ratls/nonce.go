@@ -12,10 +12,19 @@ import (
 	"strings"
 
 	"github.com/chatmcp/chatmcp/attest"
+	"github.com/chatmcp/chatmcp/internal/edge"
 )
 
 // AttestationPath is where AttestationHandler is meant to be mounted.
 const AttestationPath = "/.well-known/chatmcp/attestation"
+
+// Reason codes of the attestation endpoint's error bodies
+// ({"error", "reason"}, as every ChatMCP service answers).
+const (
+	ReasonMethod      = "method_not_allowed"      // not a GET
+	ReasonBadNonce    = "bad_nonce"               // missing, repeated, not hex, or outside the size bounds
+	ReasonUnavailable = "attestation_unavailable" // the key or the attester failed; the cause is logged
+)
 
 // Nonce length bounds, in bytes. 16 bytes of randomness make a nonce
 // unguessable; the upper bound keeps the query string small.
@@ -31,37 +40,42 @@ const (
 // A client on an RA-TLS connection thereby learns that the key it is talking
 // to is held by attested code now, not only when the certificate was made.
 // Each request costs one attestation; rate-limit the route on real hardware.
-// Internal errors are logged by nobody and answered with a bare 500.
+// Refusals are JSON error bodies with a Reason* code; internal causes are
+// logged (slog's default logger), never sent.
 func AttestationHandler(a attest.Attester, keyfunc func(context.Context) ([]byte, error)) http.Handler {
+	e := &edge.Server{Name: "attestation", Codes: edge.Codes{Malformed: ReasonBadNonce, TooLarge: ReasonBadNonce, Internal: ReasonUnavailable}}
+	unavailable := func(cause error) error {
+		return edge.Wrap(http.StatusInternalServerError, ReasonUnavailable, cause, "attestation unavailable")
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			w.Header().Set("Allow", http.MethodGet)
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			e.WriteError(w, r, edge.Errorf(http.StatusMethodNotAllowed, ReasonMethod, "method not allowed: use GET"))
 			return
 		}
 		nonce, err := parseNonce(r.URL.Query())
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+			e.WriteError(w, r, edge.Errorf(http.StatusBadRequest, ReasonBadNonce, "%v", err))
 			return
 		}
 		spki, err := keyfunc(r.Context())
 		if err != nil {
-			http.Error(w, "attestation unavailable", http.StatusInternalServerError)
+			e.WriteError(w, r, unavailable(fmt.Errorf("certificate key: %w", err)))
 			return
 		}
 		rd, err := attest.BindReportData(attest.TagNonce, nonce, spki)
 		if err != nil {
-			http.Error(w, "attestation unavailable", http.StatusInternalServerError)
+			e.WriteError(w, r, unavailable(fmt.Errorf("report data: %w", err)))
 			return
 		}
 		ev, err := a.Attest(r.Context(), rd)
 		if err != nil {
-			http.Error(w, "attestation unavailable", http.StatusInternalServerError)
+			e.WriteError(w, r, unavailable(fmt.Errorf("attesting: %w", err)))
 			return
 		}
 		b, err := json.Marshal(ev)
 		if err != nil {
-			http.Error(w, "attestation unavailable", http.StatusInternalServerError)
+			e.WriteError(w, r, unavailable(fmt.Errorf("encoding evidence: %w", err)))
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -111,6 +125,11 @@ func (v *Verifier) CheckFresh(ctx context.Context, client *http.Client, baseURL 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		var eb edge.ErrorBody
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		if json.Unmarshal(b, &eb) == nil && eb.Reason != "" {
+			return nil, fmt.Errorf("ratls: fetching fresh evidence: %s (%s): %s", resp.Status, eb.Reason, eb.Error)
+		}
 		return nil, fmt.Errorf("ratls: fetching fresh evidence: %s", resp.Status)
 	}
 	if resp.TLS == nil || len(resp.TLS.PeerCertificates) == 0 {

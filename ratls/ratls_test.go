@@ -16,6 +16,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -379,18 +380,16 @@ func TestFreshness(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("GET %q: %s, want 400", q, resp.Status)
+		if reason := reasonOf(t, resp); resp.StatusCode != http.StatusBadRequest || reason != ReasonBadNonce {
+			t.Errorf("GET %q: %s %q, want 400 %q", q, resp.Status, reason, ReasonBadNonce)
 		}
 	}
 	resp, err := c.Post(good+AttestationPath, "text/plain", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("POST: %s", resp.Status)
+	if reason := reasonOf(t, resp); resp.StatusCode != http.StatusMethodNotAllowed || reason != ReasonMethod {
+		t.Errorf("POST: %s %q, want 405 %q", resp.Status, reason, ReasonMethod)
 	}
 }
 
@@ -500,3 +499,37 @@ func benchVerifyCertificate(b *testing.B, cacheSize int) {
 
 func BenchmarkVerifyCertificateCached(b *testing.B)   { benchVerifyCertificate(b, 0) }
 func BenchmarkVerifyCertificateUncached(b *testing.B) { benchVerifyCertificate(b, -1) }
+
+// reasonOf reads and closes resp's body and returns its JSON reason code.
+func reasonOf(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	var eb struct {
+		Error  string `json:"error"`
+		Reason string `json:"reason"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&eb); err != nil {
+		t.Fatalf("%s: error body is not JSON: %v", resp.Request.URL, err)
+	}
+	if eb.Error == "" {
+		t.Errorf("%s: error body without a message", resp.Request.URL)
+	}
+	return eb.Reason
+}
+
+// A failing key or attester is a 500 with a reason code; the cause stays
+// in the log.
+func TestAttestationHandlerUnavailable(t *testing.T) {
+	a := simAttester(t, time.Now)
+	h := AttestationHandler(a, func(context.Context) ([]byte, error) {
+		return nil, errors.New("secret internal detail")
+	})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, AttestationPath+"?nonce="+strings.Repeat("ab", 32), nil))
+	if rec.Code != http.StatusInternalServerError {
+		t.Fatalf("status %d, want 500", rec.Code)
+	}
+	if body := rec.Body.String(); !strings.Contains(body, `"reason":"`+ReasonUnavailable+`"`) || strings.Contains(body, "secret internal detail") {
+		t.Fatalf("body %s: want reason %q and no internal cause", body, ReasonUnavailable)
+	}
+}
