@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 
+	"github.com/chatmcp/chatmcp/wallet"
 	"github.com/chatmcp/chatmcp/x402"
 	"github.com/gagliardetto/solana-go"
 )
@@ -33,6 +34,23 @@ func (k LocalKey) PublicKey() solana.PublicKey {
 // Sign implements FeePayer.
 func (k LocalKey) Sign(_ context.Context, tx *solana.Transaction) error {
 	if err := x402.SignAs(tx, k.PublicKey(), x402.KeySigner(k.Key)); err != nil {
+		return fmt.Errorf("fee payer: %w", err)
+	}
+	return nil
+}
+
+// WalletKey is a FeePayer from a solana-keygen keypair file's key
+// (chatmcp-facilitator --fee-payer-key; development and tests).
+type WalletKey struct{ Keypair *wallet.Keypair }
+
+// PublicKey implements FeePayer.
+func (k WalletKey) PublicKey() solana.PublicKey {
+	return solana.PublicKeyFromBytes(k.Keypair.Address().PublicKey())
+}
+
+// Sign implements FeePayer.
+func (k WalletKey) Sign(_ context.Context, tx *solana.Transaction) error {
+	if err := x402.SignAs(tx, k.PublicKey(), func(m []byte) ([]byte, error) { return k.Keypair.Sign(m), nil }); err != nil {
 		return fmt.Errorf("fee payer: %w", err)
 	}
 	return nil

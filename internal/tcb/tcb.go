@@ -11,7 +11,7 @@ import "path"
 // Daemons are the binaries whose linked packages of this module are listed
 // in testdata/<base name>.deps.
 func Daemons() []string {
-	return []string{"cmd/chatmcp-kbs", "cmd/chatmcp-gateway", "cmd/chatmcp-relay", "cmd/chatmcp-agent", "cmd/chatmcp-signer"}
+	return []string{"cmd/chatmcp-kbs", "cmd/chatmcp-gateway", "cmd/chatmcp-relay", "cmd/chatmcp-agent", "cmd/chatmcp-signer", "cmd/chatmcp-facilitator"}
 }
 
 // DepsFile is the committed list of root's linked packages, relative to
@@ -53,6 +53,10 @@ func Rules() []Rule {
 			Why: "the signer enclave image holds payment keys: it links no gateway, relay, chat or agent code"},
 		{Root: "cmd/chatmcp-signer", Forbidden: []string{"kbs", "facilitator", "gwclient", "signerclient", "mcpbridge", "cmd/chatmcp/cli"},
 			Why: "the signer links only the client side of the KBS (kbsclient, kbsapi), no facilitator that calls it, no client of itself and no CLI code"},
+		{Root: "cmd/chatmcp-facilitator", Forbidden: []string{"gateway", "gatewayapi", "relay", "relayapi", "chat", "agent", "agentapi", "web", "kbs", "kbsclient", "devstack", "examples"},
+			Why: "the facilitator holds a fee-payer key (or its signer's capability): it links no gateway, relay, chat, agent or KBS code"},
+		{Root: "cmd/chatmcp-facilitator", Forbidden: []string{"signer/daemon", "gwclient", "mcpbridge", "cmd/chatmcp/cli"},
+			Why: "the facilitator is a client of the signer at most, never the signer itself, and links no CLI"},
 		{Root: "signerapi", Forbidden: []string{"signer", "kbs", "gateway", "relay", "chat", "store", "x402"},
 			Why: "the signer's wire protocol is shared by the signer and its clients: it links none of them"},
 		{Root: "attest", Forbidden: []string{"kbs", "gateway", "relay", "chat", "store"},

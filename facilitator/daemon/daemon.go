@@ -1,0 +1,176 @@
+// Package daemon runs the chatmcp-facilitator process: it opens the
+// settlement ledger (SQLite in its data directory, or PostgreSQL shared by
+// replicas), loads its fee-payer key and serves the x402 facilitator API
+// (package facilitator) over TLS, or plain HTTP on loopback with --dev.
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/chatmcp/chatmcp/facilitator"
+	"github.com/chatmcp/chatmcp/internal/keyfile"
+	"github.com/chatmcp/chatmcp/internal/ops"
+	"github.com/chatmcp/chatmcp/solrpc"
+	"github.com/chatmcp/chatmcp/store"
+	"github.com/chatmcp/chatmcp/wallet"
+	"github.com/chatmcp/chatmcp/x402"
+)
+
+// Options configure Run.
+type Options struct {
+	// Listen is the TCP address to serve on. Required.
+	Listen string
+	// Data is the data directory: the ledger (Data/facilitator.db) and
+	// the bearer token (Data/facilitator.token). Required.
+	Data string
+	// DB is a postgres:// DSN for the ledger. If empty, SQLite in Data.
+	DB string
+	// RPC is the Solana JSON-RPC URL. Required.
+	RPC string
+	// Network is the CAIP-2 id of the cluster RPC reaches. Required.
+	Network string
+	// FeePayerKey is a solana-keygen keypair file (mode 0600) holding the
+	// fee payer's key. Required.
+	FeePayerKey string
+	// Public serves /verify and /settle without a bearer token. If false,
+	// clients need the token in Data/facilitator.token.
+	Public bool
+	// TLSCert and TLSKey are PEM files to serve TLS with. Required unless
+	// Dev.
+	TLSCert, TLSKey string
+	// Dev serves plain HTTP, and only on a loopback address.
+	Dev bool
+	// Stderr receives warnings and the listening line. If nil, os.Stderr.
+	Stderr io.Writer
+	// Logger receives operational logs. If nil, text to Stderr.
+	Logger *slog.Logger
+	// HTTPMetrics records requests. If nil, nothing is recorded.
+	HTTPMetrics *ops.HTTP
+	// Readiness, if non-nil, gets the check "store".
+	Readiness *ops.Readiness
+	// Ready, if non-nil, is called with the bound address once serving.
+	Ready func(addr net.Addr)
+}
+
+// TokenFile is the bearer token's file name in the data directory.
+const TokenFile = "facilitator.token"
+
+// Run serves the facilitator until ctx is done.
+func Run(ctx context.Context, o *Options) error {
+	stderr := o.Stderr
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+	o.Readiness.Declare("store")
+	switch {
+	case o.Data == "":
+		return errors.New("--data DIR is required")
+	case o.RPC == "":
+		return errors.New("--rpc URL is required")
+	case o.Network == "":
+		return errors.New("--network CAIP2 is required (e.g. " + x402.SolanaDevnet + ")")
+	case o.FeePayerKey == "":
+		return errors.New("--fee-payer-key FILE is required (a solana-keygen keypair file)")
+	case !o.Dev && (o.TLSCert == "" || o.TLSKey == ""):
+		return errors.New("--tls-cert and --tls-key are required (or --dev for plain HTTP on loopback)")
+	}
+	if err := os.MkdirAll(o.Data, 0o700); err != nil {
+		return err
+	}
+	raw, err := keyfile.Load(o.FeePayerKey)
+	if err != nil {
+		return fmt.Errorf("fee-payer key: %w", err)
+	}
+	kp, err := wallet.ParseKeypair(raw)
+	if err != nil {
+		return fmt.Errorf("fee-payer key %s: %w", o.FeePayerKey, err)
+	}
+	var token string
+	if !o.Public {
+		b, err := keyfile.LoadOrCreate(filepath.Join(o.Data, TokenFile), func() ([]byte, error) {
+			var r [32]byte
+			if _, err := rand.Read(r[:]); err != nil {
+				return nil, err
+			}
+			return []byte(hex.EncodeToString(r[:]) + "\n"), nil
+		})
+		if err != nil {
+			return fmt.Errorf("facilitator token: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	if o.Dev {
+		if ip := ln.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() {
+			return fmt.Errorf("--dev serves plain HTTP and only on a loopback address, not %s", ln.Addr())
+		}
+		fmt.Fprintln(stderr, "chatmcp-facilitator: WARNING: --dev: plain HTTP without TLS, loopback only. Not for production.")
+	}
+	src := o.DB
+	if src == "" {
+		src = filepath.Join(o.Data, "facilitator.db")
+	}
+	db, err := store.Open(ctx, src)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	fac, err := facilitator.New(ctx, db, &facilitator.Options{
+		Network: o.Network, RPC: &solrpc.Client{URL: o.RPC}, FeePayer: facilitator.WalletKey{Keypair: kp},
+		Logger: logger, Token: token,
+	})
+	if err != nil {
+		return err
+	}
+	o.Readiness.Set(ops.Check{Name: "store", Func: db.PingContext})
+	var h http.Handler = fac.Handler()
+	if o.HTTPMetrics != nil {
+		h = o.HTTPMetrics.Handler(h)
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		<-ctx.Done()
+		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+		defer c()
+		hs.Shutdown(sctx)
+	}()
+	scheme := "https"
+	if o.Dev {
+		scheme = "http"
+	}
+	fmt.Fprintf(stderr, "chatmcp-facilitator: listening on %s://%s (%s, network %s, fee payer %s)\n", scheme, ln.Addr(), db.Dialect, o.Network, kp.Address())
+	if o.Ready != nil {
+		o.Ready(ln.Addr())
+	}
+	if o.Dev {
+		err = hs.Serve(ln)
+	} else {
+		err = hs.ServeTLS(ln, o.TLSCert, o.TLSKey)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

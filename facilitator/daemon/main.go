@@ -1,0 +1,70 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/chatmcp/chatmcp/internal/ops"
+)
+
+// Main parses the chatmcp-facilitator command line (without the program
+// name) into Options, runs the daemon until ctx is done and returns the
+// process exit code.
+//
+//	chatmcp-facilitator --data DIR --rpc URL --network CAIP2 --fee-payer-key FILE
+//	                    [--listen ADDR] [--db DSN] [--public]
+//	                    (--tls-cert FILE --tls-key FILE | --dev)
+//	                    [--metrics-listen ADDR] [--log-format text|json]
+func Main(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("chatmcp-facilitator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o Options
+	fs.StringVar(&o.Listen, "listen", "127.0.0.1:8447", "address to listen on")
+	fs.StringVar(&o.Data, "data", "", "data directory (ledger DIR/facilitator.db, token DIR/facilitator.token)")
+	fs.StringVar(&o.DB, "db", "", "PostgreSQL DSN (postgres://…) for the ledger instead of SQLite in --data")
+	fs.StringVar(&o.RPC, "rpc", "", "Solana JSON-RPC URL")
+	fs.StringVar(&o.Network, "network", "", "CAIP-2 id of the cluster --rpc reaches (e.g. solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1, devnet)")
+	fs.StringVar(&o.FeePayerKey, "fee-payer-key", "", "solana-keygen keypair file of the fee payer (mode 0600)")
+	fs.BoolVar(&o.Public, "public", false, "serve /verify and /settle without the bearer token (the fee payer pays for anyone's settlements)")
+	fs.StringVar(&o.TLSCert, "tls-cert", "", "TLS certificate (PEM)")
+	fs.StringVar(&o.TLSKey, "tls-key", "", "TLS private key (PEM)")
+	fs.BoolVar(&o.Dev, "dev", false, "INSECURE: plain HTTP, loopback addresses only")
+	var of ops.Flags
+	of.Register(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 1
+	}
+	fail := func(err error) int {
+		fmt.Fprintln(stderr, "chatmcp-facilitator: error:", err)
+		return 1
+	}
+	if fs.NArg() > 0 {
+		return fail(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	o.Stderr = stderr
+	var err error
+	if o.Logger, err = of.Logger(stderr); err != nil {
+		return fail(err)
+	}
+	o.Readiness = ops.NewReadiness("store")
+	if of.MetricsListen != "" {
+		reg := ops.NewRegistry()
+		o.HTTPMetrics = ops.NewHTTP(reg)
+		osrv, err := ops.Start(&ops.Options{Listen: of.MetricsListen, Registry: reg, Ready: o.Readiness, Logger: o.Logger})
+		if err != nil {
+			return fail(err)
+		}
+		defer osrv.Close()
+		fmt.Fprintf(stderr, "chatmcp-facilitator: metrics on %s (/healthz, /readyz, /metrics)\n", osrv.URL())
+	}
+	if err := Run(ctx, &o); err != nil {
+		return fail(err)
+	}
+	return 0
+}
