@@ -6,7 +6,11 @@
 // the audit log and RA-TLS on), the same for a stdio upstream, and the
 // gateway's idle memory and memory per session (RSS of its process).
 //
-//	go run ./bench/gateway [-calls 2000] [-sessions-mem 100]
+//	go run ./bench/gateway [-calls 2000] [-sessions-mem 1000] [-protocol 2025-11-25|2026-07-28]
+//
+// The stdio floor is npm's mcp-proxy (bench/gateway/npm, installed by
+// internal/npmdeps on first run), a bare streamable-HTTP-to-stdio bridge
+// in front of the same stdio server.
 //
 // The proxy and the gateway each run in a child process (this binary
 // re-executed), as they would in production; the upstream and the
@@ -43,6 +47,7 @@ import (
 	"github.com/chatmcp/chatmcp/attest/verifiers"
 	"github.com/chatmcp/chatmcp/gateway"
 	"github.com/chatmcp/chatmcp/gwclient"
+	"github.com/chatmcp/chatmcp/internal/npmdeps"
 	"github.com/chatmcp/chatmcp/ratls"
 )
 
@@ -233,12 +238,89 @@ type target struct {
 	tool    string
 }
 
+// protocol is the MCP revision every measuring client speaks (-protocol).
+var protocol = "2025-11-25"
+
 func httpTarget(name, endpoint string, rt http.RoundTripper, tool string) target {
 	hc := &http.Client{Transport: rt}
 	return target{name: name, tool: tool, connect: func(ctx context.Context) (*mcp.ClientSession, error) {
 		c := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "v1"}, nil)
-		return c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, HTTPClient: hc, MaxRetries: -1}, nil)
+		return c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, HTTPClient: hc, MaxRetries: -1},
+			&mcp.ClientSessionOptions{ProtocolVersion: protocol})
 	}}
+}
+
+// upstreamHandler serves srv at the benchmark's protocol: with -protocol
+// 2026-07-28 to clients of both generations, as the gateway does
+// (stateless for 2026-07-28 requests outside a session); otherwise as a
+// session server only, so that every path, the gateway's upstream client
+// included, speaks 2025-11-25 to it.
+func upstreamHandler(srv *mcp.Server) http.Handler {
+	get := func(*http.Request) *mcp.Server { return srv }
+	stateful := mcp.NewStreamableHTTPHandler(get, nil)
+	if protocol < gateway.ProtocolStateless {
+		return stateful
+	}
+	stateless := mcp.NewStreamableHTTPHandler(get, &mcp.StreamableHTTPOptions{Stateless: true})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Mcp-Session-Id") == "" && r.Header.Get("Mcp-Protocol-Version") >= gateway.ProtocolStateless {
+			stateless.ServeHTTP(w, r)
+			return
+		}
+		stateful.ServeHTTP(w, r)
+	})
+}
+
+// startMCPProxy starts npm's mcp-proxy (bench/gateway/npm, installed by
+// internal/npmdeps) bridging streamable HTTP to this binary as a stdio
+// server: the floor of the gateway's stdio path.
+func startMCPProxy(ctx context.Context, self string) (addr string, stop func(), err error) {
+	dir, err := npmDir()
+	if err != nil {
+		return "", nil, err
+	}
+	if _, err := npmdeps.Install(ctx, dir); err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	addr = ln.Addr().String()
+	ln.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command("node", filepath.Join(dir, "node_modules", "mcp-proxy", "dist", "bin", "mcp-proxy.mjs"),
+		"--host", "127.0.0.1", "--port", port, "--server", "stream", "--no-eventStore", "--", self)
+	cmd.Env = append(os.Environ(), modeEnv+"=stdio-server")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop = func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }
+	// Ready when it accepts connections.
+	for i := 0; ; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return addr, stop, nil
+		}
+		if i == 300 {
+			stop()
+			return "", nil, fmt.Errorf("mcp-proxy did not listen on %s", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// npmDir finds bench/gateway/npm from the working directory (the module
+// root, or this directory).
+func npmDir() (string, error) {
+	for _, d := range []string{"bench/gateway/npm", "npm"} {
+		if _, err := os.Stat(filepath.Join(d, npmdeps.LockFile)); err == nil {
+			return filepath.Abs(d)
+		}
+	}
+	return "", fmt.Errorf("bench/gateway/npm/%s not found: run from the module root", npmdeps.LockFile)
 }
 
 // stats of one measurement.
@@ -303,7 +385,8 @@ func measure(ctx context.Context, t target, sessions, calls int) (stats, error) 
 
 func bench() error {
 	calls := flag.Int("calls", 2000, "timed tools/call in total per measurement, split over the sessions")
-	memSessions := flag.Int("sessions-mem", 100, "sessions opened to measure memory per session")
+	memSessions := flag.Int("sessions-mem", 1000, "concurrent sessions opened through the gateway: each calls once, all at once, then they stay idle to measure memory per session")
+	flag.StringVar(&protocol, "protocol", protocol, "MCP revision of every measuring client: 2025-11-25 (sessions) or 2026-07-28 (stateless)")
 	dataParent := flag.String("data", "", "directory for the gateway's data (audit log); default a temporary directory")
 	profile := flag.String("cpuprofile", "", "write the gateway process's CPU profile here")
 	flag.Parse()
@@ -316,7 +399,7 @@ func bench() error {
 	if err != nil {
 		return err
 	}
-	go (&http.Server{Handler: mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil)}).Serve(ln)
+	go (&http.Server{Handler: upstreamHandler(up)}).Serve(ln)
 	upURL := "http://" + ln.Addr().String() + "/mcp"
 
 	proxy, err := startChild("proxy", "CHATMCP_BENCH_TARGET=http://"+ln.Addr().String())
@@ -375,6 +458,11 @@ upstreams:
 	}
 	plain := &http.Transport{MaxIdleConnsPerHost: 64}
 	gwRT := &bearer{token: m.Token, next: tlsTransport}
+	bridgeAddr, stopBridge, err := startMCPProxy(ctx, self)
+	if err != nil {
+		return fmt.Errorf("stdio floor (mcp-proxy): %w", err)
+	}
+	defer stopBridge()
 
 	targets := []target{
 		httpTarget("direct", upURL, plain, "echo"),
@@ -383,8 +471,10 @@ upstreams:
 		{name: "stdio direct", tool: "echo", connect: func(ctx context.Context) (*mcp.ClientSession, error) {
 			cmd := exec.Command(self)
 			cmd.Env = append(os.Environ(), modeEnv+"=stdio-server")
-			return mcp.NewClient(&mcp.Implementation{Name: "bench"}, nil).Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
+			return mcp.NewClient(&mcp.Implementation{Name: "bench"}, nil).Connect(ctx, &mcp.CommandTransport{Command: cmd},
+				&mcp.ClientSessionOptions{ProtocolVersion: protocol})
 		}},
+		httpTarget("mcp-proxy → stdio", "http://"+bridgeAddr+"/mcp", plain, "echo"),
 		httpTarget("gateway → stdio", gwURL+"/mcp", gwRT, "stdio_echo"),
 	}
 	results := map[string]map[int]stats{}
@@ -403,18 +493,10 @@ upstreams:
 	}
 
 	fmt.Printf("Data directory (audit log): %s\n\n", *dataParent)
-	// Memory per session: hold many idle sessions open through the gateway.
-	var held []*mcp.ClientSession
+	// Many sessions at once: open them concurrently, each makes one call at
+	// the same moment, then they stay open and idle for the memory figure.
 	before, _ := gw.rssKB()
-	for range *memSessions {
-		cs, err := targets[2].connect(ctx)
-		if err != nil {
-			return err
-		}
-		held = append(held, cs)
-	}
-	time.Sleep(300 * time.Millisecond)
-	after, _ := gw.rssKB()
+	held, manyErrs, manyWall, after := manySessions(ctx, targets[2], *memSessions, gw.rssKB)
 	for _, cs := range held {
 		cs.Close()
 	}
@@ -428,15 +510,61 @@ upstreams:
 				float64(s.p50)/float64(px.p50), s.rate/px.rate, float64(s.p50)/float64(dx.p50))
 		}
 	}
-	fmt.Printf("\n| stdio path | sessions | p50 | p99 | calls/s | p50 ÷ stdio direct | calls/s ÷ stdio direct |\n|---|---|---|---|---|---|---|\n")
+	fmt.Printf("\n| stdio path | sessions | p50 | p99 | calls/s | p50 ÷ mcp-proxy | calls/s ÷ mcp-proxy | p50 ÷ stdio direct |\n|---|---|---|---|---|---|---|---|\n")
 	for _, sessions := range []int{1, 8} {
-		base := results["stdio direct"][sessions]
-		for _, name := range []string{"stdio direct", "gateway → stdio"} {
+		base, floor := results["stdio direct"][sessions], results["mcp-proxy → stdio"][sessions]
+		for _, name := range []string{"stdio direct", "mcp-proxy → stdio", "gateway → stdio"} {
 			s := results[name][sessions]
-			fmt.Printf("| %s | %d | %v | %v | %.0f | %.2f | %.2f |\n", name, sessions, s.p50.Round(time.Microsecond), s.p99.Round(time.Microsecond), s.rate, float64(s.p50)/float64(base.p50), s.rate/base.rate)
+			fmt.Printf("| %s | %d | %v | %v | %.0f | %.2f | %.2f | %.2f |\n", name, sessions, s.p50.Round(time.Microsecond), s.p99.Round(time.Microsecond), s.rate,
+				float64(s.p50)/float64(floor.p50), s.rate/floor.rate, float64(s.p50)/float64(base.p50))
 		}
 	}
-	fmt.Printf("\nGateway memory (RSS): idle %.1f MiB; %d extra idle sessions added %.1f MiB, %.1f KiB per session.\n",
+	fmt.Printf("\nProtocol: %s. %d concurrent sessions through the gateway: %d errors, all opened and called once in %v.\n", protocol, *memSessions, manyErrs, manyWall.Round(time.Millisecond))
+	fmt.Printf("Gateway memory (RSS): idle %.1f MiB; %d extra idle sessions added %.1f MiB, %.1f KiB per session.\n",
 		float64(idleKB)/1024, *memSessions, float64(after-before)/1024, float64(after-before)/float64(*memSessions))
 	return nil
+}
+
+// manySessions opens n sessions of t concurrently, reads the gateway's
+// RSS with them open and idle (rss), then has each make one call, all at
+// once. It returns the open sessions, the number of failed connects and
+// calls, the time the connects and calls took, and the idle RSS.
+func manySessions(ctx context.Context, t target, n int, rss func() (int, error)) ([]*mcp.ClientSession, int, time.Duration, int) {
+	start := time.Now()
+	css := make([]*mcp.ClientSession, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { css[i], errs[i] = t.connect(ctx) })
+	}
+	wg.Wait()
+	opened := time.Since(start)
+	time.Sleep(time.Second)
+	idle, _ := rss()
+	start = time.Now()
+	for i, cs := range css {
+		if cs == nil {
+			continue
+		}
+		wg.Go(func() {
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: t.tool, Arguments: map[string]any{"text": "ping"}})
+			if err == nil && res.IsError {
+				err = fmt.Errorf("tool error: %v", res.Content)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	var held []*mcp.ClientSession
+	failed := 0
+	for i, cs := range css {
+		if errs[i] != nil {
+			failed++
+			fmt.Fprintf(os.Stderr, "session %d: %v\n", i, errs[i])
+		}
+		if cs != nil {
+			held = append(held, cs)
+		}
+	}
+	return held, failed, opened + time.Since(start), idle
 }
