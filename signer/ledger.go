@@ -43,6 +43,10 @@ var migrations = []store.Migration{{
 }, {
 	SQLite:   `CREATE TABLE signer_revocations (id TEXT PRIMARY KEY, revoked INTEGER NOT NULL);`,
 	Postgres: `CREATE TABLE signer_revocations (id TEXT PRIMARY KEY, revoked BIGINT NOT NULL);`,
+}, {
+	// fee: the most lamports the transaction can cost the key in fees.
+	SQLite:   `ALTER TABLE signer_reservations ADD COLUMN fee INTEGER NOT NULL DEFAULT 0;`,
+	Postgres: `ALTER TABLE signer_reservations ADD COLUMN fee BIGINT NOT NULL DEFAULT 0;`,
 }}
 
 // Reservation states.
@@ -96,14 +100,19 @@ const (
 	CapOverall CapKind = iota + 1
 	CapPrincipal
 	CapTokenScope
+	// CapFees sums everyone's fees (lamports) instead of amounts.
+	CapFees
 )
 
 // ReserveRequest is one reservation.
 type ReserveRequest struct {
 	// Signature is the signer's signature (base58): the reservation's key.
-	Signature     string
-	Principal     string
-	Amount        uint64
+	Signature string
+	Principal string
+	Amount    uint64
+	// Fee is the most lamports the transaction can cost the key in fees
+	// (zero when another account pays them).
+	Fee           uint64
 	MessageSHA256 string
 	Blockhash     string
 	Caps          []Cap
@@ -140,7 +149,10 @@ func (l *Ledger) Reserve(ctx context.Context, r *ReserveRequest) (existing bool,
 			var used int64
 			var q string
 			var args []any
+			add := r.Amount
 			switch c.Kind {
+			case CapFees:
+				q, args, add = `SELECT CAST(COALESCE(SUM(fee), 0) AS BIGINT) FROM signer_reservations WHERE state = ? AND created > ?`, []any{StateReserved, since}, r.Fee
 			case CapOverall:
 				q, args = `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM signer_reservations WHERE state = ? AND created > ?`, []any{StateReserved, since}
 			case CapPrincipal:
@@ -156,12 +168,16 @@ func (l *Ledger) Reserve(ctx context.Context, r *ReserveRequest) (existing bool,
 			if err := tx.QueryRow(ctx, q, args...).Scan(&used); err != nil {
 				return fmt.Errorf("ledger: summing %s: %w", c.Rule, err)
 			}
-			if used < 0 || uint64(used)+r.Amount > c.Max || uint64(used)+r.Amount < r.Amount {
-				return refuse(c.Rule, "%d base units reserved in the last %s, %d more exceed %d", used, c.Period, r.Amount, c.Max)
+			if used < 0 || uint64(used)+add > c.Max || uint64(used)+add < add {
+				unit := "base units"
+				if c.Kind == CapFees {
+					unit = "lamports of fees"
+				}
+				return refuse(c.Rule, "%d %s reserved in the last %s, %d more exceed %d", used, unit, c.Period, add, c.Max)
 			}
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO signer_reservations (signature, principal, amount, created, state, message_sha256, blockhash)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, r.Signature, r.Principal, int64(r.Amount), now.UnixMilli(), StateReserved, r.MessageSHA256, r.Blockhash); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO signer_reservations (signature, principal, amount, fee, created, state, message_sha256, blockhash)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.Signature, r.Principal, int64(r.Amount), int64(r.Fee), now.UnixMilli(), StateReserved, r.MessageSHA256, r.Blockhash); err != nil {
 			return err
 		}
 		for _, c := range r.Caps {

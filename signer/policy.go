@@ -62,6 +62,13 @@ type Window struct {
 	Max uint64 `yaml:"max"`
 	// PerPrincipal caps one principal. If zero, only Max applies.
 	PerPrincipal uint64 `yaml:"per_principal"`
+	// MaxFees caps the lamports of fees the key may pay in Period (each
+	// transaction counted at the most it can cost: 5000 lamports per
+	// signature plus its compute-unit price times its limit). If zero,
+	// fees are not capped over the window: set it for any key that pays
+	// fees, or a token holder can burn SOL with many transactions that
+	// move almost nothing.
+	MaxFees uint64 `yaml:"max_fees"`
 }
 
 // Policy is what the signer signs: default deny, deny wins. Every rule
@@ -278,7 +285,7 @@ func (p *Policy) compile() error {
 		if d := time.Duration(w.Period); d < time.Second || d > MaxWindowPeriod {
 			return fmt.Errorf("window.period %s not in [1s, %s]", d, MaxWindowPeriod)
 		}
-		if w.Max > math.MaxInt64 || w.PerPrincipal > math.MaxInt64 {
+		if w.Max > math.MaxInt64 || w.PerPrincipal > math.MaxInt64 || w.MaxFees > math.MaxInt64 {
 			return fmt.Errorf("window caps exceed %d", int64(math.MaxInt64))
 		}
 	}
@@ -316,8 +323,48 @@ type Verdict struct {
 	// Mint and Recipient describe the first counted transfer (for the
 	// approval prompt and the audit log).
 	Mint, Recipient string
+	// Fee is the most lamports the transaction can cost the key in fees:
+	// zero unless the key is the fee payer.
+	Fee uint64
 	// NeedsApproval is true above approve_above.
 	NeedsApproval bool
+}
+
+// Fee constants of the Solana runtime.
+const (
+	LamportsPerSignature    = 5000
+	DefaultUnitsPerIx       = 200_000
+	MaxComputeUnits         = 1_400_000
+	microLamportsPerLamport = 1_000_000
+)
+
+// MaxFee is the most lamports tx can cost its fee payer: the base fee per
+// signature plus the priority fee, its compute-unit price times its limit
+// (the runtime's default limit when none is set), rounded up.
+func MaxFee(tx *Tx) uint64 {
+	fee := uint64(LamportsPerSignature) * uint64(len(tx.Signers))
+	if tx.ComputeUnitPrice == nil {
+		return fee
+	}
+	var limit uint64
+	if tx.ComputeUnitLimit != nil {
+		limit = uint64(*tx.ComputeUnitLimit)
+	} else {
+		for _, ins := range tx.Instructions {
+			if ins.Program != ComputeBudget {
+				limit += DefaultUnitsPerIx
+			}
+		}
+	}
+	limit = min(limit, MaxComputeUnits)
+	// price ≤ 2^64 and limit ≤ 1.4e6: compute in two parts to avoid overflow.
+	p := *tx.ComputeUnitPrice
+	hi, lo := p/microLamportsPerLamport, p%microLamportsPerLamport
+	prio := hi*limit + (lo*limit+microLamportsPerLamport-1)/microLamportsPerLamport
+	if prio > math.MaxInt64-fee {
+		return math.MaxInt64
+	}
+	return fee + prio
 }
 
 // Evaluate decides whether key may sign tx. Every rule is checked; the
@@ -418,6 +465,9 @@ func (p *Policy) Evaluate(tx *Tx, key solana.PublicKey) (*Verdict, error) {
 	}
 	if v.Amount > p.MaxPerTx {
 		return nil, refuse(signerapi.RuleMaxPerTx, "%d base units exceed max_per_tx %d", v.Amount, p.MaxPerTx)
+	}
+	if feePayer {
+		v.Fee = MaxFee(tx)
 	}
 	v.NeedsApproval = p.ApproveAbove > 0 && v.Amount > p.ApproveAbove
 	return v, nil

@@ -208,3 +208,31 @@ func TestPolicyFile(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxFee: the most a transaction can cost its fee payer, with and
+// without compute-budget settings, rounded up and never overflowing.
+func TestMaxFee(t *testing.T) {
+	w := newWorld(t)
+	st := signertest.TransferChecked(t, 1, w.payer, w.mint, w.recipient)
+	for _, tc := range []struct {
+		name string
+		wire []byte
+		want uint64
+	}{
+		{"base fee only", signertest.Wire(t, w.payer, st), 5000},
+		{"price and limit", signertest.Wire(t, w.payer, signertest.ComputeUnitLimit(20000), signertest.ComputeUnitPrice(1_000_000), st), 5000 + 20000},
+		{"price rounds up", signertest.Wire(t, w.payer, signertest.ComputeUnitLimit(3), signertest.ComputeUnitPrice(1), st), 5000 + 1},
+		{"default limit per instruction", signertest.Wire(t, w.payer, signertest.ComputeUnitPrice(1_000_000), st, signertest.Memo("m", w.payer)), 5000 + 400000},
+		{"huge price", signertest.Wire(t, w.payer, signertest.ComputeUnitLimit(1_400_000), signertest.ComputeUnitPrice(1<<63), st), 1<<63 - 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tx, err := signer.Parse(tc.wire)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := signer.MaxFee(tx); got != tc.want {
+				t.Fatalf("MaxFee = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}

@@ -156,7 +156,7 @@ func (s *Signer) SignTransaction(ctx context.Context, tok *captoken.Verified, wi
 	entry.Request = sigStr
 	caps := s.caps(tok)
 	existing, err := s.ledger.Reserve(ctx, &ReserveRequest{
-		Signature: sigStr, Principal: Principal(tok), Amount: v.Amount,
+		Signature: sigStr, Principal: Principal(tok), Amount: v.Amount, Fee: v.Fee,
 		MessageSHA256: entry.ArgsSHA256, Blockhash: tx.Blockhash.String(), Caps: caps,
 	})
 	if err != nil {
@@ -201,6 +201,9 @@ func (s *Signer) caps(tok *captoken.Verified) []Cap {
 	var caps []Cap
 	if w := s.pol.Window; w != nil {
 		caps = append(caps, Cap{Rule: signerapi.RuleWindow, Kind: CapOverall, Max: w.Max, Period: time.Duration(w.Period)})
+		if w.MaxFees > 0 {
+			caps = append(caps, Cap{Rule: signerapi.RuleWindowFees, Kind: CapFees, Max: w.MaxFees, Period: time.Duration(w.Period)})
+		}
 		if w.PerPrincipal > 0 {
 			caps = append(caps, Cap{Rule: signerapi.RuleWindowPrincipal, Kind: CapPrincipal, Max: w.PerPrincipal, Period: time.Duration(w.Period)})
 		}

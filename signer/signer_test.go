@@ -153,6 +153,26 @@ func TestSignTransaction(t *testing.T) {
 func TestLedgerCaps(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
+		t.Run("window_fees", func(t *testing.T) {
+			// Each transfer the key pays for costs at most 5000 lamports
+			// (one signature, no priority fee): two fit in 10000. On a
+			// fresh database: the fee window is everyone's.
+			fresh := storetest.SQLite(t)
+			if db.Dialect == store.Postgres {
+				fresh = storetest.Postgres(t)
+			}
+			f := newFixture(t, fresh, "", time.Minute)
+			f.s.Policy().Window.Max = 1 << 40
+			f.s.Policy().Window.MaxFees = 10000
+			tok := f.token(t, "fees", "")
+			for range 2 {
+				if _, err := f.s.SignTransaction(ctx, tok, f.pay(t, 1)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := f.s.SignTransaction(ctx, tok, f.pay(t, 1))
+			wantRule(t, err, signerapi.RuleWindowFees)
+		})
 		f := newFixture(t, db, "", time.Minute)
 		t.Run("window", func(t *testing.T) {
 			tok := f.token(t, "w", "")

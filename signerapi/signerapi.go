@@ -164,6 +164,9 @@ const (
 	// RuleWindowPrincipal: the principal's rolling window
 	// (policy.window.per_principal) would be exceeded.
 	RuleWindowPrincipal = "window_principal"
+	// RuleWindowFees: the fees the key may pay in the window
+	// (policy.window.max_fees, lamports) would be exceeded.
+	RuleWindowFees = "window_fees"
 	// RuleTokenBudget: a budget caveat of the capability token would be
 	// exceeded.
 	RuleTokenBudget = "token_budget"
@@ -198,7 +201,7 @@ const (
 // Rules lists every policy rule reason code.
 func Rules() []string {
 	return []string{RuleProgram, RuleInstruction, RuleMint, RuleRecipient, RuleSOLTransfer, RuleMaxPerTx,
-		RuleWindow, RuleWindowPrincipal, RuleTokenBudget, RuleApprovalDenied, RuleApprovalTimeout,
+		RuleWindow, RuleWindowPrincipal, RuleWindowFees, RuleTokenBudget, RuleApprovalDenied, RuleApprovalTimeout,
 		RuleFeePayer, RuleComputeUnitPrice, RuleComputeUnitLimit, RuleNotSigner, RuleLookupTables, RuleMessage, RuleTokenScope}
 }
 
