@@ -336,6 +336,10 @@ const (
 	DefaultUnitsPerIx       = 200_000
 	MaxComputeUnits         = 1_400_000
 	microLamportsPerLamport = 1_000_000
+	// TokenAccountRent is the rent-exempt deposit of a 165-byte token
+	// account, which the payer of an associated token account creation
+	// pays.
+	TokenAccountRent = 2_039_280
 )
 
 // MaxFee is the most lamports tx can cost its fee payer: the base fee per
@@ -414,6 +418,16 @@ func (p *Policy) Evaluate(tx *Tx, key solana.PublicKey) (*Verdict, error) {
 			return nil, refuse(signerapi.RuleComputeUnitLimit, "the compute-unit limit must be set and at most %d", p.MaxComputeUnitLimit)
 		}
 	}
+	for i, ins := range tx.Instructions {
+		// Creating an associated token account costs its payer the rent
+		// deposit: only for a listed recipient's account, and counted with
+		// the fees.
+		if ins.Kind == KindATACreate && ins.Accounts[0] == key {
+			if _, ok := p.atas[ins.Accounts[1]]; !ok || ins.Accounts[2] != p.atas[ins.Accounts[1]] {
+				return nil, refuse(signerapi.RuleInstruction, "instruction %d: the key would pay for an account that is not an allowed recipient's token account", i)
+			}
+		}
+	}
 	for _, t := range tx.SOLTransfers {
 		if t.From == key && t.Lamports > 0 {
 			return nil, refuse(signerapi.RuleSOLTransfer, "%d lamports would leave the signer's key", t.Lamports)
@@ -468,6 +482,11 @@ func (p *Policy) Evaluate(tx *Tx, key solana.PublicKey) (*Verdict, error) {
 	}
 	if feePayer {
 		v.Fee = MaxFee(tx)
+	}
+	for _, ins := range tx.Instructions {
+		if ins.Kind == KindATACreate && ins.Accounts[0] == key {
+			v.Fee += TokenAccountRent
+		}
 	}
 	v.NeedsApproval = p.ApproveAbove > 0 && v.Amount > p.ApproveAbove
 	return v, nil

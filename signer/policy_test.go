@@ -82,6 +82,9 @@ func TestPolicyRules(t *testing.T) {
 		{name: "compute_unit_price", wire: signertest.Wire(t, w.payer, signertest.ComputeUnitPrice(5_000_001), st(t, 5, w.payer, w.mint, w.recipient)), rule: signerapi.RuleComputeUnitPrice},
 		{name: "compute_unit_limit", policy: w.policyYAML("max_compute_unit_limit: 100000\n"), wire: signertest.Wire(t, w.payer, signertest.ComputeUnitLimit(100001), st(t, 5, w.payer, w.mint, w.recipient)), rule: signerapi.RuleComputeUnitLimit},
 		{name: "compute_unit_limit unset", policy: w.policyYAML("max_compute_unit_limit: 100000\n"), wire: signertest.Wire(t, w.payer, st(t, 5, w.payer, w.mint, w.recipient)), rule: signerapi.RuleComputeUnitLimit},
+		{name: "instruction: the key pays for a stranger's account", policy: strings.Replace(w.policyYAML(""), "programs: [", "programs: [ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL, ", 1), wire: signertest.Wire(t, w.payer, signertest.CreateATA(w.payer, w.stranger, w.mint)), rule: signerapi.RuleInstruction},
+		{name: "allowed: the key pays for a recipient's account", policy: strings.Replace(w.policyYAML(""), "programs: [", "programs: [ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL, ", 1), wire: signertest.Wire(t, w.payer, signertest.CreateATA(w.payer, w.recipient, w.mint), st(t, 5, w.payer, w.mint, w.recipient)), amount: 5},
+		{name: "instruction: durable nonce", policy: "programs: [11111111111111111111111111111111]\n", wire: signertest.Wire(t, w.payer, signertest.AdvanceNonce(w.stranger, w.payer)), rule: signerapi.RuleInstruction},
 		{name: "not_signer", key: w.stranger, wire: signertest.Wire(t, w.payer, st(t, 5, w.payer, w.mint, w.recipient)), rule: signerapi.RuleNotSigner},
 	}
 	for _, tc := range tests {

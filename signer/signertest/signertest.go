@@ -81,6 +81,12 @@ func SOLTransfer(lamports uint64, from, to solana.PublicKey) solana.Instruction 
 	return system.NewTransferInstruction(lamports, from, to).Build()
 }
 
+// AdvanceNonce advances a durable nonce account (a transaction that never
+// expires), authorized by authority.
+func AdvanceNonce(nonce, authority solana.PublicKey) solana.Instruction {
+	return system.NewAdvanceNonceAccountInstruction(nonce, solana.SysVarRecentBlockHashesPubkey, authority).Build()
+}
+
 // ComputeUnitPrice sets the compute-unit price in micro-lamports.
 func ComputeUnitPrice(microLamports uint64) solana.Instruction {
 	return computebudget.NewSetComputeUnitPriceInstruction(microLamports).Build()
