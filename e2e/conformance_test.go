@@ -137,7 +137,7 @@ func runConformance(ctx context.Context, dir, version, url string) (map[string]b
 		node = filepath.Join(pkg, ".bin", "node") // npm's node package (Node 22)
 	}
 	cmd := exec.CommandContext(ctx, node, filepath.Join(pkg, "@modelcontextprotocol", "conformance", "dist", "index.js"),
-		"server", "--suite", "all", "--url", url)
+		"server", "--suite", "all", "--url", url, "-o", filepath.Join(dir, "results"))
 	cmd.Dir = dir
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -151,7 +151,30 @@ func runConformance(ctx context.Context, dir, version, url string) (map[string]b
 	if len(res) == 0 && runErr != nil {
 		return nil, out.String(), runErr
 	}
-	return res, out.String(), nil
+	return res, out.String() + failedChecks(dir), nil
+}
+
+// failedChecks lists the failed checks the suite recorded under dir
+// (results/server-<scenario>-<time>/checks.json), for the failure message.
+func failedChecks(dir string) string {
+	files, _ := filepath.Glob(filepath.Join(dir, "results", "*", "checks.json"))
+	var b strings.Builder
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var checks []map[string]any
+		if json.Unmarshal(raw, &checks) != nil {
+			continue
+		}
+		for _, c := range checks {
+			if c["status"] == "FAILURE" {
+				fmt.Fprintf(&b, "%s: %v: %v\n", filepath.Base(filepath.Dir(f)), c["name"], c["errorMessage"])
+			}
+		}
+	}
+	return b.String()
 }
 
 // startEverythingServer builds go-sdk's conformance server and serves it

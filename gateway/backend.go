@@ -16,7 +16,8 @@ import (
 type backend struct {
 	cfg  *Upstream
 	pool *upstream.Pool
-	pass *passthrough // guarded by Server.mu
+	pass *passthrough  // guarded by Server.mu
+	subs subscriptions // subscribe.go
 }
 
 // newBackend returns cfg's backend, not yet connected. An upstream with
@@ -34,7 +35,8 @@ func (s *Server) newBackend(cfg *Upstream) *backend {
 			}
 			return s.spec(cfg, s.creds.Get(k.Principal, k.Session), false)
 		},
-		Client: func(c *upstream.Conn) *mcp.ClientOptions { return s.clientOptions(u, c) },
+		Client:    func(c *upstream.Conn) *mcp.ClientOptions { return s.clientOptions(u, c) },
+		Receiving: func(c *upstream.Conn) mcp.Middleware { return s.receiving(c) },
 		// A redialled connection re-checks the pins before any call uses it.
 		Ready:  func(ctx context.Context, c *upstream.Conn) error { return s.syncTools(ctx, u, c) },
 		Dial:   &upstream.Options{HTTPClient: s.opts.UpstreamHTTPClient, Getenv: s.opts.Getenv},
@@ -98,6 +100,7 @@ func (s *Server) dropSession(sid string) {
 	}
 	s.mu.Unlock()
 	for _, u := range ups {
+		s.dropSubscriptions(u, sid)
 		u.pool.DropSession(sid)
 	}
 }

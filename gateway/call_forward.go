@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -44,5 +45,14 @@ func (s *Server) forward(ctx context.Context, c *toolCall) (*mcp.CallToolResult,
 		res, err = conn.Client().CallTool(ctx, params)
 		return err
 	})
+	if err != nil && strings.Contains(err.Error(), errTerminated) && c.req.Extra != nil && c.req.Extra.CloseSSEStream != nil {
+		// The upstream closed the call's stream without an answer and
+		// cannot resume it: the caller sees the same.
+		c.req.Extra.CloseSSEStream(mcp.CloseSSEStreamArgs{})
+	}
 	return res, err
 }
+
+// errTerminated is how the SDK's client reports a response stream that
+// ended without the response and without an event id to resume it from.
+const errTerminated = "request terminated without response"

@@ -250,11 +250,17 @@ func New(ctx context.Context, cfg *Config, opts *Options) (_ *Server, err error)
 	s.mcp = mcp.NewServer(&mcp.Implementation{Name: "chatmcp-gateway", Version: "v1"}, &mcp.ServerOptions{
 		Logger: s.log,
 		Capabilities: &mcp.ServerCapabilities{
-			Tools:     &mcp.ToolCapabilities{ListChanged: true},
-			Resources: &mcp.ResourceCapabilities{ListChanged: true},
-			Prompts:   &mcp.PromptCapabilities{ListChanged: true},
-			Logging:   &mcp.LoggingCapabilities{},
+			Tools:       &mcp.ToolCapabilities{ListChanged: true},
+			Resources:   &mcp.ResourceCapabilities{ListChanged: true, Subscribe: true},
+			Prompts:     &mcp.PromptCapabilities{ListChanged: true},
+			Logging:     &mcp.LoggingCapabilities{},
+			Completions: &mcp.CompletionCapabilities{},
 		},
+		// Pass-through of completions and subscriptions (completion.go,
+		// subscribe.go).
+		CompletionHandler:  s.complete,
+		SubscribeHandler:   s.subscribe,
+		UnsubscribeHandler: s.unsubscribe,
 	})
 	s.mcp.AddReceivingMiddleware(s.middleware)
 
@@ -263,7 +269,7 @@ func New(ctx context.Context, cfg *Config, opts *Options) (_ *Server, err error)
 			return nil, fmt.Errorf("gateway: %w", err)
 		}
 	}
-	s.handler = opts.Metrics.HTTPMetrics().Handler(s.routes())
+	s.handler = opts.Metrics.HTTPMetrics().Handler(s.checkHost(s.routes()))
 
 	s.wg.Add(2)
 	go s.housekeeping()

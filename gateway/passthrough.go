@@ -28,13 +28,18 @@ type passthrough struct {
 	resources map[string]bool // URIs registered by this upstream
 	templates map[string]bool
 	prompts   map[string]bool
+	// names maps the URIs and URI templates in resources and templates to
+	// their exposed names; origs maps exposed prompt names to the
+	// upstream's (completion.go, subscribe.go).
+	names, origs map[string]string
 }
 
 func (s *Server) passthroughOf(u *backend) *passthrough {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if u.pass == nil {
-		u.pass = &passthrough{resources: map[string]bool{}, templates: map[string]bool{}, prompts: map[string]bool{}}
+		u.pass = &passthrough{resources: map[string]bool{}, templates: map[string]bool{}, prompts: map[string]bool{},
+			names: map[string]string{}, origs: map[string]string{}}
 	}
 	return u.pass
 }
@@ -71,7 +76,7 @@ func (s *Server) syncResources(ctx context.Context, u *backend, c *upstream.Conn
 		s.mcp.RemoveResourceTemplates(tmpls...)
 	}
 	s.mu.Lock()
-	pt.resources, pt.templates = map[string]bool{}, map[string]bool{}
+	pt.resources, pt.templates, pt.names = map[string]bool{}, map[string]bool{}, map[string]string{}
 	s.mu.Unlock()
 
 	for r, err := range c.Client().Resources(ctx, nil) {
@@ -84,6 +89,9 @@ func (s *Server) syncResources(ctx context.Context, u *backend, c *upstream.Conn
 		}
 		exp := *r
 		exp.Name = catalog.Expose(u.cfg.ExposedPrefix(), r.Name)
+		s.mu.Lock()
+		pt.names[r.URI] = exp.Name
+		s.mu.Unlock()
 		s.mcp.AddResource(&exp, s.readHandler(u, exp.Name))
 	}
 	for t, err := range c.Client().ResourceTemplates(ctx, nil) {
@@ -107,6 +115,9 @@ func (s *Server) syncResources(ctx context.Context, u *backend, c *upstream.Conn
 				}
 			}()
 			s.mcp.AddResourceTemplate(&exp, s.readHandler(u, exp.Name))
+			s.mu.Lock()
+			pt.names[t.URITemplate] = exp.Name
+			s.mu.Unlock()
 		}()
 	}
 }
@@ -174,7 +185,7 @@ func (s *Server) syncPromptsAt(ctx context.Context, u *backend, c *upstream.Conn
 	defer pt.sync.Unlock()
 	s.mu.Lock()
 	names := keys(pt.prompts)
-	pt.prompts = map[string]bool{}
+	pt.prompts, pt.origs = map[string]bool{}, map[string]string{}
 	s.mu.Unlock()
 	// Another upstream may claim these names meanwhile (with prefixes that
 	// differ, only by a configuration that start-up refuses).
@@ -218,6 +229,7 @@ func (s *Server) syncPromptsAt(ctx context.Context, u *backend, c *upstream.Conn
 			continue
 		}
 		pt.prompts[exp.Name] = true
+		pt.origs[exp.Name] = orig
 		s.mu.Unlock()
 		s.mcp.AddPrompt(&exp, func(ctx context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 			p := principalOf(req.Extra)

@@ -34,6 +34,11 @@ func (s *Server) clientOptions(u *backend, c *upstream.Conn) *mcp.ClientOptions 
 				go s.syncPrompts(s.ctx, u, c)
 			}
 		},
+		ResourceUpdatedHandler: func(ctx context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
+			if c == u.pool.Shared() {
+				s.resourceUpdated(ctx, u, req.Params)
+			}
+		},
 		ProgressNotificationHandler: func(ctx context.Context, req *mcp.ProgressNotificationClientRequest) {
 			s.forwardProgress(c, req.Params)
 		},
@@ -47,6 +52,42 @@ func (s *Server) clientOptions(u *backend, c *upstream.Conn) *mcp.ClientOptions 
 			return s.forwardSampling(ctx, c, req.Params)
 		},
 	}
+}
+
+// receiving takes the upstream's elicitation requests and roots requests
+// on connection c before the SDK's client would handle them: an
+// elicitation's schema is the client's to judge (the SDK's check knows an
+// older revision of what forms may hold), and roots are the caller's.
+func (s *Server) receiving(c *upstream.Conn) mcp.Middleware {
+	return func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			switch r := req.(type) {
+			case *mcp.ElicitRequest:
+				return s.forwardElicit(ctx, c, r.Params)
+			case *mcp.ListRootsRequest:
+				return s.forwardRoots(ctx, c, r.Params)
+			}
+			return next(ctx, method, req)
+		}
+	}
+}
+
+// forwardRoots asks the caller of the call a roots/list request belongs to
+// for its roots, if that client declared roots; otherwise the answer is an
+// empty list, as from a client that has none.
+func (s *Server) forwardRoots(ctx context.Context, c *upstream.Conn, in *mcp.ListRootsParams) (*mcp.ListRootsResult, error) {
+	var meta mcp.Meta
+	if in != nil {
+		meta = in.Meta
+	}
+	cl, _ := c.Tagged(meta)
+	if cl == nil || cl.Session == nil {
+		return &mcp.ListRootsResult{Roots: []*mcp.Root{}}, nil
+	}
+	if caps := clientCapabilities(cl.Session); caps == nil || caps.RootsV2 == nil {
+		return &mcp.ListRootsResult{Roots: []*mcp.Root{}}, nil
+	}
+	return cl.Session.ListRoots(withDeadlineOf(cl.Ctx, ctx), &mcp.ListRootsParams{})
 }
 
 // forwardProgress sends a progress notification of a call in flight to its

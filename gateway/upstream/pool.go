@@ -49,6 +49,9 @@ type PoolOptions struct {
 	// handlers of what the upstream sends. c has no client session yet when
 	// it is called. If nil, none.
 	Client func(c *Conn) *mcp.ClientOptions
+	// Receiving returns the middleware of a new connection c
+	// (Options.Receiving). If nil, none.
+	Receiving func(c *Conn) mcp.Middleware
 	// Ready runs on a redialled shared connection before it is installed and
 	// any call uses it (the gateway re-checks the tools' pins); an error
 	// closes the connection and the call gets ErrUnavailable. If nil,
@@ -106,6 +109,10 @@ func (p *Pool) Connect(ctx context.Context) (*Conn, error) {
 	}
 	return c, nil
 }
+
+// PerSession reports whether calls use per-session connections
+// (PoolOptions.PerSession).
+func (p *Pool) PerSession() bool { return p.opts.PerSession }
 
 // Shared returns the shared connection, nil while there is none.
 func (p *Pool) Shared() *Conn {
@@ -189,9 +196,12 @@ func (p *Pool) dial(ctx context.Context, key Key, sp *Spec) (*Conn, error) {
 		dopts = *p.opts.Dial
 	}
 	dopts.tap = c
-	dopts.Client = nil
+	dopts.Client, dopts.Receiving = nil, nil
 	if p.opts.Client != nil {
 		dopts.Client = p.opts.Client(c)
+	}
+	if p.opts.Receiving != nil {
+		dopts.Receiving = p.opts.Receiving(c)
 	}
 	cs, err := Dial(ctx, sp, &dopts)
 	if err != nil {

@@ -46,6 +46,12 @@ type Options struct {
 	// Stderr receives a stdio upstream's standard error. If nil, discarded.
 	Stderr *os.File
 
+	// Receiving, if not nil, runs on every request and notification the
+	// upstream sends, before the SDK's own handling (which checks, for
+	// example, an elicitation's schema against an older revision than the
+	// client may support).
+	Receiving mcp.Middleware
+
 	// tap, set by Pool, marks what the upstream sends with the call it
 	// belongs to (tap.go).
 	tap *Conn
@@ -57,6 +63,9 @@ func Dial(ctx context.Context, spec *Spec, opts *Options) (*mcp.ClientSession, e
 		opts = &Options{}
 	}
 	client := mcp.NewClient(&mcp.Implementation{Name: "chatmcp-gateway", Version: "v1"}, opts.Client)
+	if opts.Receiving != nil {
+		client.AddReceivingMiddleware(opts.Receiving)
+	}
 	var t mcp.Transport
 	switch {
 	case spec.Command != "":
