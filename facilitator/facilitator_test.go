@@ -31,7 +31,7 @@ type world struct {
 	feePayer    ed25519.PrivateKey
 	feePayerATA solana.PublicKey
 	fac         *facilitator.Facilitator
-	client      *facilitator.Client
+	client      *x402.FacilitatorClient
 }
 
 var (
@@ -86,7 +86,7 @@ func newWorld(t *testing.T, db *store.DB) *world {
 	srv := &http.Server{Handler: fac.Handler()}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	w.client = &facilitator.Client{URL: "http://" + ln.Addr().String(), Token: "fac-token"}
+	w.client = &x402.FacilitatorClient{URL: "http://" + ln.Addr().String(), Token: "fac-token"}
 	return w
 }
 

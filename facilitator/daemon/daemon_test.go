@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chatmcp/chatmcp/facilitator"
 	"github.com/chatmcp/chatmcp/facilitator/daemon"
 	"github.com/chatmcp/chatmcp/internal/svmtest"
 	"github.com/chatmcp/chatmcp/wallet"
@@ -66,7 +65,7 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &facilitator.Client{URL: url, Token: strings.TrimSpace(string(tok))}
+	c := &x402.FacilitatorClient{URL: url, Token: strings.TrimSpace(string(tok))}
 	sup, err := c.Supported(ctx)
 	if err != nil || sup.Kinds[0].Extra.FeePayer != kp.Address().String() {
 		t.Fatalf("supported: %+v, %v", sup, err)
@@ -77,7 +76,7 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (&facilitator.Client{URL: url}).Settle(ctx, p, req); err == nil || !strings.Contains(err.Error(), "401") {
+	if _, err := (&x402.FacilitatorClient{URL: url}).Settle(ctx, p, req); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("settle without the token: %v", err)
 	}
 	r, err := c.Settle(ctx, p, req)

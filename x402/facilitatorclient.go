@@ -1,4 +1,4 @@
-package facilitator
+package x402
 
 import (
 	"bytes"
@@ -8,13 +8,13 @@ import (
 	"net/http"
 
 	"github.com/chatmcp/chatmcp/internal/wire"
-	"github.com/chatmcp/chatmcp/x402"
 	"github.com/go-json-experiment/json"
 )
 
-// Client calls a facilitator's HTTP API (this package's or any that
-// speaks x402 v2). Resource servers (the gateway, the relay) use it.
-type Client struct {
+// FacilitatorClient calls a facilitator's HTTP API (package facilitator's
+// or any that speaks x402 v2). Resource servers (the gateway, the relay)
+// use it; it links no facilitator code.
+type FacilitatorClient struct {
 	// URL is the facilitator's base URL. Required.
 	URL string
 	// Token is the bearer token, if the facilitator needs one.
@@ -24,38 +24,38 @@ type Client struct {
 }
 
 // Verify calls POST /verify.
-func (c *Client) Verify(ctx context.Context, p *x402.PaymentPayload, req *x402.PaymentRequirements) (*x402.VerifyResponse, error) {
-	var out x402.VerifyResponse
-	if err := c.post(ctx, x402.PathVerify, p, req, &out); err != nil {
+func (c *FacilitatorClient) Verify(ctx context.Context, p *PaymentPayload, req *PaymentRequirements) (*VerifyResponse, error) {
+	var out VerifyResponse
+	if err := c.post(ctx, PathVerify, p, req, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
 }
 
 // Settle calls POST /settle.
-func (c *Client) Settle(ctx context.Context, p *x402.PaymentPayload, req *x402.PaymentRequirements) (*x402.SettleResponse, error) {
-	var out x402.SettleResponse
-	if err := c.post(ctx, x402.PathSettle, p, req, &out); err != nil {
+func (c *FacilitatorClient) Settle(ctx context.Context, p *PaymentPayload, req *PaymentRequirements) (*SettleResponse, error) {
+	var out SettleResponse
+	if err := c.post(ctx, PathSettle, p, req, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
 }
 
 // Supported calls GET /supported.
-func (c *Client) Supported(ctx context.Context) (*x402.SupportedResponse, error) {
-	r, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL+x402.PathSupported, nil)
+func (c *FacilitatorClient) Supported(ctx context.Context) (*SupportedResponse, error) {
+	r, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL+PathSupported, nil)
 	if err != nil {
 		return nil, err
 	}
-	var out x402.SupportedResponse
+	var out SupportedResponse
 	if err := c.do(r, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
 }
 
-func (c *Client) post(ctx context.Context, path string, p *x402.PaymentPayload, req *x402.PaymentRequirements, out any) error {
-	body, err := json.Marshal(&x402.FacilitatorRequest{X402Version: x402.Version, PaymentPayload: *p, PaymentRequirements: *req})
+func (c *FacilitatorClient) post(ctx context.Context, path string, p *PaymentPayload, req *PaymentRequirements, out any) error {
+	body, err := json.Marshal(&FacilitatorRequest{X402Version: Version, PaymentPayload: *p, PaymentRequirements: *req})
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func (c *Client) post(ctx context.Context, path string, p *x402.PaymentPayload, 
 	return c.do(r, out)
 }
 
-func (c *Client) do(r *http.Request, out any) error {
+func (c *FacilitatorClient) do(r *http.Request, out any) error {
 	if c.Token != "" {
 		r.Header.Set("Authorization", "Bearer "+c.Token)
 	}
@@ -80,7 +80,7 @@ func (c *Client) do(r *http.Request, out any) error {
 		return fmt.Errorf("facilitator %s: %w", r.URL.Path, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, x402.MaxBody+1))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
 	if err != nil {
 		return fmt.Errorf("facilitator %s: %w", r.URL.Path, err)
 	}
