@@ -415,10 +415,12 @@ func FuzzDecode(f *testing.F) {
 	root := mint(f, k, "fs_*")
 	att := attenuate(f, root, Caveat{Tools: []string{"fs_read_*"}, Expires: t0.Add(time.Minute), Args: []ArgConstraint{{Tool: "*", Arg: "p", Values: []string{"a*"}}}})
 	grant := attenuate(f, att, Caveat{Tools: []string{"fs_read_x"}, Approver: "alice", Holder: "agent"})
-	seeds := map[string]bool{root: true, att: true, grant: true}
+	budgeted := attenuate(f, grant, Caveat{Budget: &Budget{Amount: 5000000, Period: 24 * time.Hour}})
+	seeds := map[string]bool{root: true, att: true, grant: true, budgeted: true}
 	f.Add(root)
 	f.Add(att)
 	f.Add(grant)
+	f.Add(budgeted)
 	f.Add("cmt1.")
 	f.Fuzz(func(t *testing.T, s string) {
 		d, err := decode(s)
