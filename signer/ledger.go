@@ -53,6 +53,9 @@ var migrations = []store.Migration{{
 const (
 	// StateReserved counts against every cap until released.
 	StateReserved = "reserved"
+	// StateHeld counts like StateReserved while a person decides; the
+	// signature has not left the enclave.
+	StateHeld = "held"
 	// StateReleased no longer counts: the transaction was not used.
 	StateReleased = "released"
 )
@@ -116,6 +119,9 @@ type ReserveRequest struct {
 	MessageSHA256 string
 	Blockhash     string
 	Caps          []Cap
+	// Held records the reservation as waiting for a person (StateHeld)
+	// until Confirm.
+	Held bool
 }
 
 // Reserve records r if every cap still holds with it, atomically. It
@@ -132,6 +138,10 @@ func (l *Ledger) Reserve(ctx context.Context, r *ReserveRequest) (existing bool,
 		case err == nil && state == StateReserved:
 			existing = true
 			return nil
+		case err == nil && state == StateHeld:
+			// The same transaction is waiting for a person: a second
+			// request must not get the signature around the approval.
+			return refuse(signerapi.RuleApprovalPending, "the same transaction is waiting for a person's approval")
 		case err == nil:
 			// Released: the blockhash it was bound to has expired, so this
 			// cannot be the same transaction landing; count it again.
@@ -144,6 +154,10 @@ func (l *Ledger) Reserve(ctx context.Context, r *ReserveRequest) (existing bool,
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
+		state = StateReserved
+		if r.Held {
+			state = StateHeld
+		}
 		for _, c := range r.Caps {
 			since := now.Add(-c.Period).UnixMilli()
 			var used int64
@@ -152,16 +166,16 @@ func (l *Ledger) Reserve(ctx context.Context, r *ReserveRequest) (existing bool,
 			add := r.Amount
 			switch c.Kind {
 			case CapFees:
-				q, args, add = `SELECT CAST(COALESCE(SUM(fee), 0) AS BIGINT) FROM signer_reservations WHERE state = ? AND created > ?`, []any{StateReserved, since}, r.Fee
+				q, args, add = `SELECT CAST(COALESCE(SUM(fee), 0) AS BIGINT) FROM signer_reservations WHERE state <> ? AND created > ?`, []any{StateReleased, since}, r.Fee
 			case CapOverall:
-				q, args = `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM signer_reservations WHERE state = ? AND created > ?`, []any{StateReserved, since}
+				q, args = `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM signer_reservations WHERE state <> ? AND created > ?`, []any{StateReleased, since}
 			case CapPrincipal:
-				q, args = `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM signer_reservations WHERE principal = ? AND state = ? AND created > ?`, []any{r.Principal, StateReserved, since}
+				q, args = `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM signer_reservations WHERE principal = ? AND state <> ? AND created > ?`, []any{r.Principal, StateReleased, since}
 			case CapTokenScope:
 				q = `SELECT CAST(COALESCE(SUM(r.amount), 0) AS BIGINT) FROM signer_reservation_scopes s
 					JOIN signer_reservations r ON r.signature = s.signature
-					WHERE s.scope = ? AND r.state = ? AND r.created > ?`
-				args = []any{c.Scope, StateReserved, since}
+					WHERE s.scope = ? AND r.state <> ? AND r.created > ?`
+				args = []any{c.Scope, StateReleased, since}
 			default:
 				return fmt.Errorf("ledger: unknown cap kind %d", c.Kind)
 			}
@@ -177,7 +191,7 @@ func (l *Ledger) Reserve(ctx context.Context, r *ReserveRequest) (existing bool,
 			}
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO signer_reservations (signature, principal, amount, fee, created, state, message_sha256, blockhash)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.Signature, r.Principal, int64(r.Amount), int64(r.Fee), now.UnixMilli(), StateReserved, r.MessageSHA256, r.Blockhash); err != nil {
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.Signature, r.Principal, int64(r.Amount), int64(r.Fee), now.UnixMilli(), state, r.MessageSHA256, r.Blockhash); err != nil {
 			return err
 		}
 		for _, c := range r.Caps {
@@ -231,8 +245,8 @@ func (l *Ledger) Release(ctx context.Context, signature string) (*signerapi.Rese
 	var out signerapi.Reservation
 	err := l.db.InTx(ctx, func(tx *store.Tx) error {
 		var amount, created int64
-		err := tx.QueryRow(ctx, `SELECT principal, amount, created FROM signer_reservations WHERE signature = ? AND state = ?`,
-			signature, StateReserved).Scan(&out.Principal, &amount, &created)
+		err := tx.QueryRow(ctx, `SELECT principal, amount, created FROM signer_reservations WHERE signature = ? AND state <> ?`,
+			signature, StateReleased).Scan(&out.Principal, &amount, &created)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotReserved
 		}
@@ -249,6 +263,19 @@ func (l *Ledger) Release(ctx context.Context, signature string) (*signerapi.Rese
 	return &out, nil
 }
 
+// Confirm turns a held reservation into a plain one once a person
+// approved it.
+func (l *Ledger) Confirm(ctx context.Context, signature string) error {
+	res, err := l.db.Exec(ctx, `UPDATE signer_reservations SET state = ? WHERE signature = ? AND state = ?`, StateReserved, signature, StateHeld)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("ledger: confirming %s: %d rows (%v)", signature, n, err)
+	}
+	return nil
+}
+
 // Reserved sums the live reservations of the last period (principal ""
 // for everyone).
 func (l *Ledger) Reserved(ctx context.Context, principal string, period time.Duration) (uint64, error) {
@@ -256,9 +283,9 @@ func (l *Ledger) Reserved(ctx context.Context, principal string, period time.Dur
 	var used int64
 	var err error
 	if principal == "" {
-		err = l.db.QueryRow(ctx, `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM signer_reservations WHERE state = ? AND created > ?`, StateReserved, since).Scan(&used)
+		err = l.db.QueryRow(ctx, `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM signer_reservations WHERE state <> ? AND created > ?`, StateReleased, since).Scan(&used)
 	} else {
-		err = l.db.QueryRow(ctx, `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM signer_reservations WHERE principal = ? AND state = ? AND created > ?`, principal, StateReserved, since).Scan(&used)
+		err = l.db.QueryRow(ctx, `SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM signer_reservations WHERE principal = ? AND state <> ? AND created > ?`, principal, StateReleased, since).Scan(&used)
 	}
 	return uint64(used), err
 }

@@ -157,7 +157,7 @@ func (s *Signer) SignTransaction(ctx context.Context, tok *captoken.Verified, wi
 	caps := s.caps(tok)
 	existing, err := s.ledger.Reserve(ctx, &ReserveRequest{
 		Signature: sigStr, Principal: Principal(tok), Amount: v.Amount, Fee: v.Fee,
-		MessageSHA256: entry.ArgsSHA256, Blockhash: tx.Blockhash.String(), Caps: caps,
+		MessageSHA256: entry.ArgsSHA256, Blockhash: tx.Blockhash.String(), Caps: caps, Held: v.NeedsApproval,
 	})
 	if err != nil {
 		return nil, deny(err)
@@ -176,6 +176,9 @@ func (s *Signer) SignTransaction(ctx context.Context, tok *captoken.Verified, wi
 		id, err := s.hold(ctx, tok, v, sigStr)
 		resp.Approval = id
 		if err != nil {
+			return nil, release(deny(err))
+		}
+		if err := s.ledger.Confirm(ctx, sigStr); err != nil {
 			return nil, release(deny(err))
 		}
 	}

@@ -271,14 +271,16 @@ func TestApprovals(t *testing.T) {
 	f.s.Policy().MaxPerTx = 3000000
 	f.s.Policy().Window.Max = 5000000
 	tok := f.token(t, "eve", "")
+	var wire []byte
 	run := func(decide func(a signerapi.Approval)) (*signerapi.SignResponse, error) {
+		wire = f.pay(t, 2500000)
 		type result struct {
 			r   *signerapi.SignResponse
 			err error
 		}
 		done := make(chan result, 1)
 		go func() {
-			r, err := f.s.SignTransaction(ctx, tok, f.pay(t, 2500000))
+			r, err := f.s.SignTransaction(ctx, tok, wire)
 			done <- result{r, err}
 		}()
 		a := <-f.holds
@@ -303,6 +305,16 @@ func TestApprovals(t *testing.T) {
 	})
 	t.Run("denied", func(t *testing.T) {
 		_, err := run(func(a signerapi.Approval) { f.s.Decide(ctx, a.ID, false) })
+		wantRule(t, err, signerapi.RuleApprovalDenied)
+	})
+	t.Run("the same transaction again while held", func(t *testing.T) {
+		_, err := run(func(a signerapi.Approval) {
+			// The first request waits; the same bytes again must not get
+			// the signature around the person.
+			_, err := f.s.SignTransaction(ctx, tok, wire)
+			wantRule(t, err, signerapi.RuleApprovalPending)
+			f.s.Decide(ctx, a.ID, false)
+		})
 		wantRule(t, err, signerapi.RuleApprovalDenied)
 	})
 	t.Run("timeout", func(t *testing.T) {

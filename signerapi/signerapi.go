@@ -175,6 +175,9 @@ const (
 	RuleApprovalDenied = "approval_denied"
 	// RuleApprovalTimeout: nobody approved in time.
 	RuleApprovalTimeout = "approval_timeout"
+	// RuleApprovalPending: the same transaction is already waiting for a
+	// person; a second request does not get around the approval.
+	RuleApprovalPending = "approval_pending"
 	// RuleFeePayer: a fee-payer-only key is not the fee payer, or appears
 	// in an instruction's accounts (authority or source of a transfer).
 	RuleFeePayer = "fee_payer"
@@ -201,7 +204,7 @@ const (
 // Rules lists every policy rule reason code.
 func Rules() []string {
 	return []string{RuleProgram, RuleInstruction, RuleMint, RuleRecipient, RuleSOLTransfer, RuleMaxPerTx,
-		RuleWindow, RuleWindowPrincipal, RuleWindowFees, RuleTokenBudget, RuleApprovalDenied, RuleApprovalTimeout,
+		RuleWindow, RuleWindowPrincipal, RuleWindowFees, RuleTokenBudget, RuleApprovalDenied, RuleApprovalTimeout, RuleApprovalPending,
 		RuleFeePayer, RuleComputeUnitPrice, RuleComputeUnitLimit, RuleNotSigner, RuleLookupTables, RuleMessage, RuleTokenScope}
 }
 
