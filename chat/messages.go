@@ -415,6 +415,9 @@ type Message struct {
 	// NotForDevice is set when the envelope verified but wraps no key for
 	// this device (sent before it existed, or after it was removed).
 	NotForDevice bool `json:"not_for_device,omitempty"`
+	// Recipients are the devices the envelope wraps a content key for:
+	// who can read the message (set when the envelope verified).
+	Recipients []string `json:"recipients,omitempty"`
 }
 
 // ReadOptions select messages. Zero values mean: all conversations, both
@@ -492,6 +495,9 @@ func (c *Client) open(ctx context.Context, m relayapi.Message) Message {
 	if err := env.Verify(); err != nil {
 		out.Err = err.Error()
 		return out
+	}
+	for _, k := range env.Keys {
+		out.Recipients = append(out.Recipients, k.Device)
 	}
 	// A device's revocation ends its authority: what it signed at or after
 	// the revocation time is not from the wallet's owner. (A stolen key can
