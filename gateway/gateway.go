@@ -113,6 +113,7 @@ type Server struct {
 	audit      AuditLog
 	closeAudit func() error
 	refusals   refusalLimiter // rate limit of audited refusals (refusal.go)
+	live       liveRequests   // HTTP requests in progress, shutdown (cancel.go)
 	rounds     rounds         // held calls of stateless clients between rounds (call_confirm_roundtrip.go)
 	db         *store.DB
 	adminToken []byte
@@ -314,18 +315,36 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	case <-ctx.Done():
 	case <-s.ctx.Done():
 	}
-	// Close the MCP sessions first: their long-lived response streams
-	// would otherwise hold the graceful shutdown until its timeout.
+	// Cancel what is still running (upstream calls get
+	// notifications/cancelled, held calls are abandoned), then close the
+	// MCP sessions: a session's Close waits for its handlers, and its
+	// long-lived response streams would otherwise hold the graceful
+	// shutdown. All of it within ShutdownTimeout.
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	s.cancelRequests()
+	closed := make(chan struct{})
 	var open []*mcp.ServerSession
 	for ss := range s.mcp.Sessions() {
 		open = append(open, ss)
 	}
-	for _, ss := range open {
-		ss.Close()
+	go func() {
+		var wg sync.WaitGroup
+		for _, ss := range open {
+			wg.Add(1)
+			go func() { defer wg.Done(); ss.Close() }()
+		}
+		wg.Wait()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-sctx.Done():
+		s.log.Warn("shutdown: MCP sessions still closing", "timeout", ShutdownTimeout)
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	hs.Shutdown(sctx)
+	if hs.Shutdown(sctx) != nil {
+		hs.Close()
+	}
 	<-errc
 	return nil
 }
@@ -338,12 +357,25 @@ func (s *Server) Close() error {
 		if s.cancel != nil {
 			s.cancel()
 		}
+		s.cancelRequests()
 		s.mu.Lock()
 		ups := s.upstreams
 		s.upstreams = map[string]*backend{}
 		s.mu.Unlock()
+		// Upstreams close in parallel, within ShutdownTimeout: one that
+		// does not answer its DELETE, or a process that ignores its stdin
+		// closing, does not hold the others.
+		var wg sync.WaitGroup
 		for _, u := range ups {
-			u.close()
+			wg.Add(1)
+			go func() { defer wg.Done(); u.close() }()
+		}
+		closed := make(chan struct{})
+		go func() { wg.Wait(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(ShutdownTimeout):
+			s.log.Warn("shutdown: upstream connections still closing", "timeout", ShutdownTimeout)
 		}
 		s.wg.Wait()
 		if s.closeAudit != nil {

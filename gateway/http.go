@@ -95,7 +95,7 @@ func (s *Server) routes() http.Handler {
 		}
 		return &auth.TokenInfo{UserID: p.ChainID, Expiration: p.Expires, Extra: map[string]any{"principal": p}}, nil
 	}, nil)
-	mux.Handle(PathMCP, s.requireToken(sdkAuth(s.byProtocol(streamable))))
+	mux.Handle(PathMCP, s.tagRequests(s.requireToken(sdkAuth(s.byProtocol(streamable)))))
 	mux.Handle(PathAttestation, ratls.AttestationHandler(s.opts.Attester, s.issuer.SPKI))
 	mux.HandleFunc(PathCredentialKey, s.handleCredentialKey)
 	mux.Handle(PathCredentials, s.requireToken(http.HandlerFunc(s.handleCredentials)))
@@ -165,6 +165,10 @@ func tokenErrorMessage(err error) string {
 // they end) and filters list results to what the caller's token allows.
 func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		// Cancelled also when the client goes away or the gateway stops
+		// (cancel.go).
+		ctx, done := s.requestContext(ctx, req)
+		defer done()
 		p := principalOf(req.GetExtra())
 		if ss, ok := req.GetSession().(*mcp.ServerSession); ok && p != nil {
 			s.track(ss, p)
