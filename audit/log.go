@@ -32,6 +32,9 @@ type Options struct {
 	Now func() time.Time
 	// Observer is told the size of each group commit. If nil, nobody is.
 	Observer Observer
+	// DeferDelay is the longest a Defer'd entry waits for a Stage or
+	// Append to carry it before it is written on its own. If zero, 20ms.
+	DeferDelay time.Duration
 }
 
 // Observer watches a Log's writes; *ops.Audit implements it.
@@ -70,6 +73,9 @@ type Log struct {
 	closed  bool
 	obs     Observer
 
+	deferDelay time.Duration
+	flushArmed bool // guarded by mu: a flush of deferred entries is scheduled
+
 	smu     sync.Mutex // serializes fsyncs; taken before wmu, never under it
 	synced  int64      // bytes known durable
 	syncErr error      // a failed fsync: nothing later is durable
@@ -102,6 +108,10 @@ func Open(ctx context.Context, path string, opts *Options) (*Log, error) {
 	}
 	if l.now == nil {
 		l.now = time.Now
+	}
+	l.deferDelay = opts.DeferDelay
+	if l.deferDelay <= 0 {
+		l.deferDelay = 20 * time.Millisecond
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -250,25 +260,80 @@ func (l *Log) Stage(ctx context.Context, e Entry) (durable func() error, err err
 		return l.syncer(w.end, err)
 	default:
 	}
+	l.writeQueuedLocked(false)
+	l.wmu.Unlock()
+	err = <-w.done
+	return l.syncer(w.end, err)
+}
+
+// writeQueuedLocked writes every queued entry (and a checkpoint when one
+// is due or forced) in one write, and hands each its result and the file
+// size after it. The caller holds wmu.
+func (l *Log) writeQueuedLocked(forceCheckpoint bool) (end int64, err error) {
 	l.mu.Lock()
 	batch := l.queue
 	l.queue = nil
 	l.mu.Unlock()
+	if len(batch) == 0 && !(forceCheckpoint && l.pending > 0) {
+		return l.size, nil
+	}
 	lines := make([]*line, len(batch))
 	for i, b := range batch {
 		lines[i] = b.ln
 	}
-	err = l.writeLocked(lines, false)
-	if l.obs != nil {
+	err = l.writeLocked(lines, forceCheckpoint)
+	if l.obs != nil && len(lines) > 0 {
 		l.obs.Committed(len(lines))
 	}
-	end := l.size
 	for _, b := range batch {
-		b.end = end
+		b.end = l.size
 		b.done <- err
 	}
+	return l.size, err
+}
+
+// Defer queues e to be written with the next Stage or Append (in the same
+// write, under the same checkpoint and fsync), or at the latest after
+// Options.DeferDelay, or by Close; it returns without waiting for any of
+// it. It is for entries nothing waits on, such as the outcome of an action
+// whose decision entry was already durable: they cost no write, signature
+// or fsync of their own. A deferred entry that cannot be written breaks the
+// log (ErrBroken), so every later Stage and Append fails; Defer itself
+// fails only for an entry Append would refuse before writing.
+func (l *Log) Defer(e Entry) error {
+	if e.Type == "" || reservedType(e.Type) {
+		return fmt.Errorf("audit: invalid entry type %q", e.Type)
+	}
+	if err := checkEntry(&e); err != nil {
+		return err
+	}
+	w := &waiter{ln: &line{Entry: e}, done: make(chan error, 1)}
+	l.mu.Lock()
+	l.queue = append(l.queue, w)
+	arm := !l.flushArmed
+	l.flushArmed = true
+	l.mu.Unlock()
+	if arm {
+		time.AfterFunc(l.deferDelay, l.flushDeferred)
+	}
+	return nil
+}
+
+// flushDeferred writes and syncs what Defer queued and no Stage took.
+func (l *Log) flushDeferred() {
+	l.mu.Lock()
+	l.flushArmed = false
+	l.mu.Unlock()
+	l.wmu.Lock()
+	if l.closed {
+		l.wmu.Unlock()
+		return
+	}
+	end, err := l.writeQueuedLocked(false)
 	l.wmu.Unlock()
-	return l.syncer(end, <-w.done)
+	if err == nil {
+		l.syncTo(end) // a failure breaks the log
+	}
 }
 
 // syncer starts the fsync that makes the file durable up to end and
@@ -437,8 +502,10 @@ func (l *Log) Close() error {
 		return nil
 	}
 	var err error
-	if l.broken == nil && l.pending > 0 {
-		err = l.writeLocked(nil, true)
+	if l.broken == nil {
+		// Deferred entries, and Stages that queued but had not taken
+		// the writer lock, are written now with the final checkpoint.
+		_, err = l.writeQueuedLocked(true)
 	}
 	if serr := l.f.Sync(); serr != nil {
 		l.syncErr = serr // a durable waited after Close reports it

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestStage: a staged entry is in the file (readable by another reader)
@@ -106,4 +107,91 @@ func TestStageRejectsReserved(t *testing.T) {
 	if _, err := l.Stage(context.Background(), Entry{Type: "x", Arguments: []byte("{")}); err == nil || errors.Is(err, ErrBroken) {
 		t.Fatalf("invalid arguments: err = %v, want a refusal that does not break the log", err)
 	}
+}
+
+// TestDefer: a deferred entry rides with the next Stage (one group
+// commit), is written on its own after DeferDelay when no Stage comes, and
+// Close writes what is still queued; the log verifies and ends sealed.
+func TestDefer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	key := testKey(4)
+	obs := &countObserver{}
+	l, err := Open(context.Background(), path, &Options{Signer: key, Observer: obs, DeferDelay: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Defer(Entry{Type: "test", Reason: "outcome-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); bytes.Contains(b, []byte("outcome-1")) {
+		t.Fatal("a deferred entry was written before any Stage")
+	}
+	durable, err := l.Stage(context.Background(), Entry{Type: "test", Reason: "decision-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := durable(); err != nil {
+		t.Fatal(err)
+	}
+	if got := obs.batches(); len(got) != 1 || got[0] != 2 {
+		t.Fatalf("group commits %v, want one of 2 entries", got)
+	}
+	if err := l.Defer(Entry{Type: "test", Reason: "outcome-2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Defer(Entry{Type: TypeHeader}); err == nil {
+		t.Fatal("a reserved type was deferred")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte("outcome-2")) {
+		t.Fatal("Close did not write a deferred entry")
+	}
+	sum, err := Inspect(bytes.NewReader(b), &VerifyOptions{Key: key.Public().(ed25519.PublicKey)})
+	if err != nil || sum.Entries != 3 || sum.Unsealed != 0 {
+		t.Fatalf("Inspect: %+v, %v", sum, err)
+	}
+
+	// Alone, after DeferDelay.
+	path2 := filepath.Join(t.TempDir(), "audit.jsonl")
+	l2, err := Open(context.Background(), path2, &Options{Signer: key, DeferDelay: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	if err := l2.Defer(Entry{Type: "test", Reason: "alone"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if b, _ := os.ReadFile(path2); bytes.Contains(b, []byte("alone")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a deferred entry was never written on its own")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+type countObserver struct {
+	mu sync.Mutex
+	n  []int
+}
+
+func (o *countObserver) Committed(n int) {
+	o.mu.Lock()
+	o.n = append(o.n, n)
+	o.mu.Unlock()
+}
+
+func (o *countObserver) batches() []int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]int(nil), o.n...)
 }

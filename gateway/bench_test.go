@@ -65,7 +65,10 @@ func BenchmarkToolsCall(b *testing.B) {
 				css := make([]*mcp.ClientSession, sessions)
 				for i := range css {
 					c := mcp.NewClient(&mcp.Implementation{Name: "bench"}, nil)
-					cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: tg.endpoint, HTTPClient: tg.hc, DisableStandaloneSSE: true}, nil)
+					// One protocol on every path (the upstream is a session
+					// server): 2025-11-25.
+					cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: tg.endpoint, HTTPClient: tg.hc, DisableStandaloneSSE: true},
+						&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 					if err != nil {
 						b.Fatal(err)
 					}

@@ -95,6 +95,14 @@ func (s *Server) auditOutcome(ctx context.Context, c *toolCall, res *mcp.CallToo
 	default:
 		e.Decision, e.Reason = "ok", ""
 	}
+	if dl, ok := s.audit.(DeferredLog); ok {
+		// Written with the next decision entry (one write, checkpoint
+		// and fsync for both), or on its own shortly after.
+		if err := dl.Defer(e); err != nil {
+			s.log.Error("audit append of a call result failed", "err", err)
+		}
+		return
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -102,6 +110,12 @@ func (s *Server) auditOutcome(ctx context.Context, c *toolCall, res *mcp.CallToo
 			s.log.Error("audit append of a call result failed", "err", err)
 		}
 	}()
+}
+
+// DeferredLog is an AuditLog that can queue an entry to be written with
+// the next one (*audit.Log implements it).
+type DeferredLog interface {
+	Defer(e audit.Entry) error
 }
 
 // auditArguments returns c's arguments for its audit entries, redacted of
