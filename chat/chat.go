@@ -55,6 +55,9 @@ type Options struct {
 	// MaxStampBits is the most proof-of-work the client will mint when a
 	// relay asks for it. If zero, 28 (about 25 seconds of one core).
 	MaxStampBits int
+	// Payer, if set, pays a payment stamp (x402) to a recipient who set a
+	// price, instead of minting proof of work. If nil, proof of work only.
+	Payer StampPayer
 	// AgentPolicy is the attestation policy an agent device's evidence
 	// must satisfy before this client wraps a content key to it
 	// (agents.go). If nil, the zero policy, which accepts no evidence: no

@@ -226,14 +226,12 @@ func (c *Client) postOp(ctx context.Context, path string, op *envelope.Op) error
 	return err
 }
 
-// mint makes the stamps the relay asked for, over hash.
+// mint makes the stamps the relay asked for, over hash: proof of work, or
+// payments (payments.go).
 func (c *Client) mint(ctx context.Context, needed []relayapi.StampNeeded, hash [32]byte) (map[string]stamp.Stamp, error) {
 	out := map[string]stamp.Stamp{}
 	for _, n := range needed {
-		if n.Bits > c.opts.MaxStampBits {
-			return nil, fmt.Errorf("%s asks for a %d-bit stamp, more than the %d bits this client mints", n.Recipient, n.Bits, c.opts.MaxStampBits)
-		}
-		st, err := stamp.Mint(ctx, stamp.Input{Recipient: n.Recipient, Sender: c.Address(), Message: hash}, n.Bits)
+		st, err := c.stampFor(ctx, n, hash)
 		if err != nil {
 			return nil, err
 		}

@@ -292,6 +292,12 @@ func (s *Server) handleUser(w http.ResponseWriter, r *http.Request, _ *session) 
 		s.edge.WriteError(w, r, err)
 		return
 	}
+	if s.opts.Payments != nil {
+		if resp.Price, err = s.price(ctx, s.db, addr.String()); err != nil {
+			s.edge.WriteError(w, r, err)
+			return
+		}
+	}
 	edge.WriteJSON(w, http.StatusOK, resp)
 }
 

@@ -59,6 +59,9 @@ func (s *Server) send(ctx context.Context, req *relayapi.SendRequest, sess *sess
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := s.settlePayments(ctx, stamps, sess.wallet, env.Hash()); err != nil {
+		return nil, nil, err
+	}
 	// The envelope JSON is stored as received, after the checks above; it
 	// holds ciphertext, wrapped keys and signatures only.
 	raw := bytes.Clone(req.Envelope)
@@ -205,7 +208,23 @@ func (s *Server) checkStamp(ctx context.Context, q querier, recipient, sender wa
 	}
 	st, ok := stamps[recipient]
 	if !ok {
-		return &relayapi.StampNeeded{Recipient: recipient, Bits: bits}, nil
+		n := &relayapi.StampNeeded{Recipient: recipient, Bits: bits}
+		if s.opts.Payments != nil {
+			price, err := s.price(ctx, q, recipient.String())
+			if err != nil {
+				return nil, err
+			}
+			if price != nil {
+				n.Payment = stamp.Requirements(stamp.Input{Recipient: recipient, Sender: sender, Message: hash}, price, s.opts.Payments.FeePayer)
+			}
+		}
+		return n, nil
+	}
+	switch st.Kind {
+	case kindSettled:
+		return nil, nil // settled by settlePayments before this transaction
+	case stamp.KindX402:
+		return nil, edge.Errorf(http.StatusPaymentRequired, relayapi.ReasonStampKind, "stamp for %s: payment stamps pay for direct messages only; use proof of work", recipient)
 	}
 	v := s.opts.Stamps[st.Kind]
 	if v == nil {
@@ -216,6 +235,66 @@ func (s *Server) checkStamp(ctx context.Context, q querier, recipient, sender wa
 		return nil, edge.Errorf(http.StatusPaymentRequired, relayapi.ReasonStampRejected, "stamp for %s rejected: %v", recipient, err)
 	}
 	return nil, nil
+}
+
+// kindSettled marks, in a request's parsed stamps, a payment stamp that
+// settlePayments has settled; it never comes from the wire (parseStamps
+// accepts only stamp.Validate's kinds).
+const kindSettled = "x402-settled"
+
+// settlePayments settles the payment stamps of a message before the
+// transaction that stores it, so that no database transaction waits on
+// the chain and a retried transaction never settles twice. A payment is
+// settled only for a recipient who set a price and has not allowed the
+// sender; the facilitator's ledger refuses a replayed payment, and its
+// memo binds this message. A settled stamp is replaced by kindSettled.
+// A payment settles before the message is stored: a message then refused
+// (a concurrent membership change) is not refunded; the client paid only
+// after a 402 for this very envelope.
+func (s *Server) settlePayments(ctx context.Context, stamps map[wallet.Address]stamp.Stamp, sender wallet.Address, hash [32]byte) error {
+	for addr, st := range stamps {
+		if st.Kind != stamp.KindX402 {
+			continue
+		}
+		if s.opts.Payments == nil {
+			return edge.Errorf(http.StatusPaymentRequired, relayapi.ReasonStampKind, "stamp for %s: kind %q is not accepted by this relay", addr, st.Kind)
+		}
+		state, err := consentState(ctx, s.db, addr.String(), sender.String())
+		if err != nil {
+			return err
+		}
+		if state == envelope.Allowed {
+			delete(stamps, addr) // not needed: never charge it
+			continue
+		}
+		price, err := s.price(ctx, s.db, addr.String())
+		if err != nil {
+			return err
+		}
+		in := stamp.Input{Recipient: addr, Sender: sender, Message: hash}
+		if err := s.opts.Payments.Verify(ctx, &st, in, stamp.Requirement{Price: price}); err != nil {
+			return edge.Errorf(http.StatusPaymentRequired, relayapi.ReasonStampRejected, "stamp for %s rejected: %v", addr, err)
+		}
+		stamps[addr] = stamp.Stamp{Kind: kindSettled}
+	}
+	return nil
+}
+
+// price is addr's price for strangers, or nil.
+func (s *Server) price(ctx context.Context, q querier, addr string) (*stamp.Price, error) {
+	var raw string
+	err := q.QueryRow(ctx, `SELECT price FROM relay_users WHERE wallet = ?`, addr).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && raw == "") {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var p stamp.Price
+	if err := json.Unmarshal([]byte(raw), &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
 }
 
 // stampRequired is the 402 naming who needs a stamp, or nil when nobody
@@ -400,6 +479,28 @@ func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request, sess *se
 		s.edge.WriteError(w, r, edge.Errorf(http.StatusBadRequest, relayapi.ReasonBadDifficulty, "difficulty %d out of range 0-%d", req.Difficulty, stamp.MaxBits))
 		return
 	}
+	setPrice := req.Price != nil || req.NoPrice
+	var price string
+	if req.Price != nil {
+		if req.NoPrice {
+			s.edge.WriteError(w, r, edge.Errorf(http.StatusBadRequest, relayapi.ReasonBadPrice, "price and no_price together"))
+			return
+		}
+		if s.opts.Payments == nil {
+			s.edge.WriteError(w, r, edge.Errorf(http.StatusBadRequest, relayapi.ReasonNoPayments, "this relay takes no payments (no facilitator configured)"))
+			return
+		}
+		if err := req.Price.Validate(); err != nil {
+			s.edge.WriteError(w, r, edge.Errorf(http.StatusBadRequest, relayapi.ReasonBadPrice, "%v", err))
+			return
+		}
+		if req.Price.Network != s.opts.Payments.Network {
+			s.edge.WriteError(w, r, edge.Errorf(http.StatusBadRequest, relayapi.ReasonBadPrice, "this relay takes payments on %s, not %s", s.opts.Payments.Network, req.Price.Network))
+			return
+		}
+		b, _ := json.Marshal(req.Price)
+		price = string(b)
+	}
 	ctx := r.Context()
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		res, err := tx.Exec(ctx, `UPDATE relay_users SET difficulty = ? WHERE wallet = ?`, req.Difficulty, sess.wallet.String())
@@ -407,7 +508,12 @@ func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request, sess *se
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			_, err = tx.Exec(ctx, `INSERT INTO relay_users (wallet, difficulty) VALUES (?, ?)`, sess.wallet.String(), req.Difficulty)
+			if _, err = tx.Exec(ctx, `INSERT INTO relay_users (wallet, difficulty) VALUES (?, ?)`, sess.wallet.String(), req.Difficulty); err != nil {
+				return err
+			}
+		}
+		if setPrice {
+			_, err = tx.Exec(ctx, `UPDATE relay_users SET price = ? WHERE wallet = ?`, price, sess.wallet.String())
 		}
 		return err
 	})

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -44,6 +45,10 @@ type Options struct {
 	DefaultDifficulty int
 	// Stamps are the verifiers by stamp kind. If nil, proof of work only.
 	Stamps map[string]stamp.Verifier
+	// Payments, if set, accepts x402 payment stamps to recipients who set
+	// a price, settled through its facilitator, and lets users set prices.
+	// If nil, prices are refused and so are payment stamps.
+	Payments *stamp.Payment
 	// Now is the clock. If nil, time.Now.
 	Now func() time.Time
 	// Rand is the randomness source. If nil, crypto/rand.Reader.
@@ -96,6 +101,10 @@ func New(ctx context.Context, db *store.DB, opts *Options) (*Server, error) {
 	}
 	if o.Stamps == nil {
 		o.Stamps = map[string]stamp.Verifier{stamp.KindPoW: stamp.PoW{}}
+	}
+	if o.Payments != nil {
+		o.Stamps = maps.Clone(o.Stamps)
+		o.Stamps[stamp.KindX402] = o.Payments
 	}
 	if o.Now == nil {
 		o.Now = time.Now

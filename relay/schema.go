@@ -59,6 +59,10 @@ CREATE TABLE relay_consent (wallet TEXT NOT NULL, peer TEXT NOT NULL, state TEXT
 	// runs only after this step), so they are deleted with their messages
 	// and memberships; direct conversations stay.
 	SQLite: dropGroups,
+}, {
+	// Version 3: a user's price for strangers' first messages (a
+	// stamp.Price as JSON; empty: no price, proof of work only).
+	SQLite: `ALTER TABLE relay_users ADD COLUMN price TEXT NOT NULL DEFAULT ''`,
 }}
 
 const dropGroups = `

@@ -10,6 +10,7 @@ import (
 	"github.com/chatmcp/chatmcp/internal/edge"
 	"github.com/chatmcp/chatmcp/stamp"
 	"github.com/chatmcp/chatmcp/wallet"
+	"github.com/chatmcp/chatmcp/x402"
 	"github.com/go-json-experiment/json/jsontext"
 )
 
@@ -75,6 +76,9 @@ type UserResponse struct {
 	Address    wallet.Address        `json:"address"`
 	Devices    []envelope.DeviceCert `json:"devices"`
 	Difficulty int                   `json:"difficulty"`
+	// Price, when set, is what the user accepts as a payment stamp
+	// (x402 `exact`) instead of proof of work.
+	Price *stamp.Price `json:"price,omitzero"`
 	// Revocations are the wallet-signed revocations of the user's former
 	// devices; clients reject envelopes those devices signed afterwards.
 	Revocations []envelope.Revocation `json:"revocations,omitzero"`
@@ -153,15 +157,24 @@ type ConsentRequest struct {
 	Update envelope.ConsentUpdate `json:"update"`
 }
 
-// SettingsRequest sets the caller's proof-of-work difficulty for strangers.
+// SettingsRequest sets the caller's proof-of-work difficulty for strangers
+// and, with Price or NoPrice, the price a payment stamp pays instead
+// (neither: the price is left as it is).
 type SettingsRequest struct {
-	Difficulty int `json:"difficulty"`
+	Difficulty int          `json:"difficulty"`
+	Price      *stamp.Price `json:"price,omitzero"`
+	NoPrice    bool         `json:"no_price,omitzero"`
 }
 
 // StampNeeded names a recipient who requires a stamp and its difficulty.
 type StampNeeded struct {
 	Recipient wallet.Address `json:"recipient"`
 	Bits      int            `json:"bits"`
+	// Payment, when the recipient set a price and the relay takes
+	// payments, is the x402 requirements a payment stamp for this very
+	// message must meet (its memo binds the message): an alternative to
+	// Bits of work.
+	Payment *x402.PaymentRequirements `json:"payment,omitzero"`
 }
 
 // Error is every error response: the body every ChatMCP service answers
@@ -229,4 +242,6 @@ const (
 	ReasonStampRejected = "stamp_rejected" // stamp does not verify
 	ReasonBadConsent    = "bad_consent"    // consent update does not verify
 	ReasonBadDifficulty = "bad_difficulty" // difficulty out of range
+	ReasonBadPrice      = "bad_price"      // a price that is malformed, or on a network this relay does not take
+	ReasonNoPayments    = "no_payments"    // this relay takes no payments (no facilitator configured)
 )

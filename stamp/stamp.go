@@ -22,8 +22,9 @@ import (
 const (
 	// KindPoW is SHA-256 hashcash over the Input.
 	KindPoW = "pow-sha256"
-	// KindX402 is reserved for a payment under the x402 protocol; no
-	// Verifier exists for it yet, so the relay rejects it.
+	// KindX402 is a payment under the x402 protocol: Proof is the JSON of
+	// an x402.PaymentPayload whose memo binds the Input (Memo); the relay
+	// accepts it only with a Payment verifier configured.
 	KindX402 = "x402"
 )
 
@@ -64,6 +65,9 @@ type Input struct {
 type Requirement struct {
 	// Bits is the proof-of-work difficulty in leading zero bits.
 	Bits int
+	// Price, if set, is what a payment stamp must pay. If nil, the
+	// recipient takes no payment.
+	Price *Price
 }
 
 // Verifier checks one kind of stamp. Payment kinds plug in here.

@@ -14,12 +14,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/chatmcp/chatmcp/internal/ops"
 	"github.com/chatmcp/chatmcp/relay"
+	"github.com/chatmcp/chatmcp/stamp"
 	"github.com/chatmcp/chatmcp/store"
+	"github.com/chatmcp/chatmcp/x402"
 )
 
 // Options configure Run.
@@ -39,6 +42,12 @@ type Options struct {
 	TLSCert, TLSKey string
 	// Dev serves plain HTTP, and only on a loopback address.
 	Dev bool
+	// Facilitator, if set, is an x402 facilitator's URL: users may then
+	// set a price for strangers' first messages and payment stamps are
+	// settled through it. If empty, proof of work only.
+	Facilitator string
+	// FacilitatorToken is the facilitator's bearer token, if it needs one.
+	FacilitatorToken string
 	// Stderr receives the warning and the listening line. If nil,
 	// os.Stderr.
 	Stderr io.Writer
@@ -94,7 +103,14 @@ func Run(ctx context.Context, o *Options) error {
 		return err
 	}
 	defer db.Close()
-	srv, err := relay.New(ctx, db, &relay.Options{Domain: domain, Logger: logger, Metrics: o.Metrics})
+	var payments *stamp.Payment
+	if o.Facilitator != "" {
+		if payments, err = paymentsFrom(ctx, o.Facilitator, o.FacilitatorToken); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "chatmcp-relay: payment stamps on %s through %s (fee payer %s)\n", payments.Network, o.Facilitator, payments.FeePayer)
+	}
+	srv, err := relay.New(ctx, db, &relay.Options{Domain: domain, Logger: logger, Metrics: o.Metrics, Payments: payments})
 	if err != nil {
 		return err
 	}
@@ -139,4 +155,23 @@ func Run(ctx context.Context, o *Options) error {
 		return err
 	}
 	return nil
+}
+
+// paymentsFrom asks the facilitator at url which Solana network it settles
+// on and with which fee payer (GET /supported).
+func paymentsFrom(ctx context.Context, url, token string) (*stamp.Payment, error) {
+	c := &x402.FacilitatorClient{URL: strings.TrimRight(url, "/"), Token: token}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	sup, err := c.Supported(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("--facilitator: %w", err)
+	}
+	for _, k := range sup.Kinds {
+		n, err := x402.ParseNetwork(k.Network)
+		if k.X402Version == x402.Version && k.Scheme == x402.SchemeExact && err == nil && n.IsSolana() && k.Extra != nil && k.Extra.FeePayer != "" {
+			return &stamp.Payment{Facilitator: c, FeePayer: k.Extra.FeePayer, Network: k.Network}, nil
+		}
+	}
+	return nil, fmt.Errorf("--facilitator %s supports no x402 v2 exact scheme on Solana", url)
 }

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 
 	"github.com/chatmcp/chatmcp/internal/ops"
 	"github.com/chatmcp/chatmcp/relay"
@@ -17,6 +19,7 @@ import (
 //
 //	chatmcp-relay --listen ADDR --data DIR [--db DSN] [--domain HOST[:PORT]]
 //	              (--tls-cert FILE --tls-key FILE | --dev)
+//	              [--facilitator URL [--facilitator-token-file FILE]]
 //	              [--metrics-listen ADDR] [--log-format text|json]
 func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("chatmcp-relay", flag.ContinueOnError)
@@ -29,6 +32,8 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.StringVar(&o.TLSCert, "tls-cert", "", "TLS certificate (PEM)")
 	fs.StringVar(&o.TLSKey, "tls-key", "", "TLS private key (PEM)")
 	fs.BoolVar(&o.Dev, "dev", false, "INSECURE: plain HTTP, loopback addresses only")
+	fs.StringVar(&o.Facilitator, "facilitator", "", "x402 facilitator URL: users may set a price for strangers' first messages (default: proof of work only)")
+	tokenFile := fs.String("facilitator-token-file", "", "file holding the facilitator's bearer token")
 	var of ops.Flags
 	of.Register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -43,6 +48,13 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	o.Stderr = stderr
 	var err error
+	if *tokenFile != "" {
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			return fail(err)
+		}
+		o.FacilitatorToken = strings.TrimSpace(string(b))
+	}
 	if o.Logger, err = of.Logger(stderr); err != nil {
 		return fail(err)
 	}
