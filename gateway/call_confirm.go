@@ -70,7 +70,8 @@ func (s *Server) approvalRequest(c *toolCall) approval.Request {
 	redacted, _ := s.redactorFor(c).Value(c.args).(map[string]any)
 	return approval.Request{Principal: c.principal.Name(), TokenID: c.principal.TokenID,
 		Tool: c.tool.exposed, ArgumentsSHA256: c.argsHash, Arguments: redacted, Session: sessionID(c.req.Session),
-		CallerMayApprove: c.tool.upstream.cfg.CallerElicitationApproves, Approver: c.principal.Approver,
+		// A grant names its approver: its holder never approves, opt-in or not.
+		CallerMayApprove: c.tool.upstream.cfg.CallerElicitationApproves && c.principal.Approver == "", Approver: c.principal.Approver,
 		Holder: c.principal.Holder, Grant: c.principal.ChainID}
 }
 

@@ -305,3 +305,43 @@ func TestRevokeDerived(t *testing.T) {
 		t.Errorf("the revocation is not audited with its holder")
 	}
 }
+
+// TestGrantHolderNeverSelfApproves: on an upstream whose operator let
+// callers approve their own calls by elicitation
+// (caller_elicitation_approves), a call under a grant that names an
+// approver is still decided only by that approver: the holder's "approve"
+// answer is ignored.
+func TestGrantHolderNeverSelfApproves(t *testing.T) {
+	h := newHarness(t, hopts{timeout: 20 * time.Second, upstream: optInUpstream})
+	alice, agent := newMember(t), newMember(t)
+	grant, err := captoken.Attenuate(h.mint("alice", "opt_*").Token, captoken.Caveat{Approver: alice.addr(), Holder: agent.addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := newSelfApprover()
+	cs := h.mustConnect(grant, self.options())
+	done := make(chan *mcp.CallToolResult, 1)
+	go func() {
+		res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "opt_write", Arguments: map[string]any{"text": "self"}})
+		if err != nil {
+			res = &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: err.Error()}}}
+		}
+		done <- res
+	}()
+	select {
+	case <-self.answered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the gateway sent no elicitation")
+	}
+	a := waitApproval(t, h)
+	if len(h.up.called()) != 0 {
+		t.Fatalf("the holder approved its own call: upstream saw %v", h.up.called())
+	}
+	st := alice.statement(t, a["id"].(string), a["arguments_sha256"].(string), agentapi.Approve, h.now.Now().Add(time.Minute))
+	if status, reason := h.post(statementPath(a["id"].(string)), "", st); status != 204 {
+		t.Fatalf("alice's statement: %d %s", status, reason)
+	}
+	if res := <-done; res.IsError || callText(res) != "wrote self" {
+		t.Fatalf("result %q", callText(res))
+	}
+}
