@@ -98,8 +98,19 @@ func SealCredentials(key hpke.PublicKey, principal string, creds map[string]stri
 // PostCredentials sends sealed credentials for the MCP session sessionID,
 // authorized by token.
 func PostCredentials(ctx context.Context, hc *http.Client, baseURL, token, sessionID string, sc *SealedCredentials) error {
+	return postCredentials(ctx, hc, baseURL, token, http.Header{"Mcp-Session-Id": {sessionID}}, sc)
+}
+
+// PostCredentialsStateless sends sealed credentials for a client of the
+// stateless MCP protocol (version, 2026-07-28 or later), which has no
+// session: the gateway binds them to the token's chain.
+func PostCredentialsStateless(ctx context.Context, hc *http.Client, baseURL, token, version string, sc *SealedCredentials) error {
+	return postCredentials(ctx, hc, baseURL, token, http.Header{"Mcp-Protocol-Version": {version}}, sc)
+}
+
+func postCredentials(ctx context.Context, hc *http.Client, baseURL, token string, h http.Header, sc *SealedCredentials) error {
 	err := client(hc, false).Call(ctx, &edge.Call{Method: http.MethodPost, URL: strings.TrimSuffix(baseURL, "/") + CredentialsPath,
-		Token: token, Header: http.Header{"Mcp-Session-Id": {sessionID}}, In: sc})
+		Token: token, Header: h, In: sc})
 	if err != nil {
 		return fmt.Errorf("posting credentials: %w", err)
 	}

@@ -65,6 +65,11 @@ type Options struct {
 	// answer reaches the local client. An error stops the bridge: the local
 	// client gets an error for initialize and Run returns the error.
 	AfterInitialize func(ctx context.Context, sessionID string) error
+	// BeforeStateless, if non-nil, runs once, before the first request of
+	// a local client of the stateless protocol (MCP 2026-07-28 or later:
+	// no initialize, the version in each request's _meta) is relayed, with
+	// that version. An error stops the bridge as for AfterInitialize.
+	BeforeStateless func(ctx context.Context, version string) error
 	// Logf receives diagnostics. If nil, they are dropped.
 	Logf func(format string, args ...any)
 }
@@ -77,6 +82,8 @@ type bridge struct {
 	mu              sync.Mutex
 	sessionID       string
 	protocolVersion string
+
+	statelessReady bool // BeforeStateless ran (Run's goroutine only)
 
 	wg sync.WaitGroup
 }
@@ -117,6 +124,17 @@ func Run(ctx context.Context, local mcp.Connection, opts *Options) error {
 				serveRefusal(ctx, local, err.Error(), req)
 				return fmt.Errorf("mcpbridge: %w: %w", ErrRefused, err)
 			}
+		case isReq && req.IsCall() && !b.statelessReady && statelessVersion(req) != "":
+			// The first request of a stateless client: synchronous, as
+			// initialize is, so that nothing is relayed before the hook.
+			if h := b.opts.BeforeStateless; h != nil {
+				if err := h(ctx, statelessVersion(req)); err != nil {
+					serveRefusal(ctx, local, err.Error(), req)
+					return fmt.Errorf("mcpbridge: %w: %w", ErrRefused, err)
+				}
+			}
+			b.statelessReady = true
+			b.wg.Go(func() { b.post(ctx, req) })
 		case isReq && req.IsCall():
 			// Calls may take long (a confirmation gate holds a call until a
 			// person decides), so each runs on its own.
@@ -251,6 +269,18 @@ func (b *bridge) send(ctx context.Context, msg jsonrpc.Message, deliver func(jso
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
+	if r, ok := msg.(*jsonrpc.Request); ok {
+		if v := statelessVersion(r); v != "" {
+			// A stateless request names its version itself; the HTTP
+			// headers must match it and name its method (and tool,
+			// prompt or resource).
+			req.Header.Set(headerProtocolVersion, v)
+			req.Header.Set("Mcp-Method", r.Method)
+			if name := requestName(r); name != "" {
+				req.Header.Set("Mcp-Name", name)
+			}
+		}
+	}
 	resp, err := b.opts.HTTP.Do(req)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -426,4 +456,45 @@ func readSSE(r io.Reader, deliver func(jsonrpc.Message)) (lastID string, err err
 		return lastID, err
 	}
 	return lastID, dispatch()
+}
+
+// ProtocolStateless is the first MCP revision without initialize or
+// sessions.
+const ProtocolStateless = "2026-07-28"
+
+// statelessVersion returns the protocol version a request of the stateless
+// protocol carries in its _meta, "" for any other message.
+func statelessVersion(r *jsonrpc.Request) string {
+	if len(r.Params) == 0 {
+		return ""
+	}
+	var p struct {
+		Meta map[string]json.RawMessage `json:"_meta"`
+	}
+	if json.Unmarshal(r.Params, &p) != nil {
+		return ""
+	}
+	var v string
+	if json.Unmarshal(p.Meta["io.modelcontextprotocol/protocolVersion"], &v) != nil || v < ProtocolStateless {
+		return ""
+	}
+	return v
+}
+
+// requestName is what the Mcp-Name header of a stateless request carries:
+// the tool or prompt name, or the resource URI.
+func requestName(r *jsonrpc.Request) string {
+	var p struct {
+		Name string `json:"name"`
+		URI  string `json:"uri"`
+	}
+	switch r.Method {
+	case "tools/call", "prompts/get":
+		json.Unmarshal(r.Params, &p)
+		return p.Name
+	case "resources/read":
+		json.Unmarshal(r.Params, &p)
+		return p.URI
+	}
+	return ""
 }

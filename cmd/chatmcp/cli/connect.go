@@ -37,10 +37,16 @@ policy. When they do not, it never connects and exits non-zero. Then it relays
 MCP over streamable HTTP to URL/mcp, sending the capability token (--token or
 $CHATMCP_TOKEN) to the verified gateway only.
 
+MCP versions: the gateway serves 2026-07-28 (stateless: server/discover, the
+version and capabilities in each request's _meta, input_required rounds) and
+2025-11-25, 2025-06-18, 2025-03-26 and 2024-11-05 (initialize and a session) at
+once; connect relays whichever the desktop client speaks.
+
 --credential values (layer 2) are sealed with HPKE to a key the attested
-certificate key signed, and sent once the MCP session exists; the gateway keeps
-them in memory for this session only. Everything on stdout is MCP; messages for
-people go to stderr.
+certificate key signed, and sent once the MCP session exists (a 2026-07-28
+client: before its first request); the gateway keeps them in memory for this
+session only (2026-07-28: for this token, until it expires). Everything on
+stdout is MCP; messages for people go to stderr.
 
 Exit codes: 0 the client closed the session, 1 usage or I/O error, 2 the
 gateway's evidence is invalid, 3 the policy rejects the gateway. When connect
@@ -100,10 +106,11 @@ when the client disconnects (at once when stdin is a terminal).`,
 				Logf:     func(f string, a ...any) { fmt.Fprintf(env.Stderr, "chatmcp connect: "+f+"\n", a...) },
 			}
 			if len(creds) > 0 {
-				opts.AfterInitialize = func(ctx context.Context, sessionID string) error {
-					if sessionID == "" {
-						return fmt.Errorf("gateway assigned no MCP session; credentials need one")
-					}
+				// Sealed to the attested key and posted once: for a session
+				// client after initialize, bound to its session; for a
+				// stateless (2026-07-28) client before its first request,
+				// bound to the token chain.
+				post := func(ctx context.Context, send func(*gwclient.SealedCredentials) error) error {
 					key, err := gwclient.FetchCredentialKey(ctx, client, base)
 					if err != nil {
 						return err
@@ -112,11 +119,24 @@ when the client disconnects (at once when stdin is a terminal).`,
 					if err != nil {
 						return err
 					}
-					if err := gwclient.PostCredentials(ctx, client, base, token, sessionID, sealed); err != nil {
+					if err := send(sealed); err != nil {
 						return err
 					}
 					fmt.Fprintf(env.Stderr, "chatmcp connect: sealed %d credential(s) to the attested gateway key\n", len(creds))
 					return nil
+				}
+				opts.AfterInitialize = func(ctx context.Context, sessionID string) error {
+					if sessionID == "" {
+						return fmt.Errorf("gateway assigned no MCP session; credentials need one")
+					}
+					return post(ctx, func(sc *gwclient.SealedCredentials) error {
+						return gwclient.PostCredentials(ctx, client, base, token, sessionID, sc)
+					})
+				}
+				opts.BeforeStateless = func(ctx context.Context, version string) error {
+					return post(ctx, func(sc *gwclient.SealedCredentials) error {
+						return gwclient.PostCredentialsStateless(ctx, client, base, token, version, sc)
+					})
 				}
 			}
 			local, err := (&mcp.IOTransport{Reader: io.NopCloser(env.Stdin), Writer: nopWriteCloser{env.Stdout}}).Connect(ctx)
