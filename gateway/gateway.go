@@ -300,12 +300,16 @@ func (s *Server) TLSConfig() *tls.Config {
 
 // Serve serves HTTPS on l until ctx ends or Close is called.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	// Requests' contexts end with base: at shutdown, a handler waiting on
+	// its client stops waiting.
+	base, stopBase := context.WithCancel(s.ctx)
+	defer stopBase()
 	hs := &http.Server{
 		Handler:           s.handler,
 		TLSConfig:         s.TLSConfig(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-		BaseContext:       func(net.Listener) context.Context { return s.ctx },
+		BaseContext:       func(net.Listener) context.Context { return base },
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ServeTLS(l, "", "") }()
@@ -320,7 +324,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	// MCP sessions: a session's Close waits for its handlers, and its
 	// long-lived response streams would otherwise hold the graceful
 	// shutdown. All of it within ShutdownTimeout.
-	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout-shutdownGrace)
 	defer cancel()
 	s.cancelRequests()
 	closed := make(chan struct{})
@@ -342,7 +346,12 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	case <-sctx.Done():
 		s.log.Warn("shutdown: MCP sessions still closing", "timeout", ShutdownTimeout)
 	}
-	if hs.Shutdown(sctx) != nil {
+	// Then the HTTP requests still open: cancelled, given shutdownGrace to
+	// end, then their connections closed.
+	stopBase()
+	gctx, gcancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer gcancel()
+	if hs.Shutdown(gctx) != nil {
 		hs.Close()
 	}
 	<-errc

@@ -41,6 +41,9 @@ const (
 	// still running then are cancelled (their upstreams get
 	// notifications/cancelled) and their streams closed.
 	ShutdownTimeout = 5 * time.Second
+	// shutdownGrace is the part of ShutdownTimeout left for the HTTP
+	// requests still open once the MCP sessions are closed.
+	shutdownGrace = time.Second
 	// flushTimeout bounds how long a forwarded request waits, after its
 	// result arrived, for what the upstream sent before it (progress, logs)
 	// to reach the caller (upstream.Conn.Flush).
