@@ -37,6 +37,8 @@ type AgentOptions struct {
 	Name string
 	// APIKey says the KBS holds AgentKeySecret for the model.
 	APIKey bool
+	// Limits; zero fields take the agent's defaults.
+	Limits agentapi.Limits
 	// Log receives the agent's banner and logs. If nil, io.Discard.
 	Log io.Writer
 }
@@ -83,7 +85,9 @@ func (st *Stack) StartAgent(ctx context.Context, o *AgentOptions) (*Agent, error
 	}
 	cfg := map[string]any{"name": name, "data": filepath.Join(dir, "data"), "relay": st.RelayURL, "kbs": st.KBSURL,
 		"wallet": map[string]string{"secret": AgentSecret}, "model": m,
-		"gateway": map[string]string{"url": st.GatewayURL, "policy": st.PolicyFile}}
+		"gateway": map[string]string{"url": st.GatewayURL, "policy": st.PolicyFile},
+		"limits": map[string]int{"max_tokens": o.Limits.MaxTokens, "tool_calls_per_turn": o.Limits.ToolCallsPerTurn,
+			"turns_per_minute": o.Limits.TurnsPerMinute, "context_messages": o.Limits.ContextMessages}}
 	b, err := yaml.Marshal(cfg)
 	if err != nil {
 		return nil, err

@@ -130,6 +130,17 @@ var listeningRE = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
 // skips, when the model cannot be installed or started.
 func Start(t testing.TB) string {
 	t.Helper()
+	u, stop, err := Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return u
+}
+
+// Run is Start for programs (benchmarks): it returns the base URL and a
+// function that stops the server.
+func Run(ctx context.Context) (baseURL string, stop func(), err error) {
 	installOnce.Do(func() {
 		var src string
 		if src, installErr = Dir(); installErr != nil {
@@ -139,26 +150,27 @@ func Start(t testing.TB) string {
 		installDir, installErr = Install(context.Background(), src)
 	})
 	if installErr != nil {
-		t.Fatal(installErr)
+		return "", nil, installErr
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(ctx)
 	cmd := exec.CommandContext(ctx, "node", "server.mjs", "0")
 	cmd.Dir = installDir
 	cmd.Env = append(os.Environ(), "MODEL_PATH="+modelPath, "THREADS=1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		cancel()
+		return "", nil, err
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		cancel()
-		t.Fatalf("tinyllm: starting node: %v", err)
+		return "", nil, fmt.Errorf("tinyllm: starting node: %w", err)
 	}
-	t.Cleanup(func() {
+	stop = func() {
 		cancel()
 		cmd.Wait()
-	})
+	}
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -174,11 +186,12 @@ func Start(t testing.TB) string {
 	select {
 	case u, ok := <-found:
 		if !ok {
-			t.Fatalf("tinyllm: the server exited without listening: %s", strings.TrimSpace(stderr.String()))
+			stop()
+			return "", nil, fmt.Errorf("tinyllm: the server exited without listening: %s", strings.TrimSpace(stderr.String()))
 		}
-		return u + "/v1"
+		return u + "/v1", stop, nil
 	case <-time.After(60 * time.Second):
-		t.Fatalf("tinyllm: the server did not listen within 60 s: %s", strings.TrimSpace(stderr.String()))
+		stop()
+		return "", nil, fmt.Errorf("tinyllm: the server did not listen within 60 s: %s", strings.TrimSpace(stderr.String()))
 	}
-	return ""
 }
