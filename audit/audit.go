@@ -104,6 +104,9 @@ type Entry struct {
 	// Count is how many events an aggregated entry stands for (such as
 	// refusals suppressed by rate limiting); zero for one event.
 	Count int `json:"count,omitempty"`
+	// Payment is the transaction signature of the payment the action was
+	// paid with (an x402 settlement), if any.
+	Payment string `json:"payment,omitempty"`
 }
 
 // line is one JSON object of the log.

@@ -23,6 +23,9 @@ func (s *Server) entry(c *toolCall, typ string) audit.Entry {
 	e := audit.Entry{Type: typ, Actor: "token:" + p.TokenID, TokenChain: p.ChainID, Principal: p.Name(),
 		Tool: c.req.Params.Name, Action: "tools/call", ArgsSHA256: c.argsHash, Arguments: c.auditArgs,
 		Request: c.approvalID, DurationMS: ms(s.now().Sub(c.start))}
+	if c.payment != nil {
+		e.Payment = c.payment.Transaction
+	}
 	if c.tool != nil {
 		e.Upstream = c.tool.upstream.cfg.Name
 	}

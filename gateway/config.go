@@ -75,6 +75,9 @@ type Config struct {
 	AllowedHosts []string `yaml:"allowed_hosts"`
 	// Upstreams are the MCP servers the gateway aggregates, by name.
 	Upstreams map[string]*Upstream `yaml:"upstreams"`
+	// Facilitator is the x402 facilitator paid tools settle through
+	// (call_pay.go). Required when an upstream prices a tool.
+	Facilitator *FacilitatorConfig `yaml:"facilitator"`
 }
 
 // Upstream is one MCP server: a command run over stdio, or a streamable
@@ -106,6 +109,10 @@ type Upstream struct {
 	// the upstream gets notifications/cancelled and the caller an error. If
 	// zero, DefaultCallTimeout.
 	CallTimeout Duration `yaml:"call_timeout"`
+	// Prices make tools of this upstream paid (x402 `exact`), by pattern
+	// over the upstream's own tool names; the first match applies. If
+	// empty, every tool is free.
+	Prices []ToolPrice `yaml:"prices"`
 	// Name is the upstream's key in Config.Upstreams, set by ParseConfig.
 	Name string `yaml:"-"`
 }
@@ -247,6 +254,9 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	cfg.Data = abs(cfg.Data)
 	cfg.Policy = abs(cfg.Policy)
+	if cfg.Facilitator != nil {
+		cfg.Facilitator.TokenFile = abs(cfg.Facilitator.TokenFile)
+	}
 	return cfg, nil
 }
 
@@ -318,6 +328,9 @@ func (c *Config) validate() error {
 	}
 	if len(c.SecretNames()) > 0 && c.KBS == "" {
 		return errors.New("kbs: required because an upstream refers to {secret: NAME}")
+	}
+	if err := c.validatePrices(); err != nil {
+		return err
 	}
 	return c.validateStorage()
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/chatmcp/chatmcp/gateway/authz"
+	"github.com/chatmcp/chatmcp/x402"
 )
 
 // The call path. Every tools/call goes through these steps, in this order,
@@ -21,6 +22,7 @@ import (
 //	authorize      call_authorize.go     the token's argument constraints, the Cedar policy
 //	confirm        call_confirm.go       a person, for a tool that is not read-only
 //	               call_confirm_roundtrip.go  (2026-07-28 clients: input_required rounds)
+//	pay            call_pay.go           a paid tool's payment (x402), settled exactly once
 //	auditDecision  call_audit.go         the decision entry: no entry, no call; its
 //	                                     fsync overlaps forward, no result before it
 //	forward        call_forward.go       the canonical arguments, on a connection of
@@ -50,6 +52,8 @@ type toolCall struct {
 
 	approval   string // confirm: "approved by admin", "not required (read-only)", …
 	approvalID string // confirm: the approval id, when the call was held
+
+	payment *x402.SettleResponse // pay: the settlement of a paid tool's call
 }
 
 // callTool is the handler of every tool the gateway exposes (sync.go).
@@ -67,6 +71,9 @@ func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.C
 	if r := s.confirmStep(ctx, c); r != nil {
 		return s.refuse(ctx, c, r)
 	}
+	if r := s.pay(ctx, c); r != nil {
+		return s.refuse(ctx, c, r)
+	}
 	durable, err := s.auditDecision(ctx, c)
 	if err != nil {
 		return nil, err
@@ -79,9 +86,9 @@ func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.C
 	res, err = s.redact(c, res, err)
 	s.auditOutcome(ctx, c, res, err)
 	if err != nil {
-		return failed("upstream %s: %s", c.tool.upstream.cfg.Name, err), nil
+		return withReceipt(failed("upstream %s: %s", c.tool.upstream.cfg.Name, err), c.payment), nil
 	}
-	return res, nil
+	return withReceipt(res, c.payment), nil
 }
 
 // refused ends a call before it is forwarded: the audit reason and the
