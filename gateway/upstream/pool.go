@@ -351,37 +351,3 @@ func (c *Conn) Call(id uint64) *Call {
 	defer c.mu.Unlock()
 	return c.inflight[id]
 }
-
-// SoleCaller returns the only call in flight, or the only client session
-// with calls in flight. A request from the upstream during calls of two
-// sessions cannot be attributed, and is refused rather than sent to the
-// wrong person.
-func (c *Conn) SoleCaller() (*Call, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var one *Call
-	for _, cl := range c.inflight {
-		if one != nil && cl.Session != one.Session {
-			return nil, errors.New("chatmcp-gateway: cannot attribute this request to one client session")
-		}
-		one = cl
-	}
-	if one == nil || one.Session == nil {
-		return nil, errors.New("chatmcp-gateway: no call in progress")
-	}
-	return one, nil
-}
-
-// Callers returns each client session with a call in flight, with the
-// context of one of its calls.
-func (c *Conn) Callers() map[*mcp.ServerSession]context.Context {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := map[*mcp.ServerSession]context.Context{}
-	for _, cl := range c.inflight {
-		if cl.Session != nil {
-			out[cl.Session] = cl.Ctx
-		}
-	}
-	return out
-}

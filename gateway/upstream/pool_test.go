@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -178,9 +179,9 @@ func TestPoolClose(t *testing.T) {
 
 func TestConnCalls(t *testing.T) {
 	var ids atomic.Uint64
-	c := &Conn{ids: &ids, inflight: map[uint64]*Call{}}
-	if _, err := c.SoleCaller(); err == nil {
-		t.Fatal("a sole caller with no call in flight")
+	c := &Conn{ids: &ids, inflight: map[uint64]*Call{}, nonce: "x"}
+	if c.stdioCall("elicitation/create", nil) != 0 {
+		t.Fatal("a stdio message attributed with no call in flight")
 	}
 	s1, s2 := &mcp.ServerSession{}, &mcp.ServerSession{}
 	ctx := context.Background()
@@ -189,20 +190,21 @@ func TestConnCalls(t *testing.T) {
 	if id1 == id2 || c.Call(id1).ProgressToken != "p" {
 		t.Fatalf("ids %d %d", id1, id2)
 	}
-	if cl, err := c.SoleCaller(); err != nil || cl.Session != s1 {
-		t.Fatalf("two calls of one session: %v", err)
+	if got := c.stdioCall("elicitation/create", nil); got != id2 {
+		t.Fatalf("two calls of one session: stdio message attributed to %d, want the latest, %d", got, id2)
 	}
+	progress := json.RawMessage(`{"progressToken":"` + ProgressToken(id1) + `"}`)
 	id3, end3 := c.Begin(&Call{Session: s2, Ctx: ctx})
-	if _, err := c.SoleCaller(); err == nil {
-		t.Fatal("calls of two sessions attributed to one")
+	if got := c.stdioCall("elicitation/create", nil); got != 0 {
+		t.Fatalf("calls of two sessions: stdio message attributed to %d", got)
 	}
-	if n := len(c.Callers()); n != 2 {
-		t.Fatalf("%d callers, want 2", n)
+	if got := c.stdioCall("notifications/progress", progress); got != id1 {
+		t.Fatalf("progress attributed to %d, want its token's call %d", got, id1)
 	}
 	end1()
 	end2()
 	end3()
-	if c.Call(id1) != nil || c.Call(id3) != nil || len(c.Callers()) != 0 {
+	if c.Call(id1) != nil || c.Call(id3) != nil {
 		t.Fatal("ended calls still in flight")
 	}
 }
