@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -319,6 +321,86 @@ func TestStatelessLayer2(t *testing.T) {
 	for _, v := range seen {
 		if v != "alice-stateless-secret" {
 			t.Fatalf("upstream saw X-User-Token %q", v)
+		}
+	}
+}
+
+// statelessUpstream is a 2026-07-28-only MCP server (go-sdk, stateless
+// streamable HTTP): "hello" answers with the layer-1 secret it was given,
+// "ask" needs the user's input as an input_required round (no server
+// request), and it records the protocol header of every request.
+func statelessUpstream(t *testing.T) (url string, versions func() []string) {
+	t.Helper()
+	s := mcp.NewServer(&mcp.Implementation{Name: "modern"}, nil)
+	obj := map[string]any{"type": "object"}
+	s.AddTool(&mcp.Tool{Name: "hello", InputSchema: obj, Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "hello from " + canary}}}, nil
+		})
+	s.AddTool(&mcp.Tool{Name: "ask", InputSchema: obj, Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			if r, ok := req.Params.InputResponses["name"].(*mcp.ElicitResult); ok {
+				return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("%s %v", r.Action, r.Content["name"])}}}, nil
+			}
+			return &mcp.CallToolResult{InputRequests: mcp.InputRequestMap{"name": &mcp.ElicitParams{Mode: "form", Message: "your name? (" + canary + ")",
+				RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}}}}}}, nil
+		})
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{Stateless: true})
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Mcp-Protocol-Version"))
+		mu.Unlock()
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), seen...)
+	}
+}
+
+// TestStatelessUpstream: the gateway talks to a 2026-07-28 upstream (no
+// session, no server requests) as to any other: it speaks 2026-07-28 to
+// it, its tools are listed and pinned, and calls are redacted. An input
+// request the upstream returns (input_required) cannot be attributed to a
+// calling request yet (docs/gateway.md, "Known limits"): it is refused,
+// the client sees no form, and the call ends in an error result.
+func TestStatelessUpstream(t *testing.T) {
+	url, versions := statelessUpstream(t)
+	h := newHarness(t, hopts{upstream: func(*testUpstream) string {
+		return fmt.Sprintf("  modern:\n    url: %s\n", url)
+	}})
+	var asked []string
+	var mu sync.Mutex
+	cs, err := h.connectVersion(t, h.mint("alice", "modern_*").Token, "2025-11-25", &mcp.ClientOptions{
+		ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			mu.Lock()
+			asked = append(asked, req.Params.Message)
+			mu.Unlock()
+			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"name": "alice"}}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "modern_hello", Arguments: map[string]any{}})
+	if err != nil || callText(res) != "hello from [REDACTED]" {
+		t.Fatalf("call to a stateless upstream: %q %v", callText(res), err)
+	}
+	res, err = cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "modern_ask", Arguments: map[string]any{}})
+	if err != nil || !res.IsError || strings.Contains(callText(res), canary) {
+		t.Fatalf("unattributed input request: %q %v, want a redacted error result", callText(res), err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 0 {
+		t.Fatalf("forms shown %q for an unattributed input request", asked)
+	}
+	for _, v := range versions() {
+		if v != "2026-07-28" {
+			t.Fatalf("the gateway spoke %q to a 2026-07-28 upstream", v)
 		}
 	}
 }
