@@ -20,10 +20,12 @@ import (
 	"github.com/chatmcp/chatmcp/agent/agenttest"
 	"github.com/chatmcp/chatmcp/agentapi"
 	"github.com/chatmcp/chatmcp/attest"
+	"github.com/chatmcp/chatmcp/attest/verifiers"
 	"github.com/chatmcp/chatmcp/captoken"
 	"github.com/chatmcp/chatmcp/chat"
 	"github.com/chatmcp/chatmcp/devstack"
 	"github.com/chatmcp/chatmcp/gwclient"
+	"github.com/chatmcp/chatmcp/ratls"
 	"github.com/chatmcp/chatmcp/wallet"
 )
 
@@ -175,16 +177,31 @@ func (e *env) group(tools ...string) string {
 	return conv
 }
 
-// grant has from send a grant naming approver, derived from alice's token.
-func (e *env) grant(from *member, conv string, approver wallet.Address, tools ...string) {
+// grant has from send a grant naming approver (and the agent as holder),
+// derived from alice's token as `chatmcp chat agent add` does, and returns
+// its token.
+func (e *env) grant(from *member, conv string, approver wallet.Address, tools ...string) string {
 	e.t.Helper()
 	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
-	tok, err := captoken.Attenuate(e.aliceToken, captoken.Caveat{Tools: tools, Expires: exp})
+	tok, err := captoken.Attenuate(e.aliceToken, captoken.Caveat{Tools: tools, Expires: exp, Approver: approver.String(), Holder: e.agent.Address.String()})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	e.send(from, conv, &agentapi.Message{Kind: agentapi.KindGrant, Grant: &agentapi.Grant{Token: tok, Approver: approver,
 		Agent: e.agent.Address, Tools: tools, Expires: exp, Conversation: conv}})
+	return tok
+}
+
+// member returns a client of the gateway's member endpoints (statements,
+// revocation of derived tokens), trusting it by RA-TLS under the stack's
+// policy.
+func (e *env) gwMember() *gwclient.Member {
+	e.t.Helper()
+	tc, err := (&gwclient.Trust{Verifier: ratls.NewVerifier(verifiers.New(nil), e.policy(), nil)}).TLSConfig()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return &gwclient.Member{BaseURL: e.st.GatewayURL, HTTP: &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}}
 }
 
 func (e *env) send(from *member, conv string, m *agentapi.Message) string {

@@ -3,10 +3,13 @@ package agent_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chatmcp/chatmcp/agent"
 	"github.com/chatmcp/chatmcp/agentapi"
 	"github.com/chatmcp/chatmcp/chat"
+	"github.com/chatmcp/chatmcp/gatewayapi"
+	"github.com/chatmcp/chatmcp/gwclient"
 )
 
 // The tests in this file run the agent against a scripted OpenAI-compatible
@@ -171,8 +174,9 @@ func TestGrantOnlyFromItsApprover(t *testing.T) {
 // TestWriteWaitsForApproval: a write the model asks for (as prompt
 // injection could make it) is held by the gateway; the agent posts an
 // approval request naming the gateway's approval id and the held call's
-// arguments hash; a denial means the upstream never receives the write,
-// and an approval lets it through. Meanwhile another conversation is
+// arguments hash; bob's signed approval is refused (he is not the grant's
+// approver); alice's denial means the upstream never receives the write,
+// her approval lets it through. Meanwhile another conversation is
 // answered: one conversation's wait blocks no other.
 func TestWriteWaitsForApproval(t *testing.T) {
 	s := newScripted(t)
@@ -204,8 +208,23 @@ func TestWriteWaitsForApproval(t *testing.T) {
 			}
 		}
 		s.queue(ok(completion("done", nil)))
-		if err := e.st.Admin.Decide(t.Context(), req.ID, approve); err != nil {
+		// bob is a member but not the grant's approver: refused.
+		gm := e.gwMember()
+		exp := time.Now().Add(time.Minute)
+		bobSt, err := agentapi.NewApprovalStatement(e.bob.c.Device(), req.ID, req.ArgumentsSHA256, agentapi.Approve, exp)
+		if err != nil {
 			t.Fatal(err)
+		}
+		if err := gm.PostStatement(t.Context(), bobSt); !gwclient.IsReason(err, gatewayapi.ReasonNotApprover) {
+			t.Fatalf("bob's statement: %v, want %q", err, gatewayapi.ReasonNotApprover)
+		}
+		decision := map[bool]agentapi.Decision{false: agentapi.Deny, true: agentapi.Approve}[approve]
+		st, err := agentapi.NewApprovalStatement(e.alice.c.Device(), req.ID, req.ArgumentsSHA256, decision, exp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := gm.PostStatement(t.Context(), st); err != nil {
+			t.Fatalf("alice's statement: %v", err)
 		}
 		r := e.reply(conv)
 		tc := r.Receipt.Tools
@@ -220,5 +239,39 @@ func TestWriteWaitsForApproval(t *testing.T) {
 		if approve == res.IsError {
 			t.Errorf("approve=%v: the note exists = %v", approve, !res.IsError)
 		}
+	}
+}
+
+// TestRevokedGrant: once alice revokes the grant's token (derived from her
+// own, without the admin), the agent's tool calls stop reaching the
+// upstream; it answers without them and says why.
+func TestRevokedGrant(t *testing.T) {
+	s := newScripted(t)
+	e := newEnv(t, envOptions{modelURL: s.url()})
+	conv := e.group()
+	tok := e.grant(e.alice, conv, e.alice.c.Address(), "notes_*")
+	s.queue(ok(completion("", [][2]string{{"notes_list_notes", `{}`}})), ok(completion("listed", nil)))
+	e.say(e.alice, conv, "@assistant list my notes")
+	if r := e.reply(conv); len(r.Receipt.Tools) != 1 || r.Receipt.Tools[0].Outcome != agent.OutcomeOK {
+		t.Fatalf("before revocation: %+v", r.Receipt.Tools)
+	}
+	if err := e.gwMember().RevokeDerived(t.Context(), e.aliceToken, tok); err != nil {
+		t.Fatal(err)
+	}
+	s.queue(ok(completion("", [][2]string{{"notes_list_notes", `{}`}})), ok(completion("listed", nil)))
+	e.say(e.alice, conv, "@assistant list my notes again")
+	r := e.reply(conv)
+	if len(r.Receipt.Tools) != 1 || r.Receipt.Tools[0].Outcome == agent.OutcomeOK {
+		t.Fatalf("after revocation the call succeeded: %+v", r.Receipt.Tools)
+	}
+	// The next turn opens no session: no tools, and the reply says why.
+	s.queue(ok(completion("without tools", nil)))
+	e.say(e.alice, conv, "@assistant and now?")
+	r = e.reply(conv)
+	if !strings.Contains(r.Text, "No tools this time") {
+		t.Errorf("reply %q does not say the tools are gone", r.Text)
+	}
+	if reqs := s.requests(); len(reqs[len(reqs)-1].Tools) != 0 {
+		t.Error("tools offered under a revoked grant")
 	}
 }
