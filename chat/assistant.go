@@ -1,0 +1,115 @@
+package chat
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/chatmcp/chatmcp/agentapi"
+	"github.com/chatmcp/chatmcp/captoken"
+	"github.com/chatmcp/chatmcp/wallet"
+)
+
+// The inviter's side of the assistant protocol (agentapi), shared by
+// `chatmcp chat agent` and `chatmcp web`: deriving a grant, finding the
+// grants one sent, and the approval requests still waiting.
+
+// DeriveGrant attenuates parent (the inviter's own gateway token) offline
+// for holder: tools, expiry, the approver of its held calls and the
+// holder. It returns the grant and its effective expiry, the earlier of
+// expires and parent's.
+func DeriveGrant(parent string, tools []string, expires time.Time, approver, holder wallet.Address) (string, time.Time, error) {
+	grant, err := captoken.Attenuate(parent, captoken.Caveat{Tools: tools, Expires: expires,
+		Approver: approver.String(), Holder: holder.String()})
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("deriving the grant from your token: %w", err)
+	}
+	v, err := captoken.Parse(grant)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("deriving the grant: %w", err)
+	}
+	return grant, v.Expires, nil
+}
+
+// GrantsTo returns the grants this client sent to agent in conversation,
+// oldest first.
+func (c *Client) GrantsTo(ctx context.Context, conversation string, agent wallet.Address) ([]*agentapi.Grant, error) {
+	msgs, err := c.ReadAll(ctx, ReadOptions{Conversation: conversation})
+	if err != nil {
+		return nil, err
+	}
+	var out []*agentapi.Grant
+	for _, m := range msgs {
+		if m.Text == "" || !m.Sender.Equal(c.Address()) {
+			continue
+		}
+		if msg, err := agentapi.ParseMessage(m.Text); err == nil && msg.Kind == agentapi.KindGrant &&
+			msg.Grant.Agent.Equal(agent) && msg.Grant.Conversation == conversation {
+			out = append(out, msg.Grant)
+		}
+	}
+	return out, nil
+}
+
+// ApprovalRequest is an agent's approval request waiting in a
+// conversation.
+type ApprovalRequest struct {
+	agentapi.ApprovalRequest
+	// Conversation and Message locate the request.
+	Conversation, Message string
+}
+
+// ApprovalRequests lists the approval requests waiting in the
+// conversations the client can read (only conversation, if non-empty):
+// posted by the agent that asks, not expired at now, and not yet answered
+// by a reply of that agent whose receipt names the approval.
+func (c *Client) ApprovalRequests(ctx context.Context, conversation string, now time.Time) ([]ApprovalRequest, error) {
+	convs := []string{conversation}
+	if conversation == "" {
+		mine, requests, err := c.Conversations(ctx)
+		if err != nil {
+			return nil, err
+		}
+		// Requests too: a group whose creator this user has not answered
+		// yet is readable all the same.
+		convs = append(mine, requests...)
+	}
+	var out []ApprovalRequest
+	for _, id := range convs {
+		msgs, err := c.ReadAll(ctx, ReadOptions{Conversation: id})
+		if err != nil {
+			return nil, err
+		}
+		done := map[string]bool{}
+		var found []ApprovalRequest
+		for _, m := range msgs {
+			if m.Text == "" {
+				continue
+			}
+			pm, err := agentapi.ParseMessage(m.Text)
+			if err != nil {
+				continue
+			}
+			switch pm.Kind {
+			case agentapi.KindApprovalRequest:
+				r := pm.ApprovalRequest
+				if !r.RequestedBy.Equal(m.Sender) || !now.Before(r.Expires) {
+					continue
+				}
+				found = append(found, ApprovalRequest{ApprovalRequest: *r, Conversation: id, Message: m.ID})
+			case agentapi.KindReply:
+				for _, t := range pm.Reply.Receipt.Tools {
+					if t.ApprovalID != "" && pm.Reply.Receipt.Agent.Equal(m.Sender) {
+						done[t.ApprovalID] = true
+					}
+				}
+			}
+		}
+		for _, r := range found {
+			if !done[r.ID] {
+				out = append(out, r)
+			}
+		}
+	}
+	return out, nil
+}
