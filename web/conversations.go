@@ -146,11 +146,15 @@ type msgView struct {
 	State   string
 	Problem string
 	Folder  string
+	Agent   *structured // an assistant message (agent.go)
+	// CSRF and Conversation are for the forms of an approval request.
+	CSRF, Conversation string
 }
 
 func view(m chat.Message, self wallet.Address) msgView {
 	v := msgView{Seq: m.Seq, Sender: m.Sender.String(), Mine: m.Sender.Equal(self), SentAt: m.SentAt, Text: m.Text, Folder: m.Folder}
 	v.State, v.Problem = messageState(m)
+	decorate(&v, m)
 	return v
 }
 
@@ -332,8 +336,19 @@ func (s *Server) conversation(w http.ResponseWriter, r *http.Request, sess *sess
 			msgs = msgs[len(msgs)-pageSize:]
 			d.Earlier = msgs[0].Seq
 		}
+		pending := map[string]bool{}
+		if l, err := c.ApprovalRequests(r.Context(), id, s.opts.Now()); err == nil {
+			for _, a := range l {
+				pending[a.ID] = true
+			}
+		}
 		for _, m := range msgs {
-			d.Messages = append(d.Messages, view(m, c.Address()))
+			v := view(m, c.Address())
+			v.CSRF, v.Conversation = sess.csrf, id
+			if v.Agent != nil && v.Agent.Approval != nil {
+				v.Agent.Pending = pending[v.Agent.Approval.ID]
+			}
+			d.Messages = append(d.Messages, v)
 		}
 		return nil
 	})

@@ -29,7 +29,7 @@ func (b *browserSigner) Sign([]byte) []byte      { return nil }
 // chatClient returns a chat client for signer under the shared home.
 func (s *Server) chatClient(signer wallet.Signer, device *envelope.Device) (*chat.Client, error) {
 	return chat.New(&chat.Options{Relay: s.opts.Relay, Wallet: signer, Device: device, Home: s.opts.Home,
-		HTTPClient: s.opts.HTTPClient, Now: s.opts.Now, Rand: s.opts.Rand, MaxStampBits: s.opts.MaxStampBits})
+		HTTPClient: s.opts.HTTPClient, Now: s.opts.Now, Rand: s.opts.Rand, MaxStampBits: s.opts.MaxStampBits, AgentPolicy: s.opts.AgentPolicy})
 }
 
 // signIn returns the signed-in user for signer, starting its relay

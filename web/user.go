@@ -49,7 +49,8 @@ type liveEvent struct {
 	Mine         bool   `json:"mine"`
 	SentAt       string `json:"sent_at"`
 	Text         string `json:"text"`
-	State        string `json:"state"` // "", "not-for-device" or "rejected"
+	Kind         string `json:"kind,omitempty"` // an assistant message's agentapi kind
+	State        string `json:"state"`          // "", "not-for-device" or "rejected"
 	Problem      string `json:"problem,omitempty"`
 	Unread       int    `json:"unread"`
 }
@@ -131,6 +132,7 @@ func (u *user) deliver(m chat.Message) {
 	ev := liveEvent{Conversation: m.Conversation, Seq: m.Seq, Folder: m.Folder, Sender: m.Sender.String(),
 		Mine: m.Sender.Equal(u.addr), SentAt: m.SentAt.UTC().Format("2006-01-02 15:04:05 UTC"), Text: m.Text}
 	ev.State, ev.Problem = messageState(m)
+	ev.Kind, ev.Text = liveText(m.Text)
 	u.mu.Lock()
 	if !ev.Mine && m.Seq > u.read[m.Conversation] && m.Seq > u.latest[m.Conversation] {
 		u.latest[m.Conversation] = m.Seq

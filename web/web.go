@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/gwclient"
 	"github.com/chatmcp/chatmcp/wallet"
 )
@@ -49,9 +50,20 @@ type Options struct {
 	// verify and browse. If empty, the audit section is not shown.
 	AuditFile string
 	// PolicyFile is the attestation policy the attestation viewer uses
-	// when the form names none. If empty, hardware TEEs with any
-	// measurement, and never the simulator.
+	// when the form names none, and the one the gateway must satisfy when
+	// approval statements and revocations are delivered to it. If empty,
+	// the viewer allows hardware TEEs with any measurement, never the
+	// simulator, and no statement is delivered.
 	PolicyFile string
+	// AgentPolicy is the attestation policy an assistant's evidence must
+	// satisfy to be invited and to get message keys (chat.Options
+	// .AgentPolicy). If nil, no assistant passes: none is invited and
+	// messages are not encrypted to any.
+	AgentPolicy *attest.Policy
+	// Token is the user's own gateway token, from which grants to
+	// assistants are derived and with which they are revoked. If empty,
+	// the invite and remove forms ask for it.
+	Token string
 	// HTTPClient reaches the relay and attestation targets. If nil, a
 	// client with a 60-second timeout.
 	HTTPClient *http.Client
@@ -266,15 +278,16 @@ func parseTemplates() (map[string]*template.Template, error) {
 	}
 	funcs := template.FuncMap{
 		"short": shortAddr,
+		"join":  func(l []string) string { return strings.Join(l, ", ") },
 		"time":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	}
 	out := map[string]*template.Template{}
 	for _, n := range names {
 		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if name == "layout" {
+		if name == "layout" || name == "partials" {
 			continue
 		}
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n)
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", n)
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", n, err)
 		}

@@ -34,6 +34,13 @@
       const ev = JSON.parse(e.data);
       if (list && list.dataset.conversation === ev.conversation) {
         if (list.querySelector('[data-seq="' + ev.seq + '"]')) return;
+        if (ev.kind && ev.kind.startsWith('agent.')) {
+          // Assistant messages are server-rendered: an approval request
+          // with its Approve / Deny buttons, a reply with the tools it
+          // called (and the requests it answered no longer pending).
+          location.reload();
+          return;
+        }
         const li = el('li', 'message' + (ev.mine ? ' mine' : '') + (ev.state ? ' ' + ev.state : ''));
         li.dataset.seq = String(ev.seq);
         const meta = el('p', 'meta');

@@ -309,39 +309,19 @@ relay refused (you did not create the group …).`,
 	return c
 }
 
-// deriveGrant attenuates parent offline: tools, expiry, the approver and
-// the holder. The effective expiry is the earlier of expires and parent's.
+// deriveGrant is chat.DeriveGrant with its error as ExitInvalid.
 func deriveGrant(parent string, tools []string, expires time.Time, approver, holder wallet.Address) (string, time.Time, error) {
-	grant, err := captoken.Attenuate(parent, captoken.Caveat{Tools: tools, Expires: expires,
-		Approver: approver.String(), Holder: holder.String()})
+	grant, exp, err := chat.DeriveGrant(parent, tools, expires, approver, holder)
 	if err != nil {
-		return "", time.Time{}, exitf(ExitInvalid, "deriving the grant from your token: %w", err)
+		return "", time.Time{}, &ExitError{Code: ExitInvalid, Err: err}
 	}
-	v, err := captoken.Parse(grant)
-	if err != nil {
-		return "", time.Time{}, exitf(ExitInvalid, "deriving the grant: %w", err)
-	}
-	return grant, v.Expires, nil
+	return grant, exp, nil
 }
 
 // grantsTo returns the grants this client sent to agent in conversation,
-// oldest first.
+// oldest first (chat.Client.GrantsTo).
 func grantsTo(ctx context.Context, cl *chat.Client, conversation string, agent wallet.Address) ([]*agentapi.Grant, error) {
-	msgs, err := cl.ReadAll(ctx, chat.ReadOptions{Conversation: conversation})
-	if err != nil {
-		return nil, err
-	}
-	var out []*agentapi.Grant
-	for _, m := range msgs {
-		if m.Text == "" || !m.Sender.Equal(cl.Address()) {
-			continue
-		}
-		if msg, err := agentapi.ParseMessage(m.Text); err == nil && msg.Kind == agentapi.KindGrant &&
-			msg.Grant.Agent.Equal(agent) && msg.Grant.Conversation == conversation {
-			out = append(out, msg.Grant)
-		}
-	}
-	return out, nil
+	return cl.GrantsTo(ctx, conversation, agent)
 }
 
 // memberGateway is a client of the gateway's member endpoints at baseURL,
@@ -605,56 +585,18 @@ type approvalRequest struct {
 	digest agentapi.Digest
 }
 
-// approvalRequests lists the approval requests waiting in the conversations
-// the client can read (only conversation, if non-empty): posted by the
-// agent that asks, not expired, and not yet answered by a reply of that
-// agent whose receipt names the approval.
+// approvalRequests lists the approval requests waiting in the
+// conversations the client can read (chat.Client.ApprovalRequests).
 func approvalRequests(ctx context.Context, cl *chat.Client, conversation string, now time.Time) ([]approvalRequest, error) {
-	convs := []string{conversation}
-	if conversation == "" {
-		var err error
-		if convs, _, err = cl.Conversations(ctx); err != nil {
-			return nil, err
-		}
+	l, err := cl.ApprovalRequests(ctx, conversation, now)
+	if err != nil {
+		return nil, err
 	}
 	var out []approvalRequest
-	for _, id := range convs {
-		msgs, err := cl.ReadAll(ctx, chat.ReadOptions{Conversation: id})
-		if err != nil {
-			return nil, err
-		}
-		done := map[string]bool{}
-		var found []approvalRequest
-		for _, m := range msgs {
-			if m.Text == "" {
-				continue
-			}
-			pm, err := agentapi.ParseMessage(m.Text)
-			if err != nil {
-				continue
-			}
-			switch pm.Kind {
-			case agentapi.KindApprovalRequest:
-				r := pm.ApprovalRequest
-				if !r.RequestedBy.Equal(m.Sender) || !now.Before(r.Expires) {
-					continue
-				}
-				found = append(found, approvalRequest{ID: r.ID, Tool: r.Tool, Conversation: id, RequestedBy: r.RequestedBy.String(),
-					Arguments: r.Arguments, ArgumentsSHA256: r.ArgumentsSHA256.String(), Gateway: r.Gateway, Expires: r.Expires.UTC(), Message: m.ID,
-					digest: r.ArgumentsSHA256})
-			case agentapi.KindReply:
-				for _, t := range pm.Reply.Receipt.Tools {
-					if t.ApprovalID != "" && pm.Reply.Receipt.Agent.Equal(m.Sender) {
-						done[t.ApprovalID] = true
-					}
-				}
-			}
-		}
-		for _, r := range found {
-			if !done[r.ID] {
-				out = append(out, r)
-			}
-		}
+	for _, r := range l {
+		out = append(out, approvalRequest{ID: r.ID, Tool: r.Tool, Conversation: r.Conversation, RequestedBy: r.RequestedBy.String(),
+			Arguments: r.Arguments, ArgumentsSHA256: r.ArgumentsSHA256.String(), Gateway: r.Gateway, Expires: r.Expires.UTC(), Message: r.Message,
+			digest: r.ArgumentsSHA256})
 	}
 	return out, nil
 }

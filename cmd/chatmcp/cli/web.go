@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -17,9 +18,9 @@ import (
 // newWebCmd is `chatmcp web`: the local web app.
 func newWebCmd(env *Env) *cobra.Command {
 	var (
-		listen, walletFile, audit string
-		cf                        chatFlags
-		gf                        gatewayFlags
+		listen, walletFile, audit, token string
+		cf                               chatFlags
+		gf                               gatewayFlags
 	)
 	c := &cobra.Command{
 		Use:   "web [--listen 127.0.0.1:8450] [--relay URL] [--home DIR]",
@@ -37,6 +38,10 @@ loopback Host names are answered. A non-loopback --listen is refused.
 
 Sign in on the page with a keypair file, or with a browser wallet (Phantom
 or any Wallet Standard wallet). With --wallet the page starts signed in.
+An assistant is invited from a conversation's page when its evidence passes
+--agent-policy, with a grant derived from --token; its approval requests
+show in the conversation with Approve / Deny buttons (statements signed by
+this device, delivered to the gateway verified under --policy).
 With --gateway (and --data, or --token-file and --policy) the admin pages
 approve held tool calls, review changed tools, mint, attenuate and revoke
 tokens, and (with --audit) verify and browse the audit log. --policy is also
@@ -63,6 +68,10 @@ the attestation viewer's default policy.`,
 					return exitf(ExitUsage, "%w", err)
 				}
 			}
+			if opts.AgentPolicy, err = cf.loadAgentPolicy(env, ""); err != nil {
+				return err
+			}
+			opts.Token = strings.TrimSpace(firstNonEmpty(token, env.getenv("CHATMCP_TOKEN")))
 			if gf.policy != "" {
 				if opts.PolicyFile, err = filepath.Abs(gf.policy); err != nil {
 					return exitf(ExitUsage, "%w", err)
@@ -94,6 +103,8 @@ the attestation viewer's default policy.`,
 	f.StringVar(&cf.home, "home", "", "client state directory, as for 'chatmcp chat' (default $CHATMCP_HOME or ~/.chatmcp)")
 	f.StringVar(&walletFile, "wallet", "", "start signed in with this keypair file (default $CHATMCP_WALLET; else sign in on the page)")
 	f.StringVar(&audit, "audit", "", "gateway audit log to verify and browse on the admin page")
+	f.StringVar(&cf.agentPolicy, "agent-policy", "", "attestation policy an assistant's evidence must satisfy to be invited and get message keys (default $CHATMCP_AGENT_POLICY; none: no assistant)")
+	f.StringVar(&token, "token", "", "your gateway token, from which grants to assistants are derived (default $CHATMCP_TOKEN; else the page asks)")
 	gf.register(c)
 	return c
 }
