@@ -73,13 +73,12 @@ Exit codes:
 		newChatWatchCmd(env, f),
 		newChatRequestsCmd(env, f),
 		newChatConsentCmd(env, f, "allow", "Allow a sender: their requests move to your inbox, no stamps needed after", true),
-		newChatConsentCmd(env, f, "deny", "Deny a sender: nothing more from them is delivered to you", false),
+		newChatDenyCmd(env, f, newChatConsentCmd(env, f, "deny", "Deny a sender: nothing more from them is delivered to you", false)),
 		newChatDevicesCmd(env, f),
 		newChatDifficultyCmd(env, f),
 		newChatAgentCmd(env, f),
 		newChatApprovalsCmd(env, f),
 		newChatDecideCmd(env, f, true),
-		newChatDecideCmd(env, f, false),
 	)
 	return cmd
 }

@@ -326,7 +326,7 @@ func grantsTo(ctx context.Context, cl *chat.Client, conversation string, agent w
 
 // memberGateway is a client of the gateway's member endpoints at baseURL,
 // trusting it by RA-TLS under policyFile (else $CHATMCP_POLICY).
-func memberGateway(env *Env, baseURL, policyFile string) (*gwclient.Member, error) {
+func memberGateway(env *Env, baseURL, policyFile, policyFlag string) (*gwclient.Member, error) {
 	if u, err := url.Parse(baseURL); err != nil || u.Scheme != "https" || u.Host == "" {
 		return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("gateway %q is not an https:// URL", baseURL), Hint: "pass --gateway https://host:port"}
 	}
@@ -336,7 +336,7 @@ func memberGateway(env *Env, baseURL, policyFile string) (*gwclient.Member, erro
 	}
 	cfg, err := trust.TLSConfig()
 	if err != nil {
-		return nil, &ExitError{Code: ExitUsage, Err: err, Hint: "pass --policy FILE (or set CHATMCP_POLICY): the attestation policy the gateway must satisfy"}
+		return nil, &ExitError{Code: ExitUsage, Err: err, Hint: "pass " + policyFlag + " FILE (or set CHATMCP_POLICY): the attestation policy the gateway must satisfy"}
 	}
 	return &gwclient.Member{BaseURL: baseURL, HTTP: &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true}}}, nil
 }
@@ -391,7 +391,7 @@ the gateway refused.`,
 				if base == "" {
 					base = publishedGateway(ctx, cl, a)
 				}
-				if gw, err = memberGateway(env, base, gatewayPolicy); err != nil {
+				if gw, err = memberGateway(env, base, gatewayPolicy, "--gateway-policy"); err != nil {
 					return err
 				}
 			}
@@ -649,7 +649,33 @@ agent's grant names is accepted by the gateway.`,
 	return c
 }
 
-// newChatDecideCmd is `chatmcp chat approve` (approve) or `chatmcp chat deny`.
+// newChatDenyCmd is `chatmcp chat deny`: an approval id (32 lowercase hex
+// digits) is denied at the gateway (newChatDecideCmd); anything else is a
+// sender address, denied by consent (the consent command given).
+func newChatDenyCmd(env *Env, f *chatFlags, consent *cobra.Command) *cobra.Command {
+	c := newChatDecideCmd(env, f, false)
+	decide := c.RunE
+	c.Use = "deny (--gateway URL --policy FILE ID | ADDRESS)"
+	c.Short = "Deny a call an agent asked you to approve (ID), or a sender (ADDRESS)"
+	c.Long += `
+With a wallet ADDRESS instead of an approval ID, it denies that sender: ` + consent.Short + `.`
+	c.Example += "\n  chatmcp chat deny SENDER_ADDRESS"
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if envelope.ValidID(args[0]) {
+			return decide(cmd, args)
+		}
+		for _, name := range []string{"gateway", "policy", "conversation"} {
+			if cmd.Flags().Changed(name) {
+				return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%q is not an approval id (32 lowercase hex digits); --%s is for approval ids only", args[0], name)}
+			}
+		}
+		return consent.RunE(cmd, args)
+	}
+	return c
+}
+
+// newChatDecideCmd is `chatmcp chat approve` (approve) or the approval half
+// of `chatmcp chat deny` (newChatDenyCmd).
 func newChatDecideCmd(env *Env, f *chatFlags, approve bool) *cobra.Command {
 	verb, decision := "deny", agentapi.Deny
 	if approve {
@@ -691,7 +717,7 @@ longer waiting, the arguments differ …).`,
 			if req == nil {
 				return &ExitError{Code: ExitUsage, Err: fmt.Errorf("no waiting approval request %s in your conversations", id), Hint: "list them with 'chatmcp chat approvals'"}
 			}
-			gw, err := memberGateway(env, firstNonEmpty(gateway, req.Gateway), policy)
+			gw, err := memberGateway(env, firstNonEmpty(gateway, req.Gateway), policy, "--policy")
 			if err != nil {
 				return err
 			}
