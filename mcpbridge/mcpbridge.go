@@ -72,6 +72,11 @@ type Options struct {
 	BeforeStateless func(ctx context.Context, version string) error
 	// Logf receives diagnostics. If nil, they are dropped.
 	Logf func(format string, args ...any)
+	// Pay, if set, pays for a tools/call answered with an x402
+	// payment-required result and sends the call once more with the
+	// payment (pay.go). If nil, such results reach the local client as
+	// they are.
+	Pay PayFunc
 }
 
 // bridge is the state of one Run.
@@ -201,6 +206,10 @@ func (b *bridge) initialize(ctx context.Context, req *jsonrpc.Request) error {
 
 // post sends msg and relays whatever the server answers to the local client.
 func (b *bridge) post(ctx context.Context, msg jsonrpc.Message) {
+	if r, ok := msg.(*jsonrpc.Request); ok && b.opts.Pay != nil && r.IsCall() && r.Method == "tools/call" && !paying(r) {
+		b.postPaying(ctx, r)
+		return
+	}
 	b.send(ctx, msg, func(m jsonrpc.Message) { b.write(ctx, m) })
 }
 
