@@ -22,6 +22,7 @@ import (
 )
 
 func newConnectCmd(env *Env) *cobra.Command {
+	var pay payFlags
 	var (
 		policy      string
 		token       string
@@ -86,6 +87,9 @@ when the client disconnects (at once when stdin is a terminal).`,
 			if err != nil {
 				return err
 			}
+			if _, _, _, err := pay.check(env); err != nil {
+				return err
+			}
 			v, err := raTLSVerifier(policy, env)
 			if err != nil {
 				return err
@@ -104,6 +108,9 @@ when the client disconnects (at once when stdin is a terminal).`,
 				HTTP:     client,
 				Token:    token,
 				Logf:     func(f string, a ...any) { fmt.Fprintf(env.Stderr, "chatmcp connect: "+f+"\n", a...) },
+			}
+			if opts.Pay, err = pay.pay(ctx, env, policy); err != nil {
+				return err
 			}
 			if len(creds) > 0 {
 				// Sealed to the attested key and posted once: for a session
@@ -155,6 +162,7 @@ when the client disconnects (at once when stdin is a terminal).`,
 	c.Flags().StringVar(&policy, "policy", "", "attestation policy the gateway must satisfy (required)")
 	c.Flags().StringVar(&token, "token", "", "capability token (else $CHATMCP_TOKEN)")
 	c.Flags().StringArrayVar(&credentials, "credential", nil, "NAME=VALUE layer-2 credential to seal to the gateway (repeatable)")
+	pay.register(c)
 	return c
 }
 
