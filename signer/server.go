@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chatmcp/chatmcp/agentapi"
 	"github.com/chatmcp/chatmcp/audit"
 	"github.com/chatmcp/chatmcp/captoken"
 	"github.com/chatmcp/chatmcp/internal/edge"
@@ -65,6 +66,8 @@ func Handler(o *ServerOptions) http.Handler {
 	mux.HandleFunc("GET "+signerapi.PathPubkey, s.pubkey)
 	mux.HandleFunc("POST "+signerapi.PathSign, s.sign)
 	mux.HandleFunc("POST "+signerapi.PathSignMessage, s.signMessage)
+	mux.HandleFunc("GET "+signerapi.PathStatements, s.ownApprovals)
+	mux.HandleFunc("POST "+signerapi.PathStatements+"/{id}/statement", s.statement)
 	mux.HandleFunc("POST "+signerapi.PathTokens, s.admin(s.mint))
 	mux.HandleFunc("POST "+signerapi.PathTokens+"/{id}/revoke", s.admin(s.revoke))
 	mux.HandleFunc("GET "+signerapi.PathApprovals, s.admin(s.approvals))
@@ -148,6 +151,36 @@ func (s *server) signMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	edge.WriteJSON(w, http.StatusOK, signerapi.SignMessageResponse{Signature: sig})
+}
+
+func (s *server) ownApprovals(w http.ResponseWriter, r *http.Request) {
+	tok, err := s.token(r)
+	if err != nil {
+		s.edge.WriteError(w, r, err)
+		return
+	}
+	edge.WriteJSON(w, http.StatusOK, s.o.Signer.PendingFor(tok))
+}
+
+func (s *server) statement(w http.ResponseWriter, r *http.Request) {
+	body, err := s.edge.ReadBody(r, agentapi.MaxStatementSize)
+	if err != nil {
+		s.edge.WriteError(w, r, err)
+		return
+	}
+	err = s.o.Signer.DecideByStatement(r.Context(), r.PathValue("id"), body)
+	var sr *StatementRefusal
+	if errors.As(err, &sr) {
+		status := map[string]int{signerapi.ReasonBadStatement: 400, signerapi.ReasonStatementExpired: 403, signerapi.ReasonNoApprover: 403,
+			signerapi.ReasonNotApprover: 403, signerapi.ReasonArgumentsMismatch: 409, signerapi.ReasonNotPending: 404}[sr.Reason]
+		s.edge.WriteError(w, r, edge.Errorf(status, sr.Reason, "%s", sr.Msg))
+		return
+	}
+	if err != nil {
+		s.edge.WriteError(w, r, s.edge.Internal(err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *server) admin(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {

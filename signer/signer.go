@@ -18,6 +18,7 @@ import (
 	"github.com/gagliardetto/solana-go"
 	"github.com/mr-tron/base58"
 
+	"github.com/chatmcp/chatmcp/agentapi"
 	"github.com/chatmcp/chatmcp/audit"
 	"github.com/chatmcp/chatmcp/captoken"
 	"github.com/chatmcp/chatmcp/signerapi"
@@ -75,8 +76,11 @@ type Signer struct {
 }
 
 type pending struct {
-	a    signerapi.Approval
-	done chan bool
+	a     signerapi.Approval
+	done  chan bool
+	chain string // the requesting token's chain id
+	// holder is the wallet the token is delegated to: never its approver.
+	holder string
 }
 
 // New returns a Signer.
@@ -173,7 +177,7 @@ func (s *Signer) SignTransaction(ctx context.Context, tok *captoken.Verified, wi
 	}
 	resp := &signerapi.SignResponse{Signature: sigStr, Amount: v.Amount}
 	if v.NeedsApproval && !existing {
-		id, err := s.hold(ctx, tok, v, sigStr)
+		id, err := s.hold(ctx, tok, v, sigStr, entry.ArgsSHA256)
 		resp.Approval = id
 		if err != nil {
 			return nil, release(deny(err))
@@ -246,13 +250,13 @@ func (s *Signer) SignMessage(ctx context.Context, tok *captoken.Verified, msg []
 
 // hold waits for a person to approve (Decide) the request, returning the
 // approval id; a denial, a timeout or the caller going away is a refusal.
-func (s *Signer) hold(ctx context.Context, tok *captoken.Verified, v *Verdict, sig string) (string, error) {
+func (s *Signer) hold(ctx context.Context, tok *captoken.Verified, v *Verdict, sig, msgSHA string) (string, error) {
 	var raw [16]byte
 	rand.Read(raw[:])
 	now := s.now()
-	p := &pending{done: make(chan bool, 1), a: signerapi.Approval{
+	p := &pending{done: make(chan bool, 1), chain: tok.ChainID(), holder: tok.Holder, a: signerapi.Approval{
 		ID: hex.EncodeToString(raw[:]), Principal: Principal(tok), Amount: v.Amount, Mint: v.Mint, Recipient: v.Recipient,
-		Signature: sig, Created: now.UTC(), Expires: now.Add(s.timeout).UTC(),
+		Signature: sig, MessageSHA256: msgSHA, Approver: tok.Approver, Created: now.UTC(), Expires: now.Add(s.timeout).UTC(),
 	}}
 	s.mu.Lock()
 	s.pending[p.a.ID] = p
@@ -293,6 +297,92 @@ func (s *Signer) Pending() []signerapi.Approval {
 		out = append(out, p.a)
 	}
 	return out
+}
+
+// PendingFor lists the held requests made with exactly tok's chain, for
+// the holder to pass on to its approver.
+func (s *Signer) PendingFor(tok *captoken.Verified) []signerapi.Approval {
+	chain := tok.ChainID()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []signerapi.Approval{}
+	for _, p := range s.pending {
+		if p.chain == chain {
+			out = append(out, p.a)
+		}
+	}
+	return out
+}
+
+// StatementRefusal is a refused approval statement: Reason is one of
+// signerapi's statement reason codes.
+type StatementRefusal struct {
+	Reason string
+	Msg    string
+}
+
+func (e *StatementRefusal) Error() string { return e.Msg }
+
+// DecideByStatement decides held request id by an approval statement
+// (agentapi.ApprovalStatement, the gateway's format for an agent's grant)
+// from the wallet the requesting token names as approver. It accepts the
+// statement only when, in this order: it parses and names id; it verifies
+// (device certified by the statement's wallet, device signature, not
+// expired, not too far ahead); the request is pending (a statement is
+// single-use); the token names an approver, the statement's wallet is
+// exactly it and not the token's holder; it names the held message's
+// digest. A refusal leaves the request pending; every verified statement
+// is audited.
+func (s *Signer) DecideByStatement(ctx context.Context, id string, body []byte) error {
+	st, err := agentapi.ParseApprovalStatement(body)
+	if err != nil {
+		return &StatementRefusal{signerapi.ReasonBadStatement, err.Error()}
+	}
+	if st.ApprovalID != id {
+		return &StatementRefusal{signerapi.ReasonBadStatement, fmt.Sprintf("the statement is for approval %s, not %s", st.ApprovalID, id)}
+	}
+	if err := st.Verify(s.now()); err != nil {
+		if c, _ := agentapi.CheckOf(err); c == agentapi.CheckExpired {
+			return &StatementRefusal{signerapi.ReasonStatementExpired, err.Error()}
+		}
+		return &StatementRefusal{signerapi.ReasonBadStatement, err.Error()}
+	}
+	wallet := st.Approver.String()
+	s.mu.Lock()
+	p, ok := s.pending[id]
+	var refusal *StatementRefusal
+	switch {
+	case !ok:
+		refusal = &StatementRefusal{signerapi.ReasonNotPending, fmt.Sprintf("no pending approval %s", id)}
+	case p.a.Approver == "":
+		refusal = &StatementRefusal{signerapi.ReasonNoApprover, "the request's token names no approver: only the admin decides it"}
+	case wallet == p.holder:
+		refusal = &StatementRefusal{signerapi.ReasonNotApprover, wallet + " holds the token: a holder never approves its own requests"}
+	case wallet != p.a.Approver:
+		refusal = &StatementRefusal{signerapi.ReasonNotApprover, fmt.Sprintf("the token names %s as its approver, not %s", p.a.Approver, wallet)}
+	case st.ArgumentsSHA256.String() != p.a.MessageSHA256:
+		refusal = &StatementRefusal{signerapi.ReasonArgumentsMismatch, fmt.Sprintf("the statement approves %s, the held message is %s", st.ArgumentsSHA256, p.a.MessageSHA256)}
+	default:
+		delete(s.pending, id)
+	}
+	s.mu.Unlock()
+	e := audit.Entry{Type: "signer.approval", Actor: "wallet:" + wallet, Action: "approval.statement", Request: id, ArgsSHA256: st.ArgumentsSHA256.String()}
+	if refusal != nil {
+		e.Decision, e.Reason = "denied", "statement refused: "+refusal.Reason
+		if aerr := s.audit.Append(context.WithoutCancel(ctx), e); aerr != nil {
+			s.log.Error("signer: auditing a refused statement", "err", aerr)
+		}
+		return refusal
+	}
+	approve := st.Decision == agentapi.Approve
+	e.Decision = map[bool]string{true: "granted", false: "denied"}[approve]
+	e.Reason = "by device " + st.Device.Device
+	e.Principal = p.a.Principal
+	if err := s.audit.Append(context.WithoutCancel(ctx), e); err != nil {
+		approve = false // not recorded: nothing is signed on it
+	}
+	p.done <- approve
+	return nil
 }
 
 // ErrNotPending is returned by Decide for an unknown or decided approval.

@@ -19,11 +19,16 @@ const (
 	PathPubkey      = "/v1/pubkey"                       // GET: Pubkey
 	PathSign        = "/v1/sign"                         // POST SignRequest: SignResponse
 	PathSignMessage = "/v1/sign-message"                 // POST SignMessageRequest: SignMessageResponse
-	PathAdmin       = "/admin/v1/"
-	PathTokens      = "/admin/v1/tokens"    // POST MintRequest: MintResponse; POST /{id}/revoke: 204
-	PathApprovals   = "/admin/v1/approvals" // GET: []Approval; POST /{id}/approve, /{id}/deny: 204
-	PathRelease     = "/admin/v1/release"   // POST ReleaseRequest: Reservation
-	PathBudget      = "/admin/v1/budget"    // GET: Budget
+	// PathStatements: GET with a capability token lists the caller's own
+	// held requests ([]Approval); POST /{id}/statement with an
+	// agentapi.ApprovalStatement by the token's approver decides one
+	// (204). No admin token: the statement is the authority.
+	PathStatements = "/v1/approvals"
+	PathAdmin      = "/admin/v1/"
+	PathTokens     = "/admin/v1/tokens"    // POST MintRequest: MintResponse; POST /{id}/revoke: 204
+	PathApprovals  = "/admin/v1/approvals" // GET: []Approval; POST /{id}/approve, /{id}/deny: 204
+	PathRelease    = "/admin/v1/release"   // POST ReleaseRequest: Reservation
+	PathBudget     = "/admin/v1/budget"    // GET: Budget
 )
 
 // Limits of request bodies.
@@ -102,14 +107,20 @@ type MintResponse struct {
 
 // Approval is a sign request waiting for a person (GET PathApprovals).
 type Approval struct {
-	ID        string    `json:"id"`
-	Principal string    `json:"principal"`
-	Amount    uint64    `json:"amount"`
-	Mint      string    `json:"mint,omitempty"`
-	Recipient string    `json:"recipient,omitempty"`
-	Signature string    `json:"signature"`
-	Created   time.Time `json:"created"`
-	Expires   time.Time `json:"expires"`
+	ID        string `json:"id"`
+	Principal string `json:"principal"`
+	Amount    uint64 `json:"amount"`
+	Mint      string `json:"mint,omitempty"`
+	Recipient string `json:"recipient,omitempty"`
+	Signature string `json:"signature"`
+	// MessageSHA256 is the digest of the transaction message: what an
+	// approval statement's arguments_sha256 must name.
+	MessageSHA256 string `json:"message_sha256"`
+	// Approver is the wallet the token's chain names as approver, if any:
+	// it may decide by approval statement.
+	Approver string    `json:"approver,omitempty"`
+	Created  time.Time `json:"created"`
+	Expires  time.Time `json:"expires"`
 }
 
 // ReleaseRequest is the body of POST PathRelease: the signer's signature
@@ -233,6 +244,12 @@ const (
 	ReasonBadID                = "bad_id"      // 400: a token id that is not 32 or 64 hex digits
 	ReasonNotPending           = "not_pending" // 404: unknown or decided approval, unknown reservation
 	ReasonInternal             = "internal"    // 500: nothing was signed
+	// Approval statements (PathStatements): each names its failed check.
+	ReasonBadStatement      = "bad_statement"      // 400: malformed, not for this id, or does not verify
+	ReasonStatementExpired  = "statement_expired"  // 403
+	ReasonNoApprover        = "no_approver"        // 403: the held request's token names no approver
+	ReasonNotApprover       = "not_approver"       // 403: signed by another wallet, or by the token's holder
+	ReasonArgumentsMismatch = "arguments_mismatch" // 409: the statement names another message digest
 )
 
 // Refusal statuses: a policy refusal is 403, a malformed transaction 400.

@@ -7,6 +7,7 @@ package signerclient
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -53,6 +54,19 @@ func (c *Client) SignMessage(ctx context.Context, msg []byte) (string, error) {
 	var out signerapi.SignMessageResponse
 	err := c.do(ctx, http.MethodPost, signerapi.PathSignMessage, c.Token, signerapi.SignMessageRequest{Message: msg}, &out)
 	return out.Signature, err
+}
+
+// Approvals lists the caller's own held requests (its token's chain), to
+// pass on to its approver.
+func (c *Client) Approvals(ctx context.Context) ([]signerapi.Approval, error) {
+	var out []signerapi.Approval
+	return out, c.do(ctx, http.MethodGet, signerapi.PathStatements, c.Token, nil, &out)
+}
+
+// PostStatement delivers an approver's signed decision (an encoded
+// agentapi.ApprovalStatement) on held request id.
+func (c *Client) PostStatement(ctx context.Context, id string, statement json.RawMessage) error {
+	return c.do(ctx, http.MethodPost, signerapi.PathStatements+"/"+url.PathEscape(id)+"/statement", "", statement, nil)
 }
 
 // Admin drives the admin API with the admin token.
