@@ -74,6 +74,15 @@ func Handler(o *ServerOptions) http.Handler {
 	mux.HandleFunc("POST "+signerapi.PathApprovals+"/{id}/{decision}", s.admin(s.decide))
 	mux.HandleFunc("POST "+signerapi.PathRelease, s.admin(s.release))
 	mux.HandleFunc("GET "+signerapi.PathBudget, s.admin(s.budget))
+	// Any other method on a known path is a JSON refusal too (ServeMux's
+	// own 405 is plain text).
+	for _, p := range []string{signerapi.PathPubkey, signerapi.PathSign, signerapi.PathSignMessage, signerapi.PathStatements,
+		signerapi.PathStatements + "/{id}/statement", signerapi.PathTokens, signerapi.PathTokens + "/{id}/revoke", signerapi.PathApprovals,
+		signerapi.PathApprovals + "/{id}/{decision}", signerapi.PathRelease, signerapi.PathBudget} {
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			s.edge.WriteError(w, r, edge.Errorf(http.StatusMethodNotAllowed, signerapi.ReasonMethod, "%s does not take %s", r.URL.Path, r.Method))
+		})
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.edge.WriteError(w, r, edge.Errorf(http.StatusNotFound, signerapi.ReasonNotFound, "no such endpoint"))
 	})

@@ -2,6 +2,7 @@ package signer_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -71,6 +72,7 @@ func TestServerRefusals(t *testing.T) {
 		status                           int
 	}{
 		{"unknown path", "GET", "/nope", "", signerapi.ReasonNotFound, 404},
+		{"wrong method", "GET", signerapi.PathSign, "", signerapi.ReasonMethod, 405},
 		{"unknown member", "POST", signerapi.PathSign, `{"transaction":"","x":1}`, signerapi.ReasonMalformed, 400},
 		{"too large", "POST", signerapi.PathSign, `{"transaction":"` + strings.Repeat("A", signerapi.MaxBody) + `"}`, signerapi.ReasonTooLarge, 413},
 	} {
@@ -81,9 +83,11 @@ func TestServerRefusals(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp.Body.Close()
-			if resp.StatusCode != tc.status {
-				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+			defer resp.Body.Close()
+			var body signerapi.ErrorBody
+			json.NewDecoder(resp.Body).Decode(&body)
+			if resp.StatusCode != tc.status || body.Reason != tc.reason {
+				t.Fatalf("status %d reason %q, want %d %q", resp.StatusCode, body.Reason, tc.status, tc.reason)
 			}
 		})
 	}
