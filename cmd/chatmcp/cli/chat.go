@@ -24,6 +24,8 @@ type chatFlags struct {
 	// agentPolicy is the attestation policy agent devices must satisfy
 	// before this client wraps a content key to them (chat_agent.go).
 	agentPolicy string
+	// pay pays recipients' prices (chat_pay.go; send's flags).
+	pay chatPay
 }
 
 // newChatCmd is the `chatmcp chat` group: end-to-end encrypted messaging.
@@ -43,7 +45,9 @@ device keys and sessions, one subdirectory per wallet; default ~/.chatmcp).
 Commands sign in on their own when there is no valid session.
 
 A first message to someone who has not allowed you needs a proof-of-work
-stamp: the client mints it (about a second) when the relay asks.
+stamp: the client mints it (about a second) when the relay asks. If they set
+a price ('chatmcp chat price'), 'chat send --pay-max N --pay-rpc URL' pays it
+from your wallet instead (x402; docs/payments.md).
 
 Exit codes:
   0  success
@@ -76,6 +80,7 @@ Exit codes:
 		newChatDenyCmd(env, f, newChatConsentCmd(env, f, "deny", "Deny a sender: nothing more from them is delivered to you", false)),
 		newChatDevicesCmd(env, f),
 		newChatDifficultyCmd(env, f),
+		newChatPriceCmd(env, f),
 		newChatAgentCmd(env, f),
 		newChatApprovalsCmd(env, f),
 		newChatDecideCmd(env, f, true),
@@ -146,6 +151,7 @@ func newChatSendCmd(env *Env, f *chatFlags) *cobra.Command {
 	}
 	send.Flags().StringVar(&to, "to", "", "recipient wallet address (direct conversation)")
 	send.Flags().StringVar(&conversation, "conversation", "", "conversation ID")
+	f.pay.register(send)
 	return send
 }
 
@@ -513,7 +519,11 @@ func (f *chatFlags) clientWith(env *Env, agentPolicyFile string) (*chat.Client, 
 	if err != nil {
 		return nil, err
 	}
-	c, err := chat.New(&chat.Options{Relay: relayURL, Wallet: w, Home: home, Now: env.Now, AgentPolicy: pol})
+	payer, err := f.pay.payer(env, w)
+	if err != nil {
+		return nil, err
+	}
+	c, err := chat.New(&chat.Options{Relay: relayURL, Wallet: w, Home: home, Now: env.Now, AgentPolicy: pol, Payer: payer})
 	if err != nil {
 		return nil, exitf(ExitUsage, "%w", err)
 	}
