@@ -398,3 +398,33 @@ func TestSignerRules(t *testing.T) {
 		}
 	}
 }
+
+type failingAudit struct{}
+
+func (failingAudit) Append(context.Context, audit.Entry) error { return errors.New("disk full") }
+
+// TestAuditFailClosed: when the decision cannot be audited nothing is
+// signed and nothing stays reserved.
+func TestAuditFailClosed(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.SQLite(t)
+	f := newFixture(t, db, "", time.Minute)
+	ledger, err := signer.OpenLedger(ctx, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := signer.New(&signer.Options{Key: f.key, Policy: f.s.Policy(), Ledger: ledger, Audit: failingAudit{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.SignTransaction(ctx, f.token(t, "x", ""), f.pay(t, 1000))
+	if err == nil || resp != nil {
+		t.Fatalf("signed without an audit entry: %+v", resp)
+	}
+	if b, _ := s.Budget(ctx); b.Reserved != 0 {
+		t.Fatalf("%d still reserved", b.Reserved)
+	}
+	if _, err := s.SignTransaction(ctx, f.token(t, "x", ""), []byte("junk")); err == nil {
+		t.Fatal("a refusal that could not be audited returned no error")
+	}
+}
