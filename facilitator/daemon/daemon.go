@@ -19,13 +19,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chatmcp/chatmcp/attest"
+	"github.com/chatmcp/chatmcp/attest/verifiers"
 	"github.com/chatmcp/chatmcp/facilitator"
 	"github.com/chatmcp/chatmcp/internal/keyfile"
 	"github.com/chatmcp/chatmcp/internal/ops"
+	"github.com/chatmcp/chatmcp/ratls"
+	"github.com/chatmcp/chatmcp/signerclient"
 	"github.com/chatmcp/chatmcp/solrpc"
 	"github.com/chatmcp/chatmcp/store"
 	"github.com/chatmcp/chatmcp/wallet"
 	"github.com/chatmcp/chatmcp/x402"
+	"github.com/chatmcp/chatmcp/x402pay"
 )
 
 // Options configure Run.
@@ -42,8 +47,14 @@ type Options struct {
 	// Network is the CAIP-2 id of the cluster RPC reaches. Required.
 	Network string
 	// FeePayerKey is a solana-keygen keypair file (mode 0600) holding the
-	// fee payer's key. Required.
+	// fee payer's key (development and tests). Exactly one of FeePayerKey
+	// and FeePayerSigner is required.
 	FeePayerKey string
+	// FeePayerSigner is a chatmcp-signer (https://host:port) holding the
+	// fee payer's key under a fee_payer_only policy; FeePayerToken is its
+	// capability token and SignerPolicy the attestation policy its RA-TLS
+	// evidence must satisfy (both required with it).
+	FeePayerSigner, FeePayerToken, SignerPolicy string
 	// Public serves /verify and /settle without a bearer token. If false,
 	// clients need the token in Data/facilitator.token.
 	Public bool
@@ -85,21 +96,19 @@ func Run(ctx context.Context, o *Options) error {
 		return errors.New("--rpc URL is required")
 	case o.Network == "":
 		return errors.New("--network CAIP2 is required (e.g. " + x402.SolanaDevnet + ")")
-	case o.FeePayerKey == "":
-		return errors.New("--fee-payer-key FILE is required (a solana-keygen keypair file)")
+	case (o.FeePayerKey == "") == (o.FeePayerSigner == ""):
+		return errors.New("exactly one of --fee-payer-key FILE (a solana-keygen keypair file) and --fee-payer-signer URL is required")
+	case o.FeePayerSigner != "" && (o.FeePayerToken == "" || o.SignerPolicy == ""):
+		return errors.New("--fee-payer-signer needs --fee-payer-token-file and --signer-policy")
 	case !o.Dev && (o.TLSCert == "" || o.TLSKey == ""):
 		return errors.New("--tls-cert and --tls-key are required (or --dev for plain HTTP on loopback)")
 	}
 	if err := os.MkdirAll(o.Data, 0o700); err != nil {
 		return err
 	}
-	raw, err := keyfile.Load(o.FeePayerKey)
+	feePayer, err := loadFeePayer(ctx, o)
 	if err != nil {
-		return fmt.Errorf("fee-payer key: %w", err)
-	}
-	kp, err := wallet.ParseKeypair(raw)
-	if err != nil {
-		return fmt.Errorf("fee-payer key %s: %w", o.FeePayerKey, err)
+		return err
 	}
 	var token string
 	if !o.Public {
@@ -136,7 +145,7 @@ func Run(ctx context.Context, o *Options) error {
 	}
 	defer db.Close()
 	fac, err := facilitator.New(ctx, db, &facilitator.Options{
-		Network: o.Network, RPC: &solrpc.Client{URL: o.RPC}, FeePayer: facilitator.WalletKey{Keypair: kp},
+		Network: o.Network, RPC: &solrpc.Client{URL: o.RPC}, FeePayer: feePayer,
 		Logger: logger, Token: token,
 	})
 	if err != nil {
@@ -160,7 +169,7 @@ func Run(ctx context.Context, o *Options) error {
 	if o.Dev {
 		scheme = "http"
 	}
-	fmt.Fprintf(stderr, "chatmcp-facilitator: listening on %s://%s (%s, network %s, fee payer %s)\n", scheme, ln.Addr(), db.Dialect, o.Network, kp.Address())
+	fmt.Fprintf(stderr, "chatmcp-facilitator: listening on %s://%s (%s, network %s, fee payer %s)\n", scheme, ln.Addr(), db.Dialect, o.Network, feePayer.PublicKey())
 	if o.Ready != nil {
 		o.Ready(ln.Addr())
 	}
@@ -173,4 +182,34 @@ func Run(ctx context.Context, o *Options) error {
 		return err
 	}
 	return nil
+}
+
+// loadFeePayer is the fee payer: a key from a keypair file, or a
+// chatmcp-signer reached over RA-TLS under the signer policy.
+func loadFeePayer(ctx context.Context, o *Options) (facilitator.FeePayer, error) {
+	if o.FeePayerKey != "" {
+		raw, err := keyfile.Load(o.FeePayerKey)
+		if err != nil {
+			return nil, fmt.Errorf("fee-payer key: %w", err)
+		}
+		kp, err := wallet.ParseKeypair(raw)
+		if err != nil {
+			return nil, fmt.Errorf("fee-payer key %s: %w", o.FeePayerKey, err)
+		}
+		return facilitator.WalletKey{Keypair: kp}, nil
+	}
+	pol, err := attest.LoadPolicy(o.SignerPolicy)
+	if err != nil {
+		return nil, fmt.Errorf("--signer-policy: %w", err)
+	}
+	v := ratls.NewVerifier(verifiers.New(nil), pol, nil)
+	c := &signerclient.Client{BaseURL: o.FeePayerSigner, Token: o.FeePayerToken,
+		HTTP: &http.Client{Transport: &http.Transport{TLSClientConfig: ratls.ClientConfig(v), ForceAttemptHTTP2: true}}}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	r, err := x402pay.NewRemote(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("--fee-payer-signer: %w", err)
+	}
+	return r, nil
 }

@@ -97,8 +97,10 @@ func TestMainUsage(t *testing.T) {
 		{[]string{"--dev"}, "--data DIR is required"},
 		{[]string{"--dev", "--data", t.TempDir()}, "--rpc URL is required"},
 		{[]string{"--dev", "--data", t.TempDir(), "--rpc", "http://127.0.0.1:1"}, "--network CAIP2 is required"},
-		{[]string{"--dev", "--data", t.TempDir(), "--rpc", "http://127.0.0.1:1", "--network", x402.SolanaDevnet}, "--fee-payer-key FILE is required"},
+		{[]string{"--dev", "--data", t.TempDir(), "--rpc", "http://127.0.0.1:1", "--network", x402.SolanaDevnet}, "exactly one of --fee-payer-key FILE"},
 		{[]string{"--data", t.TempDir(), "--rpc", "http://127.0.0.1:1", "--network", x402.SolanaDevnet, "--fee-payer-key", "/nonexistent"}, "--tls-cert and --tls-key are required"},
+		{[]string{"--dev", "--data", t.TempDir(), "--rpc", "http://127.0.0.1:1", "--network", x402.SolanaDevnet, "--fee-payer-key", "k.json", "--fee-payer-signer", "https://127.0.0.1:2"}, "exactly one of --fee-payer-key"},
+		{[]string{"--dev", "--data", t.TempDir(), "--rpc", "http://127.0.0.1:1", "--network", x402.SolanaDevnet, "--fee-payer-signer", "https://127.0.0.1:2"}, "needs --fee-payer-token-file and --signer-policy"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 	} {
 		var stderr bytes.Buffer

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 
 	"github.com/chatmcp/chatmcp/internal/ops"
 )
@@ -14,7 +16,8 @@ import (
 // name) into Options, runs the daemon until ctx is done and returns the
 // process exit code.
 //
-//	chatmcp-facilitator --data DIR --rpc URL --network CAIP2 --fee-payer-key FILE
+//	chatmcp-facilitator --data DIR --rpc URL --network CAIP2
+//	                    (--fee-payer-key FILE | --fee-payer-signer URL --fee-payer-token-file FILE --signer-policy FILE)
 //	                    [--listen ADDR] [--db DSN] [--public]
 //	                    (--tls-cert FILE --tls-key FILE | --dev)
 //	                    [--metrics-listen ADDR] [--log-format text|json]
@@ -27,7 +30,10 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.StringVar(&o.DB, "db", "", "PostgreSQL DSN (postgres://…) for the ledger instead of SQLite in --data")
 	fs.StringVar(&o.RPC, "rpc", "", "Solana JSON-RPC URL")
 	fs.StringVar(&o.Network, "network", "", "CAIP-2 id of the cluster --rpc reaches (e.g. solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1, devnet)")
-	fs.StringVar(&o.FeePayerKey, "fee-payer-key", "", "solana-keygen keypair file of the fee payer (mode 0600)")
+	fs.StringVar(&o.FeePayerKey, "fee-payer-key", "", "solana-keygen keypair file of the fee payer (mode 0600; development)")
+	fs.StringVar(&o.FeePayerSigner, "fee-payer-signer", "", "chatmcp-signer (https://host:port) holding the fee payer's key, fee_payer_only")
+	tokenFile := fs.String("fee-payer-token-file", "", "file holding the fee-payer signer's capability token")
+	fs.StringVar(&o.SignerPolicy, "signer-policy", "", "attestation policy the fee-payer signer's RA-TLS evidence must satisfy")
 	fs.BoolVar(&o.Public, "public", false, "serve /verify and /settle without the bearer token (the fee payer pays for anyone's settlements)")
 	fs.StringVar(&o.TLSCert, "tls-cert", "", "TLS certificate (PEM)")
 	fs.StringVar(&o.TLSKey, "tls-key", "", "TLS private key (PEM)")
@@ -49,6 +55,13 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	o.Stderr = stderr
 	var err error
+	if *tokenFile != "" {
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			return fail(err)
+		}
+		o.FeePayerToken = strings.TrimSpace(string(b))
+	}
 	if o.Logger, err = of.Logger(stderr); err != nil {
 		return fail(err)
 	}
