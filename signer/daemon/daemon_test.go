@@ -191,6 +191,9 @@ func TestSignerEndToEnd(t *testing.T) {
 	if code != 0 || strings.TrimSpace(out) != st.payer.String() {
 		t.Fatalf("pubkey: %d %q %q", code, out, errs)
 	}
+	if !strings.Contains(errs, "SIMULATED") {
+		t.Errorf("pubkey of a --dev signer does not say it is simulated: %q", errs)
+	}
 	code, _, errs = run(t, "signer", "pubkey", "--signer", st.url, "--policy", st.badPolicy)
 	if code != cli.ExitRejected || !strings.Contains(errs, "attestation") {
 		t.Fatalf("pubkey under a policy rejecting sim: %d %q", code, errs)

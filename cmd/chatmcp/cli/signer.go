@@ -276,6 +276,9 @@ func newSignerPubkeyCmd(env *Env) *cobra.Command {
 			if err != nil {
 				return signerError(err)
 			}
+			if p.Dev {
+				fmt.Fprintln(env.Stderr, "chatmcp: warning: this signer runs on the SIMULATED TEE (--dev): its evidence proves nothing; never fund its key")
+			}
 			if asJSON {
 				return printJSONLine(env.Stdout, p)
 			}
