@@ -229,13 +229,28 @@ func TestSignerEndToEnd(t *testing.T) {
 		t.Fatalf("sign @FILE: %d %q", code, errs)
 	}
 
+	// An inviter narrows the token offline to a smaller budget: the child
+	// is held to it (and to its parent's).
+	code, out, errs = run(t, "token", "attenuate", token, "--budget", "1000/1h")
+	if code != 0 {
+		t.Fatalf("token attenuate --budget: %d %q", code, errs)
+	}
+	child := strings.TrimSpace(out)
+	code, _, errs = run(t, "signer", "sign", "--signer", st.url, "--policy", st.policy, "--token", child, pay(1001))
+	if code != cli.ExitRejected || !strings.Contains(errs, "rule "+signerapi.RuleTokenBudget) {
+		t.Fatalf("child over its own budget: %d %q", code, errs)
+	}
+	if code, _, errs = run(t, "signer", "sign", "--signer", st.url, "--policy", st.policy, "--token", child, pay(1000)); code != 0 {
+		t.Fatalf("child within its budget: %d %q", code, errs)
+	}
+
 	refusals := []struct {
 		name, tx, rule string
 	}{
 		{"max_per_tx", pay(1000001), signerapi.RuleMaxPerTx},
 		{"recipient", base64.StdEncoding.EncodeToString(signertest.Wire(t, st.payer, signertest.TransferChecked(t, 5, st.payer, st.mint, signertest.NewAddress(t)))), signerapi.RuleRecipient},
 		{"mint", base64.StdEncoding.EncodeToString(signertest.Wire(t, st.payer, signertest.TransferChecked(t, 5, st.payer, signertest.NewAddress(t), st.recipient))), signerapi.RuleMint},
-		{"token_budget", pay(799999), signerapi.RuleTokenBudget},
+		{"token_budget", pay(798999), signerapi.RuleTokenBudget},
 	}
 	for _, r := range refusals {
 		t.Run(r.name, func(t *testing.T) {

@@ -80,20 +80,22 @@ func newTokenAttenuateCmd(env *Env) *cobra.Command {
 	var (
 		tools  []string
 		ttl    time.Duration
+		budget string
 		asJSON bool
 	)
 	c := &cobra.Command{
-		Use:   "attenuate TOKEN --tools PATTERN[,PATTERN...] [--ttl DURATION]",
+		Use:   "attenuate TOKEN --tools PATTERN[,PATTERN...] [--ttl DURATION] [--budget AMOUNT/PERIOD]",
 		Short: "Derive a narrower token offline",
 		Long: `Attenuate appends a caveat to a token without contacting the gateway. The new
 token allows a tool only if the parent also does, and expires no later than
 the parent: attenuation can never widen a token. Revoking the parent revokes
 it too.`,
-		Example: `  chatmcp token attenuate "$TOKEN" --tools 'fs_read_*' --ttl 10m`,
+		Example: `  chatmcp token attenuate "$TOKEN" --tools 'fs_read_*' --ttl 10m
+  chatmcp token attenuate "$SIGNER_TOKEN" --budget 5000000/24h   # a payment signer's token: at most 5 USDC a day`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if len(tools) == 0 && ttl == 0 {
-				return &ExitError{Code: ExitUsage, Err: fmt.Errorf("nothing to narrow"), Hint: "give --tools and/or --ttl"}
+			if len(tools) == 0 && ttl == 0 && budget == "" {
+				return &ExitError{Code: ExitUsage, Err: fmt.Errorf("nothing to narrow"), Hint: "give --tools, --ttl and/or --budget"}
 			}
 			if ttl < 0 {
 				return exitf(ExitUsage, "--ttl must be positive")
@@ -104,6 +106,13 @@ it too.`,
 			}
 			if ttl > 0 {
 				cv.Expires = env.now().Add(ttl)
+			}
+			if budget != "" {
+				b, err := captoken.ParseBudget(budget)
+				if err != nil {
+					return exitf(ExitUsage, "--budget: %w", err)
+				}
+				cv.Budget = b
 			}
 			out, err := captoken.Attenuate(args[0], cv)
 			if err != nil {
@@ -118,6 +127,7 @@ it too.`,
 	}
 	c.Flags().StringSliceVar(&tools, "tools", nil, "tool name patterns the new token is limited to")
 	c.Flags().DurationVar(&ttl, "ttl", 0, "lifetime from now (no effect beyond the parent's expiry)")
+	c.Flags().StringVar(&budget, "budget", "", "budget caveat AMOUNT/PERIOD for a payment signer (chatmcp-signer), e.g. 5000000/24h; the parent's budgets still apply")
 	c.Flags().BoolVar(&asJSON, "json", false, `print {"id","token","expires"} (expires: the effective expiry)`)
 	return c
 }
