@@ -92,7 +92,7 @@ the parent: attenuation can never widen a token. Revoking the parent revokes
 it too.`,
 		Example: `  chatmcp token attenuate "$TOKEN" --tools 'fs_read_*' --ttl 10m
   chatmcp token attenuate "$SIGNER_TOKEN" --budget 5000000/24h   # a payment signer's token: at most 5 USDC a day`,
-		Args:    cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(tools) == 0 && ttl == 0 && budget == "" {
 				return &ExitError{Code: ExitUsage, Err: fmt.Errorf("nothing to narrow"), Hint: "give --tools, --ttl and/or --budget"}
