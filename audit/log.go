@@ -22,11 +22,13 @@ type Options struct {
 	// Signer signs checkpoints; its Public() must be an ed25519.PublicKey.
 	// Required.
 	Signer crypto.Signer
-	// CheckpointEvery is how many entries may go unsealed: a write that
-	// brings the count of entries since the last checkpoint to this or more
-	// ends with a checkpoint (in the same write and fsync). If zero, 1:
-	// every write ends with a checkpoint, so the log always ends sealed and
-	// a cut line is detected.
+	// CheckpointEvery is how many entries may go unsealed: an fsync after
+	// which this many or more entries would follow the last checkpoint is
+	// preceded by a checkpoint (signed and written by the fsync, off the
+	// writers' path). If zero, 1: every fsync seals what it makes durable,
+	// so the log ends sealed whenever it is on disk and a cut line is
+	// detected. Only a process that dies between a write and its fsync
+	// leaves unsealed entries; Open seals them.
 	CheckpointEvery int
 	// Now is the clock stamped on lines. If nil, time.Now.
 	Now func() time.Time
@@ -180,11 +182,11 @@ func (l *Log) load(ctx context.Context, path string, pub ed25519.PublicKey) erro
 			return fmt.Errorf("cutting torn final line: %w", err)
 		}
 		note := &line{Note: fmt.Sprintf("cut a torn final line of %d bytes left by an interrupted write", torn), Entry: Entry{Type: TypeNote}}
-		if err := l.writeLocked([]*line{note}, true); err != nil {
+		if err := l.writeLocked([]*line{note}, sealNow); err != nil {
 			return err
 		}
 	} else if l.pending >= l.every {
-		if err := l.writeLocked(nil, true); err != nil {
+		if err := l.writeLocked(nil, sealNow); err != nil {
 			return err
 		}
 	}
@@ -260,28 +262,38 @@ func (l *Log) Stage(ctx context.Context, e Entry) (durable func() error, err err
 		return l.syncer(w.end, err)
 	default:
 	}
-	l.writeQueuedLocked(false)
+	// The checkpoint that seals this write is signed by the fsync that
+	// makes it durable (syncTo), off the caller's path.
+	l.writeQueuedLocked(sealAtSync)
 	l.wmu.Unlock()
 	err = <-w.done
 	return l.syncer(w.end, err)
 }
 
-// writeQueuedLocked writes every queued entry (and a checkpoint when one
-// is due or forced) in one write, and hands each its result and the file
-// size after it. The caller holds wmu.
-func (l *Log) writeQueuedLocked(forceCheckpoint bool) (end int64, err error) {
+// seal says when a write is followed by its checkpoint.
+type seal int
+
+const (
+	sealNow    seal = iota // in the same write, whenever an entry is unsealed
+	sealAtSync             // by the next fsync (syncTo), which checkpoints first when one is due
+)
+
+// writeQueuedLocked writes every queued entry (and a checkpoint as sl
+// says) in one write, and hands each its result and the file size after
+// it. The caller holds wmu.
+func (l *Log) writeQueuedLocked(sl seal) (end int64, err error) {
 	l.mu.Lock()
 	batch := l.queue
 	l.queue = nil
 	l.mu.Unlock()
-	if len(batch) == 0 && !(forceCheckpoint && l.pending > 0) {
+	if len(batch) == 0 && !(sl == sealNow && l.pending > 0) {
 		return l.size, nil
 	}
 	lines := make([]*line, len(batch))
 	for i, b := range batch {
 		lines[i] = b.ln
 	}
-	err = l.writeLocked(lines, forceCheckpoint)
+	err = l.writeLocked(lines, sl)
 	if l.obs != nil && len(lines) > 0 {
 		l.obs.Committed(len(lines))
 	}
@@ -329,7 +341,7 @@ func (l *Log) flushDeferred() {
 		l.wmu.Unlock()
 		return
 	}
-	end, err := l.writeQueuedLocked(false)
+	end, err := l.writeQueuedLocked(sealAtSync)
 	l.wmu.Unlock()
 	if err == nil {
 		l.syncTo(end) // a failure breaks the log
@@ -360,6 +372,13 @@ func (l *Log) syncTo(end int64) error {
 		return fmt.Errorf("audit: %w: %v", ErrBroken, l.syncErr)
 	}
 	l.wmu.Lock()
+	if !l.closed && l.broken == nil && l.pending >= l.every {
+		// Seal what Stage wrote before it becomes durable.
+		if err := l.writeLocked(nil, sealNow); err != nil {
+			l.wmu.Unlock()
+			return err
+		}
+	}
 	target, f := l.size, l.f
 	closed := l.closed
 	l.wmu.Unlock()
@@ -412,9 +431,9 @@ func checkEntry(e *Entry) error {
 	return nil
 }
 
-// writeLocked writes entries followed by a checkpoint when one is due or
-// forced, as one write and one fsync. The caller holds wmu.
-func (l *Log) writeLocked(entries []*line, forceCheckpoint bool) error {
+// writeLocked writes entries followed by a checkpoint as sl says, as one
+// write (no fsync). The caller holds wmu.
+func (l *Log) writeLocked(entries []*line, sl seal) error {
 	if l.closed {
 		return errors.New("audit: log is closed")
 	}
@@ -434,7 +453,7 @@ func (l *Log) writeLocked(entries []*line, forceCheckpoint bool) error {
 		head = Head{Seq: entry.Seq, Hash: hashLine(b[:len(b)-1])}
 		pending++
 	}
-	if pending >= l.every || (forceCheckpoint && pending > 0) {
+	if sl == sealNow && pending > 0 {
 		seq := head.Seq + 1
 		sig, err := l.signer.Sign(nil, checkpointMessage(seq, head.Hash), crypto.Hash(0))
 		if err != nil {
@@ -505,7 +524,7 @@ func (l *Log) Close() error {
 	if l.broken == nil {
 		// Deferred entries, and Stages that queued but had not taken
 		// the writer lock, are written now with the final checkpoint.
-		_, err = l.writeQueuedLocked(true)
+		_, err = l.writeQueuedLocked(sealNow)
 	}
 	if serr := l.f.Sync(); serr != nil {
 		l.syncErr = serr // a durable waited after Close reports it
