@@ -122,6 +122,13 @@ func (e *env) policy() *attest.Policy {
 	return p
 }
 
+// with returns e reporting to t (a subtest).
+func (e *env) with(t *testing.T) *env {
+	c := *e
+	c.t = t
+	return &c
+}
+
 type envOptions struct {
 	modelURL string
 	limits   agentapi.Limits
@@ -134,7 +141,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	_, walletJSON := agenttest.NewWallet(t)
 	dir := t.TempDir()
 	st, err := devstack.Start(ctx, &devstack.Options{Dir: filepath.Join(dir, "stack"), Secrets: map[string][]byte{"agent-wallet": walletJSON},
-		ApprovalTimeout: 30 * time.Second})
+		ApprovalTimeout: 30 * time.Second, StampBits: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,6 +327,13 @@ func newScripted(t *testing.T) *scripted {
 	}))
 	t.Cleanup(s.srv.Close)
 	return s
+}
+
+// reset empties the queue and the recorded requests.
+func (s *scripted) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.next, s.reqs = nil, nil
 }
 
 func (s *scripted) url() string { return s.srv.URL + "/v1" }

@@ -15,14 +15,40 @@ import (
 // The tests in this file run the agent against a scripted OpenAI-compatible
 // server (scripted, env_test.go): an honest test of the agent's logic, not
 // of a model. Everything else is real: KBS, gateway with the notes
-// upstream, relay, agent daemon, members' clients.
+// upstream, relay, agent daemon, members' clients. They share one stack and
+// one agent (starting one costs a proof-of-work stamp for the agent's first
+// contact), each in its own conversations.
 
-// TestSeveralToolCallsInOneTurn: one model answer with two tool calls runs
+// scriptedLimits are the shared agent's limits.
+var scriptedLimits = agentapi.Limits{ToolCallsPerTurn: 2, TurnsPerMinute: 4}
+
+func TestScripted(t *testing.T) {
+	s := newScripted(t)
+	e := newEnv(t, envOptions{modelURL: s.url(), limits: scriptedLimits})
+	for _, c := range []struct {
+		name string
+		fn   func(*testing.T, *scripted, *env)
+	}{
+		{"SeveralToolCallsInOneTurn", testSeveralToolCallsInOneTurn},
+		{"ToolCallLimit", testToolCallLimit},
+		{"ModelErrorsBecomeReplies", testModelErrorsBecomeReplies},
+		{"TurnsPerMinute", testTurnsPerMinute},
+		{"NotAddressedNotAnswered", testNotAddressedNotAnswered},
+		{"GrantOnlyFromItsApprover", testGrantOnlyFromItsApprover},
+		{"WriteWaitsForApproval", testWriteWaitsForApproval},
+		{"RevokedGrant", testRevokedGrant},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s.reset()
+			c.fn(t, s, e.with(t))
+		})
+	}
+}
+
+// testSeveralToolCallsInOneTurn: one model answer with two tool calls runs
 // both through the gateway, feeds both results back, and the receipt
 // lists both calls and both model exchanges.
-func TestSeveralToolCallsInOneTurn(t *testing.T) {
-	s := newScripted(t)
-	e := newEnv(t, envOptions{modelURL: s.url()})
+func testSeveralToolCallsInOneTurn(t *testing.T, s *scripted, e *env) {
 	conv := e.group("notes_*")
 	s.queue(ok(completion("", [][2]string{{"notes_list_notes", `{}`}, {"notes_read_note", `{"name":"welcome"}`}})), ok(completion("You have notes.", nil)))
 	e.say(e.alice, conv, "@assistant list and read my notes")
@@ -61,12 +87,10 @@ func TestSeveralToolCallsInOneTurn(t *testing.T) {
 	}
 }
 
-// TestToolCallLimit: with tool_calls_per_turn 2, a model asking for three
+// testToolCallLimit: with tool_calls_per_turn 2, a model asking for three
 // calls gets two; the third is recorded as not called, the turn stops
 // without another model call, and the reply says why.
-func TestToolCallLimit(t *testing.T) {
-	s := newScripted(t)
-	e := newEnv(t, envOptions{modelURL: s.url(), limits: agentapi.Limits{ToolCallsPerTurn: 2}})
+func testToolCallLimit(t *testing.T, s *scripted, e *env) {
 	conv := e.group("notes_*")
 	s.queue(ok(completion("", [][2]string{{"notes_list_notes", `{}`}, {"notes_list_notes", `{}`}, {"notes_list_notes", `{}`}})))
 	e.say(e.alice, conv, "@assistant list my notes three times")
@@ -86,12 +110,10 @@ func TestToolCallLimit(t *testing.T) {
 	}
 }
 
-// TestModelErrorsBecomeReplies: an HTTP error, a malformed body and a
+// testModelErrorsBecomeReplies: an HTTP error, a malformed body and a
 // tool call without a name each become a short reply; the agent keeps
 // answering afterwards.
-func TestModelErrorsBecomeReplies(t *testing.T) {
-	s := newScripted(t)
-	e := newEnv(t, envOptions{modelURL: s.url()})
+func testModelErrorsBecomeReplies(t *testing.T, s *scripted, e *env) {
 	conv := e.group()
 	for _, c := range []struct {
 		rep  scriptedReply
@@ -111,32 +133,30 @@ func TestModelErrorsBecomeReplies(t *testing.T) {
 	}
 }
 
-// TestTurnsPerMinute: over turns_per_minute the agent says so once and
+// testTurnsPerMinute: over turns_per_minute the agent says so once and
 // does not call the model.
-func TestTurnsPerMinute(t *testing.T) {
-	s := newScripted(t)
-	e := newEnv(t, envOptions{modelURL: s.url(), limits: agentapi.Limits{TurnsPerMinute: 1}})
+func testTurnsPerMinute(t *testing.T, s *scripted, e *env) {
 	conv := e.group()
-	s.queue(ok(completion("first", nil)))
-	e.say(e.alice, conv, "@assistant one")
-	if r := e.reply(conv); r.Text != "first" {
-		t.Fatalf("reply %q", r.Text)
+	for i := range scriptedLimits.TurnsPerMinute {
+		s.queue(ok(completion("answer", nil)))
+		e.say(e.alice, conv, "@assistant question")
+		if r := e.reply(conv); r.Text != "answer" {
+			t.Fatalf("turn %d: reply %q", i, r.Text)
+		}
 	}
-	e.say(e.alice, conv, "@assistant two")
+	e.say(e.alice, conv, "@assistant one too many")
 	r := e.reply(conv)
-	if !strings.Contains(r.Text, "at most 1 messages a minute") || len(r.Receipt.Model) != 0 {
+	if !strings.Contains(r.Text, "at most 4 messages a minute") || len(r.Receipt.Model) != 0 {
 		t.Errorf("over the limit: reply %q with %d model calls", r.Text, len(r.Receipt.Model))
 	}
-	if n := len(s.requests()); n != 1 {
-		t.Errorf("%d model requests, want 1", n)
+	if n := len(s.requests()); n != scriptedLimits.TurnsPerMinute {
+		t.Errorf("%d model requests, want %d", n, scriptedLimits.TurnsPerMinute)
 	}
 }
 
-// TestNotAddressedNotAnswered: in a group the agent answers only @name;
+// testNotAddressedNotAnswered: in a group the agent answers only @name;
 // it reads the rest as context.
-func TestNotAddressedNotAnswered(t *testing.T) {
-	s := newScripted(t)
-	e := newEnv(t, envOptions{modelURL: s.url()})
+func testNotAddressedNotAnswered(t *testing.T, s *scripted, e *env) {
 	conv := e.group()
 	e.say(e.bob, conv, "lunch at noon? (assistant@example is not a mention)")
 	s.queue(ok(completion("noted", nil)))
@@ -155,12 +175,10 @@ func TestNotAddressedNotAnswered(t *testing.T) {
 	}
 }
 
-// TestGrantOnlyFromItsApprover: a grant sent by bob that names alice as
+// testGrantOnlyFromItsApprover: a grant sent by bob that names alice as
 // approver is ignored (it would let bob hand the agent a token whose writes
 // alice approves); the agent then offers no tools.
-func TestGrantOnlyFromItsApprover(t *testing.T) {
-	s := newScripted(t)
-	e := newEnv(t, envOptions{modelURL: s.url()})
+func testGrantOnlyFromItsApprover(t *testing.T, s *scripted, e *env) {
 	conv := e.group()
 	e.grant(e.bob, conv, e.alice.c.Address(), "notes_*")
 	s.queue(ok(completion("no tools", nil)))
@@ -171,16 +189,14 @@ func TestGrantOnlyFromItsApprover(t *testing.T) {
 	}
 }
 
-// TestWriteWaitsForApproval: a write the model asks for (as prompt
+// testWriteWaitsForApproval: a write the model asks for (as prompt
 // injection could make it) is held by the gateway; the agent posts an
 // approval request naming the gateway's approval id and the held call's
 // arguments hash; bob's signed approval is refused (he is not the grant's
 // approver); alice's denial means the upstream never receives the write,
 // her approval lets it through. Meanwhile another conversation is
 // answered: one conversation's wait blocks no other.
-func TestWriteWaitsForApproval(t *testing.T) {
-	s := newScripted(t)
-	e := newEnv(t, envOptions{modelURL: s.url()})
+func testWriteWaitsForApproval(t *testing.T, s *scripted, e *env) {
 	conv := e.group("notes_*")
 	other := e.group()
 
@@ -242,12 +258,10 @@ func TestWriteWaitsForApproval(t *testing.T) {
 	}
 }
 
-// TestRevokedGrant: once alice revokes the grant's token (derived from her
+// testRevokedGrant: once alice revokes the grant's token (derived from her
 // own, without the admin), the agent's tool calls stop reaching the
 // upstream; it answers without them and says why.
-func TestRevokedGrant(t *testing.T) {
-	s := newScripted(t)
-	e := newEnv(t, envOptions{modelURL: s.url()})
+func testRevokedGrant(t *testing.T, s *scripted, e *env) {
 	conv := e.group()
 	tok := e.grant(e.alice, conv, e.alice.c.Address(), "notes_*")
 	s.queue(ok(completion("", [][2]string{{"notes_list_notes", `{}`}})), ok(completion("listed", nil)))

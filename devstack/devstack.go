@@ -58,6 +58,10 @@ type Options struct {
 	// RelayListen is the relay's address. If empty, 127.0.0.1:0 (any free
 	// port). It must be a loopback address.
 	RelayListen string
+	// StampBits is the relay's proof-of-work difficulty for users who set
+	// none (relay.Options.DefaultDifficulty). If zero, the relay's default;
+	// tests lower it so that first contacts cost milliseconds.
+	StampBits int
 	// Log receives the KBS banner and operational logs. If nil, io.Discard.
 	Log io.Writer
 	// Metrics gives each daemon an ops server (/healthz, /readyz,
@@ -235,7 +239,7 @@ func Start(ctx context.Context, o *Options) (_ *Stack, err error) {
 	st.Admin = &gwclient.Admin{BaseURL: st.GatewayURL, Token: gw.AdminToken(), HTTP: &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf}}}
 
 	// Relay: it shares nothing with the KBS and gateway but the process.
-	relayURL, stopRelay, err := serveRelay(runCtx, filepath.Join(o.Dir, "relay"), o.RelayListen, logger, o11y.relay, o11y.relayReady)
+	relayURL, stopRelay, err := serveRelay(runCtx, filepath.Join(o.Dir, "relay"), o.RelayListen, o.StampBits, logger, o11y.relay, o11y.relayReady)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +249,7 @@ func Start(ctx context.Context, o *Options) (_ *Stack, err error) {
 }
 
 // serveRelay runs a relay on loopback with SQLite in dir.
-func serveRelay(ctx context.Context, dir, listen string, logger *slog.Logger, m *ops.Relay, ready *ops.Readiness) (url string, stop func(), err error) {
+func serveRelay(ctx context.Context, dir, listen string, stampBits int, logger *slog.Logger, m *ops.Relay, ready *ops.Readiness) (url string, stop func(), err error) {
 	if listen == "" {
 		listen = "127.0.0.1:0"
 	}
@@ -262,7 +266,7 @@ func serveRelay(ctx context.Context, dir, listen string, logger *slog.Logger, m 
 		ln.Close()
 		return "", nil, fmt.Errorf("devstack: relay store: %w", err)
 	}
-	rs, err := relay.New(ctx, db, &relay.Options{Domain: ln.Addr().String(), Logger: logger, Metrics: m})
+	rs, err := relay.New(ctx, db, &relay.Options{Domain: ln.Addr().String(), Logger: logger, Metrics: m, DefaultDifficulty: stampBits})
 	if err != nil {
 		ln.Close()
 		db.Close()
