@@ -59,7 +59,7 @@ func (s *Server) send(ctx context.Context, req *relayapi.SendRequest, sess *sess
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := s.settlePayments(ctx, stamps, sess.wallet, env.Hash()); err != nil {
+	if err := s.settlePayments(ctx, stamps, sess.wallet, env.Conversation, env.Hash()); err != nil {
 		return nil, nil, err
 	}
 	// The envelope JSON is stored as received, after the checks above; it
@@ -214,7 +214,7 @@ func (s *Server) checkStamp(ctx context.Context, q querier, recipient, sender wa
 			if err != nil {
 				return nil, err
 			}
-			if price != nil {
+			if price != nil && s.opts.Payments.CheckPrice(price) == nil {
 				n.Payment = stamp.Requirements(stamp.Input{Recipient: recipient, Sender: sender, Message: hash}, price, s.opts.Payments.FeePayer)
 			}
 		}
@@ -251,13 +251,24 @@ const kindSettled = "x402-settled"
 // A payment settles before the message is stored: a message then refused
 // (a concurrent membership change) is not refunded; the client paid only
 // after a 402 for this very envelope.
-func (s *Server) settlePayments(ctx context.Context, stamps map[wallet.Address]stamp.Stamp, sender wallet.Address, hash [32]byte) error {
+func (s *Server) settlePayments(ctx context.Context, stamps map[wallet.Address]stamp.Stamp, sender wallet.Address, conversation string, hash [32]byte) error {
+	var members []string
 	for addr, st := range stamps {
 		if st.Kind != stamp.KindX402 {
 			continue
 		}
 		if s.opts.Payments == nil {
 			return edge.Errorf(http.StatusPaymentRequired, relayapi.ReasonStampKind, "stamp for %s: kind %q is not accepted by this relay", addr, st.Kind)
+		}
+		if members == nil {
+			var err error
+			if members, err = currentMembers(ctx, s.db, conversation); err != nil {
+				return err
+			}
+		}
+		if !containsAddr(members, addr.String()) {
+			delete(stamps, addr) // not a recipient of this message: never settle it
+			continue
 		}
 		state, err := consentState(ctx, s.db, addr.String(), sender.String())
 		if err != nil {
@@ -270,6 +281,9 @@ func (s *Server) settlePayments(ctx context.Context, stamps map[wallet.Address]s
 		price, err := s.price(ctx, s.db, addr.String())
 		if err != nil {
 			return err
+		}
+		if price != nil && s.opts.Payments.CheckPrice(price) != nil {
+			price = nil // set under other rules of this relay: not payable now
 		}
 		in := stamp.Input{Recipient: addr, Sender: sender, Message: hash}
 		if err := s.opts.Payments.Verify(ctx, &st, in, stamp.Requirement{Price: price}); err != nil {
@@ -490,12 +504,8 @@ func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request, sess *se
 			s.edge.WriteError(w, r, edge.Errorf(http.StatusBadRequest, relayapi.ReasonNoPayments, "this relay takes no payments (no facilitator configured)"))
 			return
 		}
-		if err := req.Price.Validate(); err != nil {
+		if err := s.opts.Payments.CheckPrice(req.Price); err != nil {
 			s.edge.WriteError(w, r, edge.Errorf(http.StatusBadRequest, relayapi.ReasonBadPrice, "%v", err))
-			return
-		}
-		if req.Price.Network != s.opts.Payments.Network {
-			s.edge.WriteError(w, r, edge.Errorf(http.StatusBadRequest, relayapi.ReasonBadPrice, "this relay takes payments on %s, not %s", s.opts.Payments.Network, req.Price.Network))
 			return
 		}
 		b, _ := json.Marshal(req.Price)

@@ -65,7 +65,7 @@ func newPayWorld(t *testing.T) *payWorld {
 	w.feePayer = svmtest.PublicKey(fp).String()
 	w.relay = startRelay(t, storetest.SQLite(t), relay.Options{DefaultDifficulty: 30, Payments: &stamp.Payment{
 		Facilitator: &x402.FacilitatorClient{URL: "http://" + ln.Addr().String()},
-		FeePayer:    svmtest.PublicKey(fp).String(), Network: x402.SolanaLocal}})
+		FeePayer:    svmtest.PublicKey(fp).String(), Network: x402.SolanaLocal, Assets: []string{mint.String()}, MinAmount: 1000}})
 	return w
 }
 
@@ -163,6 +163,15 @@ func TestPaidStampRefusals(t *testing.T) {
 	if err := bob.SetPrice(ctx, &stamp.Price{Amount: "0", Asset: w.mint.String(), Network: x402.SolanaLocal}); reason(err) != relayapi.ReasonBadPrice {
 		t.Errorf("zero price: %v", err)
 	}
+	// Every settlement costs the facilitator's fee payer a fee: prices
+	// only in the relay's assets, and not below its minimum.
+	if err := bob.SetPrice(ctx, &stamp.Price{Amount: "999", Asset: w.mint.String(), Network: x402.SolanaLocal}); reason(err) != relayapi.ReasonBadPrice {
+		t.Errorf("price under the minimum: %v", err)
+	}
+	worthless, _ := w.svm.NewMint(t, 6)
+	if err := bob.SetPrice(ctx, &stamp.Price{Amount: "5000", Asset: worthless.String(), Network: x402.SolanaLocal}); reason(err) != relayapi.ReasonBadPrice {
+		t.Errorf("price in an asset the relay does not take: %v", err)
+	}
 	if err := bob.SetPrice(ctx, price); err != nil {
 		t.Fatal(err)
 	}
@@ -193,8 +202,33 @@ func TestPaidStampRefusals(t *testing.T) {
 			t.Errorf("%s: %d %s (%s)", name, status, msg, reasonOf(body))
 		}
 	}
-	if a := w.svm.Balance(t, w.aliceATA); a != 1_000_000 {
-		t.Errorf("alice holds %d after refused payments, want 1000000", a)
+	// A paid stamp for someone who is not in the conversation (carol, who
+	// set a price) is never settled, even beside a good one for bob.
+	carol := newPerson(t)
+	carolATA := w.svm.CreateATA(t, walletKey(carol), w.mint)
+	cc := w.client(t, carol, nil)
+	if err := cc.SetPrice(ctx, price); err != nil {
+		t.Fatal(err)
+	}
+	env := seal("with a stamp for carol")
+	stamps := map[string]stamp.Stamp{}
+	for _, who := range []*person{w.bob, carol} {
+		in := stamp.Input{Recipient: who.addr(), Sender: w.alice.addr(), Message: env.Hash()}
+		p, err := w.payer(w.alice, 100_000).Pay(ctx, stamp.Requirements(in, price, w.feePayer), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := stamp.NewPayment(p)
+		stamps[who.addr().String()] = *st
+	}
+	if status, msg, _ := call(t, "POST", w.relay.URL+relayapi.PathMessages, atok, marshal(relayapi.SendRequest{Envelope: marshal(env), Stamps: stamps})); status != 201 {
+		t.Fatalf("send with stamps for bob and carol: %d %s", status, msg)
+	}
+	if got := w.svm.Balance(t, carolATA); got != 0 {
+		t.Errorf("carol was paid %d for a message she is not a recipient of", got)
+	}
+	if a := w.svm.Balance(t, w.aliceATA); a != 950_000 {
+		t.Errorf("alice holds %d after one accepted payment, want 950000", a)
 	}
 	// A relay without a facilitator refuses prices.
 	plain := startRelay(t, storetest.SQLite(t), relay.Options{})

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/chatmcp/chatmcp/x402"
 	"github.com/gagliardetto/solana-go"
@@ -93,6 +95,32 @@ type Payment struct {
 	FeePayer string
 	// Network is the one network payments are accepted on. Required.
 	Network string
+	// Assets are the mints a price may name. Required: every settlement
+	// costs the facilitator's fee payer a fee, so a price in a token
+	// anyone can mint for nothing would let two wallets of one attacker
+	// drain it.
+	Assets []string
+	// MinAmount is the least a price may ask, in atomic units (set it
+	// above the cost of a fee, for the same reason). If zero, 1.
+	MinAmount uint64
+}
+
+// CheckPrice checks that p is a price these payments can settle: its
+// network, an allowed asset, at least MinAmount.
+func (v *Payment) CheckPrice(p *Price) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if p.Network != v.Network {
+		return fmt.Errorf("payments are settled on %s, not %s", v.Network, p.Network)
+	}
+	if !slices.Contains(v.Assets, p.Asset) {
+		return fmt.Errorf("asset %s is not one this relay takes (%s)", p.Asset, strings.Join(v.Assets, ", "))
+	}
+	if amount, _ := x402.ParseAmount(p.Amount); amount < v.MinAmount {
+		return fmt.Errorf("a price must be at least %d", v.MinAmount)
+	}
+	return nil
 }
 
 // Verify checks that s is a payment of req.Price for in, and settles it.

@@ -48,6 +48,11 @@ type Options struct {
 	Facilitator string
 	// FacilitatorToken is the facilitator's bearer token, if it needs one.
 	FacilitatorToken string
+	// PaymentAssets are the mints prices may name. Required with
+	// Facilitator.
+	PaymentAssets []string
+	// MinPayment is the least a price may ask, in atomic units. If zero, 1.
+	MinPayment uint64
 	// Stderr receives the warning and the listening line. If nil,
 	// os.Stderr.
 	Stderr io.Writer
@@ -105,9 +110,13 @@ func Run(ctx context.Context, o *Options) error {
 	defer db.Close()
 	var payments *stamp.Payment
 	if o.Facilitator != "" {
+		if len(o.PaymentAssets) == 0 {
+			return errors.New("--facilitator needs --payment-assets MINT[,MINT…]: the mints prices may name")
+		}
 		if payments, err = paymentsFrom(ctx, o.Facilitator, o.FacilitatorToken); err != nil {
 			return err
 		}
+		payments.Assets, payments.MinAmount = o.PaymentAssets, max(o.MinPayment, 1)
 		fmt.Fprintf(stderr, "chatmcp-relay: payment stamps on %s through %s (fee payer %s)\n", payments.Network, o.Facilitator, payments.FeePayer)
 	}
 	srv, err := relay.New(ctx, db, &relay.Options{Domain: domain, Logger: logger, Metrics: o.Metrics, Payments: payments})

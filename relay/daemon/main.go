@@ -19,7 +19,7 @@ import (
 //
 //	chatmcp-relay --listen ADDR --data DIR [--db DSN] [--domain HOST[:PORT]]
 //	              (--tls-cert FILE --tls-key FILE | --dev)
-//	              [--facilitator URL [--facilitator-token-file FILE]]
+//	              [--facilitator URL --payment-assets MINT[,MINT…] [--min-payment N] [--facilitator-token-file FILE]]
 //	              [--metrics-listen ADDR] [--log-format text|json]
 func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("chatmcp-relay", flag.ContinueOnError)
@@ -34,6 +34,8 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.BoolVar(&o.Dev, "dev", false, "INSECURE: plain HTTP, loopback addresses only")
 	fs.StringVar(&o.Facilitator, "facilitator", "", "x402 facilitator URL: users may set a price for strangers' first messages (default: proof of work only)")
 	tokenFile := fs.String("facilitator-token-file", "", "file holding the facilitator's bearer token")
+	assets := fs.String("payment-assets", "", "comma-separated SPL mints prices may name (required with --facilitator)")
+	fs.Uint64Var(&o.MinPayment, "min-payment", 1, "the least a price may ask, in atomic units (keep it above a settlement's fee)")
 	var of ops.Flags
 	of.Register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -48,6 +50,11 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	o.Stderr = stderr
 	var err error
+	for _, a := range strings.Split(*assets, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			o.PaymentAssets = append(o.PaymentAssets, a)
+		}
+	}
 	if *tokenFile != "" {
 		b, err := os.ReadFile(*tokenFile)
 		if err != nil {

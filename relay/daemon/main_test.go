@@ -20,6 +20,8 @@ func TestMainFlags(t *testing.T) {
 		{"no store", []string{"--dev"}, 1, "--data DIR (or --db DSN) is required"},
 		{"no TLS files", []string{"--data", t.TempDir()}, 1, "--tls-cert and --tls-key are required"},
 		{"dev off loopback", []string{"--dev", "--data", t.TempDir(), "--listen", "0.0.0.0:0"}, 1, "only on a loopback address"},
+		{"facilitator without assets", []string{"--dev", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--facilitator", "http://127.0.0.1:1"}, 1, "--facilitator needs --payment-assets"},
+		{"facilitator unreachable", []string{"--dev", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--facilitator", "http://127.0.0.1:1", "--payment-assets", "So11111111111111111111111111111111111111112"}, 1, "--facilitator: facilitator /supported"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

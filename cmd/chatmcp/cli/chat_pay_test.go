@@ -38,7 +38,7 @@ func TestChatPrice(t *testing.T) {
 	t.Cleanup(func() { fsrv.Close() })
 	ts := httptest.NewUnstartedServer(nil)
 	srv, err := relay.New(context.Background(), storetest.SQLite(t), &relay.Options{Domain: ts.Listener.Addr().String(), DefaultDifficulty: 30,
-		Payments: &stamp.Payment{Facilitator: &x402.FacilitatorClient{URL: "http://" + ln.Addr().String()}, FeePayer: svmtest.PublicKey(fp).String(), Network: x402.SolanaLocal}})
+		Payments: &stamp.Payment{Facilitator: &x402.FacilitatorClient{URL: "http://" + ln.Addr().String()}, FeePayer: svmtest.PublicKey(fp).String(), Network: x402.SolanaLocal, Assets: []string{mint.String()}}})
 	if err != nil {
 		t.Fatal(err)
 	}
