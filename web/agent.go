@@ -77,8 +77,19 @@ type agentView struct {
 	NoPolicy  bool // no agent policy: no agent gets keys
 }
 
+// verified reports whether a is a member whose agent evidence passes the
+// policy.
+func (v *agentView) verified(a string) bool {
+	for _, am := range v.Agents {
+		if am.Address == a && am.Verified {
+			return true
+		}
+	}
+	return false
+}
+
 // agentSection is the conversation page's assistant section.
-func (s *Server) agentSection(ctx context.Context, u *user, id string) any {
+func (s *Server) agentSection(ctx context.Context, u *user, id string) *agentView {
 	v := &agentView{NeedToken: s.opts.Token == "", NoPolicy: s.opts.AgentPolicy == nil}
 	u.client(func(c *chat.Client) error {
 		st, err := c.Membership(ctx, id)
@@ -157,6 +168,9 @@ type structured struct {
 	Grant    *agentapi.Grant
 	Approval *agentapi.ApprovalRequest
 	Pending  bool
+	// Unverified marks a request from a sender whose agent evidence does
+	// not pass the policy: never offered for a decision.
+	Unverified bool
 	Reply    string
 	Tools    []agentapi.ToolCall
 }
@@ -385,6 +399,9 @@ func (s *Server) decide(r *http.Request, u *user, id string, approve bool) error
 		}
 		if req == nil {
 			return fmt.Errorf("no waiting approval request %s in this conversation (decided, answered or expired)", approval)
+		}
+		if am := s.describeAgent(ctx, c, req.RequestedBy); am == nil || !am.Verified {
+			return fmt.Errorf("approval request %s comes from %s, whose agent evidence your policy does not accept: not decided", approval, req.RequestedBy)
 		}
 		gw, err := s.memberGateway(req.Gateway)
 		if err != nil {

@@ -72,6 +72,7 @@ func walletScript(t *testing.T, k ed25519.PrivateKey) string {
 // do runs actions and fails the test naming the step.
 func do(t *testing.T, ctx context.Context, step string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
+	t.Logf("%s: %s", time.Now().Format("15:04:05.000"), step)
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		t.Fatalf("%s: %v", step, err)
 	}

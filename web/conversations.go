@@ -360,7 +360,16 @@ func (s *Server) conversation(w http.ResponseWriter, r *http.Request, sess *sess
 	if before == 0 {
 		u.markRead(id, last)
 	}
-	d.Agent = s.agentSection(r.Context(), u, id)
+	av := s.agentSection(r.Context(), u, id)
+	d.Agent = av
+	// An approval request is offered for a decision only from a member
+	// whose agent evidence passes the policy: anyone can post the message
+	// (and name a gateway); decide refuses the others too.
+	for i := range d.Messages {
+		if ag := d.Messages[i].Agent; ag != nil && ag.Approval != nil && ag.Pending && !av.verified(d.Messages[i].Sender) {
+			ag.Pending, ag.Unverified = false, true
+		}
+	}
 	if errMsg != "" {
 		w.WriteHeader(http.StatusBadRequest)
 	}
