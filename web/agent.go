@@ -171,8 +171,8 @@ type structured struct {
 	// Unverified marks a request from a sender whose agent evidence does
 	// not pass the policy: never offered for a decision.
 	Unverified bool
-	Reply    string
-	Tools    []agentapi.ToolCall
+	Reply      string
+	Tools      []agentapi.ToolCall
 }
 
 // decorate parses m's text as an agentapi message; plain text stays as it
