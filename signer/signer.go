@@ -57,6 +57,14 @@ type Options struct {
 	// OnHold, if non-nil, is called when a request starts waiting for a
 	// person (tests use it as a readiness signal).
 	OnHold func(signerapi.Approval)
+	// Metrics, if non-nil, counts decisions (ops.Signer in the daemon).
+	Metrics DecisionObserver
+}
+
+// DecisionObserver counts decisions: decision is granted, denied, held or
+// error; reason the rule or reason code of a refusal, "" for a grant.
+type DecisionObserver interface {
+	Decision(decision, reason string)
 }
 
 // Signer signs what its policy allows. It is safe for concurrent use.
@@ -70,6 +78,7 @@ type Signer struct {
 	now     func() time.Time
 	log     *slog.Logger
 	onHold  func(signerapi.Approval)
+	metrics DecisionObserver
 
 	mu      sync.Mutex
 	pending map[string]*pending
@@ -89,7 +98,7 @@ func New(o *Options) (*Signer, error) {
 		return nil, errors.New("signer: key, policy, ledger and audit are required")
 	}
 	s := &Signer{key: o.Key, pol: o.Policy, ledger: o.Ledger, audit: o.Audit, timeout: o.ApprovalTimeout,
-		now: o.Now, log: o.Logger, onHold: o.OnHold, pending: map[string]*pending{}}
+		now: o.Now, log: o.Logger, onHold: o.OnHold, metrics: o.Metrics, pending: map[string]*pending{}}
 	copy(s.pub[:], o.Key.Address().PublicKey())
 	if s.timeout == 0 {
 		s.timeout = DefaultApprovalTimeout
@@ -137,6 +146,7 @@ func (s *Signer) SignTransaction(ctx context.Context, tok *captoken.Verified, wi
 			entry.Decision, entry.Reason = "error", "internal"
 		}
 		entry.DurationMS = float64(s.now().Sub(start).Microseconds()) / 1000
+		s.observe(entry.Decision, entry.Reason)
 		if aerr := s.audit.Append(context.WithoutCancel(ctx), entry); aerr != nil {
 			return fmt.Errorf("auditing a refusal: %w", errors.Join(err, aerr))
 		}
@@ -196,8 +206,10 @@ func (s *Signer) SignTransaction(ctx context.Context, tok *captoken.Verified, wi
 	}
 	entry.DurationMS = float64(s.now().Sub(start).Microseconds()) / 1000
 	if err := s.audit.Append(context.WithoutCancel(ctx), entry); err != nil {
+		s.observe("error", "internal")
 		return nil, release(fmt.Errorf("auditing: %w", err))
 	}
+	s.observe("granted", "")
 	resp.Transaction = out
 	return resp, nil
 }
@@ -235,6 +247,7 @@ func (s *Signer) SignMessage(ctx context.Context, tok *captoken.Verified, msg []
 	}
 	if err != nil {
 		entry.Decision, entry.Reason = "denied", err.(*Refusal).Rule
+		s.observe(entry.Decision, entry.Reason)
 		if aerr := s.audit.Append(context.WithoutCancel(ctx), entry); aerr != nil {
 			return "", fmt.Errorf("auditing a refusal: %w", aerr)
 		}
@@ -243,8 +256,10 @@ func (s *Signer) SignMessage(ctx context.Context, tok *captoken.Verified, msg []
 	sig := base58.Encode(s.key.Sign(msg))
 	entry.Decision, entry.Request = "granted", sig
 	if err := s.audit.Append(context.WithoutCancel(ctx), entry); err != nil {
+		s.observe("error", "internal")
 		return "", fmt.Errorf("auditing: %w", err)
 	}
+	s.observe("granted", "")
 	return sig, nil
 }
 
@@ -270,6 +285,7 @@ func (s *Signer) hold(ctx context.Context, tok *captoken.Verified, v *Verdict, s
 		Principal: Principal(tok), Decision: "held", Reason: "approve_above", Request: sig, TokenChain: tok.ChainID()}); err != nil {
 		return p.a.ID, fmt.Errorf("auditing a hold: %w", err)
 	}
+	s.observe("held", "")
 	if s.onHold != nil {
 		s.onHold(p.a)
 	}
@@ -411,6 +427,18 @@ func (s *Signer) Decide(ctx context.Context, id string, approve bool) error {
 	}
 	p.done <- approve
 	return err
+}
+
+func (s *Signer) observe(decision, reason string) {
+	if s.metrics != nil {
+		s.metrics.Decision(decision, reason)
+	}
+}
+
+// Reasons are the reason words a decision can carry, for a metrics label
+// set: every policy rule, a malformed transaction, internal.
+func Reasons() []string {
+	return append(signerapi.Rules(), signerapi.ReasonMalformedTransaction, "internal")
 }
 
 func auditRelease(r *signerapi.Reservation) audit.Entry {

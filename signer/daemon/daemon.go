@@ -85,8 +85,9 @@ type Options struct {
 	Stderr io.Writer
 	// Logger receives operational logs. If nil, text to Stderr.
 	Logger *slog.Logger
-	// HTTPMetrics records requests. If nil, nothing is recorded.
-	HTTPMetrics *ops.HTTP
+	// Metrics records requests, decisions and audit latency. If nil,
+	// nothing is recorded.
+	Metrics *ops.Signer
 	// Readiness, if non-nil, gets the checks of ReadinessChecks.
 	Readiness *ops.Readiness
 	// OnHold, if non-nil, is called when a request waits for a person.
@@ -188,7 +189,11 @@ func Run(ctx context.Context, o *Options) error {
 		return err
 	}
 	o.Readiness.Set(ops.Check{Name: "ledger", Func: func(ctx context.Context) error { return db.PingContext(ctx) }})
-	alog, err := audit.Open(ctx, filepath.Join(cfg.Data, FileAuditLog), &audit.Options{Signer: akey})
+	aopts := &audit.Options{Signer: akey}
+	if o.Metrics != nil {
+		aopts.Observer = o.Metrics.AuditMetrics()
+	}
+	alog, err := audit.Open(ctx, filepath.Join(cfg.Data, FileAuditLog), aopts)
 	if err != nil {
 		return err
 	}
@@ -198,6 +203,9 @@ func Run(ctx context.Context, o *Options) error {
 		ApprovalTimeout: time.Duration(cfg.ApprovalTimeout), Logger: log}
 	if o.OnHold != nil {
 		sopts.OnHold = o.OnHold
+	}
+	if o.Metrics != nil {
+		sopts.Metrics = o.Metrics
 	}
 	sg, err := signer.New(sopts)
 	if err != nil {
@@ -232,7 +240,7 @@ func Run(ctx context.Context, o *Options) error {
 			return fmt.Errorf("--dev uses the simulated TEE, so it listens on loopback only, not %s", cfg.Listen)
 		}
 	}
-	hs := &http.Server{Handler: o.HTTPMetrics.Handler(h), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	hs := &http.Server{Handler: o.Metrics.HTTPMetrics().Handler(h), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		// A held request waits for a person up to the approval timeout.
 		WriteTimeout: time.Duration(cfg.ApprovalTimeout) + 30*time.Second}
 	fmt.Fprintf(stderr, "chatmcp-signer: listening on https://%s (key %s, data %s, store %s%s)\n", l.Addr(), sg.PublicKey(), cfg.Data, db.Dialect, map[bool]string{true: ", SIMULATED TEE"}[o.Dev])

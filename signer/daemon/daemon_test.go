@@ -22,6 +22,7 @@ import (
 	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/audit"
 	"github.com/chatmcp/chatmcp/cmd/chatmcp/cli"
+	"github.com/chatmcp/chatmcp/internal/ops"
 	kbsdaemon "github.com/chatmcp/chatmcp/kbs/daemon"
 	"github.com/chatmcp/chatmcp/kbsclient"
 	"github.com/chatmcp/chatmcp/signer"
@@ -37,6 +38,7 @@ type stack struct {
 	payer                             solana.PublicKey
 	mint, recipient                   solana.PublicKey
 	holds                             chan signerapi.Approval
+	reg                               *ops.Registry
 }
 
 // startKBS runs a real KBS (--dev) and returns its URL and admin token.
@@ -68,7 +70,7 @@ func startStack(t *testing.T, extraPolicy string) *stack {
 	ctx := context.Background()
 	kbsURL, kbsToken := startKBS(t)
 	kp, payer := signertest.NewKeypair(t)
-	st := &stack{payer: payer, mint: signertest.NewAddress(t), recipient: signertest.NewAddress(t), holds: make(chan signerapi.Approval, 4)}
+	st := &stack{payer: payer, mint: signertest.NewAddress(t), recipient: signertest.NewAddress(t), holds: make(chan signerapi.Approval, 4), reg: ops.NewRegistry()}
 	dir := t.TempDir()
 	st.data = filepath.Join(dir, "signer-data")
 	st.policy = filepath.Join(dir, "policy.yaml")
@@ -113,7 +115,7 @@ policy:
 	done := make(chan error, 1)
 	var stderr bytes.Buffer
 	go func() {
-		done <- daemon.Run(rctx, &daemon.Options{Config: c, Dev: true, Stderr: &stderr,
+		done <- daemon.Run(rctx, &daemon.Options{Config: c, Dev: true, Stderr: &stderr, Metrics: ops.NewSigner(st.reg, signer.Reasons()),
 			OnHold: func(a signerapi.Approval) { st.holds <- a },
 			Deps: daemon.Deps{
 				Ready: func(a net.Addr) { ready <- a },
@@ -261,6 +263,30 @@ func TestSignerEndToEnd(t *testing.T) {
 			}
 		})
 	}
+	t.Run("metrics", func(t *testing.T) {
+		mfs, err := st.reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts := map[string]float64{}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				var labels []string
+				for _, l := range m.GetLabel() {
+					labels = append(labels, l.GetValue())
+					if strings.Contains(l.GetValue(), st.payer.String()) || strings.Contains(l.GetValue(), "cmt1.") {
+						t.Errorf("metric %s carries a key or token: %q", mf.GetName(), l.GetValue())
+					}
+				}
+				if mf.GetName() == "chatmcp_signer_decisions_total" {
+					counts[strings.Join(labels, "/")] = m.GetCounter().GetValue()
+				}
+			}
+		}
+		if counts["granted/"] < 1 || counts["denied/max_per_tx"] != 1 || counts["denied/token_budget"] < 1 {
+			t.Fatalf("decision counts %v", counts)
+		}
+	})
 	t.Run("malformed", func(t *testing.T) {
 		for _, tx := range []string{"not base64!", base64.StdEncoding.EncodeToString([]byte("not a transaction"))} {
 			if code, _, errs := sign(tx); code != cli.ExitInvalid {

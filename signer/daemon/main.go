@@ -47,7 +47,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer, deps Deps) int {
 	o.Readiness = ops.NewReadiness(ReadinessChecks()...)
 	if of.MetricsListen != "" {
 		reg := ops.NewRegistry()
-		o.HTTPMetrics = ops.NewHTTP(reg)
+		o.Metrics = ops.NewSigner(reg, signer.Reasons())
 		osrv, err := ops.Start(&ops.Options{Listen: of.MetricsListen, Registry: reg, Ready: o.Readiness, Logger: o.Logger})
 		if err != nil {
 			return fail(err)
