@@ -22,7 +22,7 @@ var (
 	ComputeBudget   = solana.ComputeBudget
 	MemoProgram     = solana.MemoProgramID
 	MemoV1Program   = solana.MustPublicKeyFromBase58("Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo")
-	errMalformedTx  = errors.New(signerapi.ReasonMalformedTransaction)
+	errMalformedTx  = errors.New("malformed transaction")
 	maxInstructions = 64
 )
 
