@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	"github.com/chatmcp/chatmcp/agent/agenttest"
 	"github.com/chatmcp/chatmcp/agentapi"
 	"github.com/chatmcp/chatmcp/attest"
+	"github.com/chatmcp/chatmcp/attest/sim"
 	"github.com/chatmcp/chatmcp/attest/verifiers"
 	"github.com/chatmcp/chatmcp/captoken"
 	"github.com/chatmcp/chatmcp/chat"
@@ -36,8 +39,11 @@ type env struct {
 	st         *devstack.Stack
 	alice, bob *member
 	agent      *agenttest.Agent
+	agentOpts  *agenttest.Options
 	aliceToken string
 }
+
+var grants atomic.Int64
 
 // member is a person: a chat client to send with, and a second client of
 // the same device watching the relay (a chat.Client is not for concurrent
@@ -131,7 +137,11 @@ func (e *env) with(t *testing.T) *env {
 
 type envOptions struct {
 	modelURL string
-	limits   agentapi.Limits
+	// modelAttested: the model endpoint serves RA-TLS (simulated
+	// evidence of this process) and the agent checks it with the stack's
+	// policy.
+	modelAttested bool
+	limits        agentapi.Limits
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -147,8 +157,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	t.Cleanup(st.Close)
 	e := &env{t: t, st: st}
-	e.agent = agenttest.Start(t, &agenttest.Options{Dir: filepath.Join(dir, "agent"), Relay: st.RelayURL, KBS: st.KBSURL, WalletSecret: "agent-wallet",
-		ModelURL: o.modelURL, GatewayURL: st.GatewayURL, GatewayPolicy: st.PolicyFile, Limits: o.limits, ApprovalWait: 30 * time.Second})
+	e.agentOpts = &agenttest.Options{Dir: filepath.Join(dir, "agent"), Relay: st.RelayURL, KBS: st.KBSURL, WalletSecret: "agent-wallet",
+		ModelURL: o.modelURL, ModelPolicy: map[bool]string{true: st.PolicyFile}[o.modelAttested], GatewayURL: st.GatewayURL, GatewayPolicy: st.PolicyFile, Limits: o.limits, ApprovalWait: 30 * time.Second}
+	e.agent = agenttest.Start(t, e.agentOpts)
 	policy := e.policy()
 	e.alice = newMember(t, ctx, st.RelayURL, policy)
 	e.bob = newMember(t, ctx, st.RelayURL, policy)
@@ -189,7 +200,10 @@ func (e *env) group(tools ...string) string {
 // its token.
 func (e *env) grant(from *member, conv string, approver wallet.Address, tools ...string) string {
 	e.t.Helper()
-	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	// Each grant its own expiry: attenuation is deterministic, and two
+	// grants with the same caveats would be one token (revoking one would
+	// revoke the other).
+	exp := time.Now().Add(time.Hour + time.Duration(grants.Add(1))*time.Second).UTC().Truncate(time.Second)
 	tok, err := captoken.Attenuate(e.aliceToken, captoken.Caveat{Tools: tools, Expires: exp, Approver: approver.String(), Holder: e.agent.Address.String()})
 	if err != nil {
 		e.t.Fatal(err)
@@ -301,9 +315,12 @@ type scriptedReply struct {
 	body   string
 }
 
-func newScripted(t *testing.T) *scripted {
+// newScripted starts the scripted server; with attested, over RA-TLS
+// carrying this process's simulated evidence (as an attested model endpoint
+// would, with real evidence).
+func newScripted(t *testing.T, attested bool) *scripted {
 	s := &scripted{}
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/v1/chat/completions" || r.Method != http.MethodPost {
 			http.NotFound(w, r)
 			return
@@ -325,6 +342,18 @@ func newScripted(t *testing.T) *scripted {
 		w.WriteHeader(rep.status)
 		io.WriteString(w, rep.body)
 	}))
+	if attested {
+		att, err := sim.NewAttester(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Not StartTLS: it would install httptest's own certificate.
+		s.srv.Listener = tls.NewListener(s.srv.Listener, ratls.NewIssuer(att, nil).ServerConfig())
+		s.srv.Start()
+		s.srv.URL = strings.Replace(s.srv.URL, "http://", "https://", 1)
+	} else {
+		s.srv.Start()
+	}
 	t.Cleanup(s.srv.Close)
 	return s
 }

@@ -1,11 +1,13 @@
 package agent_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chatmcp/chatmcp/agent"
+	"github.com/chatmcp/chatmcp/agent/agenttest"
 	"github.com/chatmcp/chatmcp/agentapi"
 	"github.com/chatmcp/chatmcp/chat"
 	"github.com/chatmcp/chatmcp/gatewayapi"
@@ -23,12 +25,13 @@ import (
 var scriptedLimits = agentapi.Limits{ToolCallsPerTurn: 2, TurnsPerMinute: 4}
 
 func TestScripted(t *testing.T) {
-	s := newScripted(t)
-	e := newEnv(t, envOptions{modelURL: s.url(), limits: scriptedLimits})
+	s := newScripted(t, true)
+	e := newEnv(t, envOptions{modelURL: s.url(), modelAttested: true, limits: scriptedLimits})
 	for _, c := range []struct {
 		name string
 		fn   func(*testing.T, *scripted, *env)
 	}{
+		{"AttestedModel", testAttestedModel},
 		{"SeveralToolCallsInOneTurn", testSeveralToolCallsInOneTurn},
 		{"ToolCallLimit", testToolCallLimit},
 		{"ModelErrorsBecomeReplies", testModelErrorsBecomeReplies},
@@ -37,6 +40,7 @@ func TestScripted(t *testing.T) {
 		{"GrantOnlyFromItsApprover", testGrantOnlyFromItsApprover},
 		{"WriteWaitsForApproval", testWriteWaitsForApproval},
 		{"RevokedGrant", testRevokedGrant},
+		{"RestartKeepsGrantsAndAnswersOnce", testRestart}, // last: it replaces the agent
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s.reset()
@@ -287,5 +291,50 @@ func testRevokedGrant(t *testing.T, s *scripted, e *env) {
 	}
 	if reqs := s.requests(); len(reqs[len(reqs)-1].Tools) != 0 {
 		t.Error("tools offered under a revoked grant")
+	}
+}
+
+// testAttestedModel: the scripted endpoint serves RA-TLS and the agent's
+// configuration names the policy it must satisfy; the evidence members
+// verify says so (attested, the policy's hash), and turns go through.
+func testAttestedModel(t *testing.T, s *scripted, e *env) {
+	devs, err := e.alice.c.InspectAgent(t.Context(), e.agent.Address, e.policy())
+	if err != nil || len(devs) != 1 {
+		t.Fatalf("inspect: %v", err)
+	}
+	pol, err := os.ReadFile(e.st.PolicyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := devs[0].Evidence.Config.Model; !m.Attested || m.PolicySHA256 != agentapi.Sum(pol) || !strings.HasPrefix(m.URL, "https://") {
+		t.Errorf("attested configuration of the model: %+v", m)
+	}
+	conv := e.group()
+	s.queue(ok(completion("over RA-TLS", nil)))
+	e.say(e.alice, conv, "@assistant hi")
+	if r := e.reply(conv); r.Text != "over RA-TLS" {
+		t.Errorf("reply %q", r.Text)
+	}
+}
+
+// testRestart: a restarted agent (same data directory, wallet from the KBS,
+// fresh evidence) rebuilds its context and grants from the conversation in
+// memory, does not answer again what it answered before, and answers what
+// is new with the tools its grant allows.
+func testRestart(t *testing.T, s *scripted, e *env) {
+	conv := e.group("notes_*")
+	s.queue(ok(completion("first", nil)))
+	e.say(e.alice, conv, "@assistant first question")
+	e.reply(conv)
+	e.agent.Stop()
+	e.agent = agenttest.Start(t, e.agentOpts)
+	s.queue(ok(completion("", [][2]string{{"notes_list_notes", `{}`}})), ok(completion("second", nil)))
+	id := e.say(e.alice, conv, "@assistant second question")
+	r := e.reply(conv)
+	if r.Receipt.InReplyTo != id || r.Text != "second" {
+		t.Fatalf("after the restart the agent answered %s with %q, want %s", r.Receipt.InReplyTo, r.Text, id)
+	}
+	if len(r.Receipt.Read) != 3 || len(r.Receipt.Tools) != 1 || r.Receipt.Tools[0].Outcome != agent.OutcomeOK {
+		t.Errorf("after the restart: read %d messages (want 3: both questions and its first reply), tools %+v", len(r.Receipt.Read), r.Receipt.Tools)
 	}
 }

@@ -46,6 +46,9 @@ type Options struct {
 	Model string
 	// ModelAttested is written as model.attested when non-nil.
 	ModelAttested *bool
+	// ModelPolicy, if set, is the attestation policy file the model
+	// endpoint's RA-TLS evidence must satisfy (model.policy).
+	ModelPolicy string
 	// GatewayURL and GatewayPolicy (a file) name the gateway. Required.
 	GatewayURL, GatewayPolicy string
 	// SystemPrompt; if empty, the agent's default.
@@ -124,6 +127,9 @@ func WriteConfig(t testing.TB, o *Options) (file, data string) {
 	m := map[string]any{"url": o.ModelURL, "model": model}
 	if o.APIKeySecret != "" {
 		m["api_key"] = map[string]string{"secret": o.APIKeySecret}
+	}
+	if o.ModelPolicy != "" {
+		m["policy"] = o.ModelPolicy
 	}
 	if o.ModelAttested != nil {
 		m["attested"] = *o.ModelAttested
