@@ -36,7 +36,7 @@ func TestBrowserAssistant(t *testing.T) {
 	agentKey, agentWallet := agenttest.NewWallet(t)
 	dir := t.TempDir()
 	st, err := devstack.Start(ctx, &devstack.Options{Dir: filepath.Join(dir, "stack"), Secrets: map[string][]byte{"agent-wallet": agentWallet},
-		ApprovalTimeout: 90 * time.Second})
+		ApprovalTimeout: 90 * time.Second, StampBits: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
