@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -34,6 +35,9 @@ func TestMainErrors(t *testing.T) {
 		code := Main(context.Background(), c.args, &stderr)
 		if code != c.code || !strings.Contains(stderr.String(), c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, stderr.String(), c.code, c.want)
+		}
+		if slices.Contains(c.args, "--dev") != strings.Contains(stderr.String(), "SIMULATED TEE") {
+			t.Errorf("%v: stderr %q: --dev must say it accepts simulated evidence, and only --dev", c.args, stderr.String())
 		}
 	}
 }
