@@ -9,6 +9,7 @@ import (
 
 	"github.com/chatmcp/chatmcp/agent"
 	"github.com/chatmcp/chatmcp/agentapi"
+	"github.com/chatmcp/chatmcp/captoken"
 	"github.com/chatmcp/chatmcp/chat"
 	"github.com/chatmcp/chatmcp/internal/tinyllm"
 )
@@ -24,7 +25,12 @@ func isReply(_ chat.Message, m *agentapi.Message) bool { return m.Kind == agenta
 // the model and never into the agent's files or logs.
 func TestTinyModelListsNotes(t *testing.T) {
 	e := newEnv(t, envOptions{modelURL: tinyllm.Start(t)})
-	conv := e.group("notes_*")
+	conv := e.group()
+	tok := e.grant(e.alice, conv, e.alice.c.Address(), "notes_*")
+	v, err := captoken.Parse(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.say(e.alice, conv, "@assistant please list my notes")
 	r := e.reply(conv)
 	if len(r.Receipt.Tools) != 1 || r.Receipt.Tools[0].Tool != "notes_list_notes" || r.Receipt.Tools[0].Outcome != agent.OutcomeOK {
@@ -36,12 +42,12 @@ func TestTinyModelListsNotes(t *testing.T) {
 	calls := e.auditEntries("gateway.call")
 	found := false
 	for _, c := range calls {
-		if c["tool"] == "notes_list_notes" && c["token_chain"] != nil && c["token_chain"] != "" {
+		if c["tool"] == "notes_list_notes" && c["token_chain"] == v.ChainID() && c["decision"] == "granted" {
 			found = true
 		}
 	}
 	if !found {
-		t.Fatalf("no audited notes_list_notes call with a token chain in %v", calls)
+		t.Fatalf("no audited notes_list_notes call under the grant's chain %s in %v", v.ChainID(), calls)
 	}
 
 	canary := "canary-" + strings.Repeat("7q", 12)
