@@ -111,7 +111,9 @@ func (u *user) unreadCounts() map[string]int {
 // messages), then live, until ctx ends; it reconnects after failures.
 func (u *user) watch(ctx context.Context) {
 	var after int64
+	backoff := time.Second
 	for ctx.Err() == nil {
+		start := after
 		err := u.watcher.Watch(ctx, after, func(m chat.Message) error {
 			after = max(after, m.Seq)
 			u.deliver(m)
@@ -120,10 +122,17 @@ func (u *user) watch(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		u.s.opts.Log.Warn("watching the relay", "wallet", u.addr.String(), "err", err)
+		// A browser wallet's session that ended cannot sign in again by
+		// itself: back off up to a minute rather than retry every second.
+		if after > start {
+			backoff = time.Second
+		} else {
+			backoff = min(2*backoff, time.Minute)
+		}
+		u.s.opts.Log.Warn("watching the relay", "wallet", u.addr.String(), "err", err, "retry_in", backoff)
 		select {
 		case <-ctx.Done():
-		case <-time.After(2 * time.Second):
+		case <-time.After(backoff):
 		}
 	}
 }
