@@ -2,8 +2,11 @@ package gateway_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,10 +14,17 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/chatmcp/chatmcp/audit"
+	"github.com/chatmcp/chatmcp/captoken"
 	"github.com/chatmcp/chatmcp/facilitator"
 	"github.com/chatmcp/chatmcp/internal/svmtest"
+	"github.com/chatmcp/chatmcp/signer"
+	"github.com/chatmcp/chatmcp/signerapi"
+	"github.com/chatmcp/chatmcp/signerclient"
 	"github.com/chatmcp/chatmcp/store/storetest"
+	"github.com/chatmcp/chatmcp/wallet"
 	"github.com/chatmcp/chatmcp/x402"
+	"github.com/chatmcp/chatmcp/x402pay"
 )
 
 // TestPaidTool: a priced tool answers a call without payment with the
@@ -128,5 +138,139 @@ facilitator:
 	}
 	if got := s.Balance(t, dst); got != 25_000 {
 		t.Errorf("payTo holds %d after refusals, want 25000", got)
+	}
+}
+
+// startSigner serves a real chatmcp-signer (package signer, over loopback
+// HTTP) holding key under policy, with a token of the given budget.
+func startSigner(t *testing.T, key ed25519.PrivateKey, policy, budget string) *signerclient.Client {
+	t.Helper()
+	ctx := context.Background()
+	kp, err := wallet.NewKeypair(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := signer.ParsePolicy([]byte(policy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledger, err := signer.OpenLedger(ctx, storetest.SQLite(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	akey, err := audit.LoadOrCreateKey(filepath.Join(dir, "audit.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alog, err := audit.Open(ctx, filepath.Join(dir, "audit.jsonl"), &audit.Options{Signer: akey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { alog.Close() })
+	s, err := signer.New(&signer.Options{Key: kp, Policy: pol, Ledger: ledger, Audit: alog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := captoken.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const admin = "0123456789abcdef0123456789abcdef"
+	srv := httptest.NewServer(signer.Handler(&signer.ServerOptions{Signer: s, TokenKey: tk, Audience: "signer", AdminToken: admin}))
+	t.Cleanup(srv.Close)
+	m, err := (&signerclient.Admin{Client: signerclient.Client{BaseURL: srv.URL, Token: admin}}).Mint(ctx, signerapi.MintRequest{Budget: budget, Subject: "agent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &signerclient.Client{BaseURL: srv.URL, Token: m.Token}
+}
+
+// TestPaidToolThroughSigners: an agent pays a paid tool from a key held by
+// a chatmcp-signer whose token allows 0.05 test USDC a day, and the
+// facilitator co-signs with a fee-payer-only signer; two calls at 0.025
+// are paid and the money moves exactly twice; the third is over the
+// token's budget: the agent's signer refuses naming token_budget, so no
+// payment is made and the upstream never sees the call.
+func TestPaidToolThroughSigners(t *testing.T) {
+	s := svmtest.Start(t)
+	mint, mintAuth := s.NewMint(t, 6)
+	_, payerKey := svmtest.NewKey(t)
+	payTo, _ := svmtest.NewKey(t)
+	src := s.CreateATA(t, svmtest.PublicKey(payerKey), mint)
+	dst := s.CreateATA(t, payTo, mint)
+	s.MintTo(t, mint, mintAuth, src, 1_000_000)
+	_, fpKey := svmtest.NewKey(t)
+	s.Fund(t, svmtest.PublicKey(fpKey), 1_000_000_000)
+	policy := fmt.Sprintf("programs: [TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA, ComputeBudget111111111111111111111111111111, MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr]\nmints: [%s]\nrecipients: [%s]\nmax_per_tx: 1000000\nwindow: {period: 24h, max: 3000000}\nmax_compute_unit_price: 5000000\n", mint, payTo)
+	ctx := context.Background()
+	feeRemote, err := x402pay.NewRemote(ctx, startSigner(t, fpKey, policy+"fee_payer_only: true\nmax_compute_unit_limit: 200000\n", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fac, err := facilitator.New(ctx, storetest.SQLite(t), &facilitator.Options{Network: x402.SolanaLocal, RPC: s.RPC, FeePayer: feeRemote})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: fac.Handler()}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	h := newHarness(t, hopts{upstream: func(*testUpstream) string {
+		return `    prices:
+      - tools: echo
+        price: {amount: "25000", asset: ` + mint.String() + `, pay_to: ` + payTo.String() + `, network: "` + x402.SolanaLocal + `"}
+facilitator:
+  url: http://` + ln.Addr().String() + `
+`
+	}})
+	payRemote, err := x402pay.NewRemote(ctx, startSigner(t, payerKey, policy, "50000/24h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payer := &x402pay.Payer{RPC: s.RPC, Address: payRemote.Key, Signer: payRemote, Network: x402.SolanaLocal, MaxAmount: 100_000}
+	cs := h.mustConnect(h.mint("agent", "up_*").Token, nil)
+	call := func() (*mcp.CallToolResult, error) {
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "up_echo", Arguments: map[string]any{"text": "hi"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr, err := x402.RequiredFromResult(res.StructuredContent, "")
+		if err != nil || pr == nil {
+			t.Fatalf("no payment required: %v", err)
+		}
+		p, err := payer.Pay(ctx, &pr.Accepts[0], pr.Resource)
+		if err != nil {
+			return nil, err
+		}
+		m, _ := x402.ToMeta(p)
+		res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "up_echo", Arguments: map[string]any{"text": "hi"}, Meta: mcp.Meta{x402.MetaPayment: m}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, nil
+	}
+	for i := range 2 {
+		res, err := call()
+		if err != nil || res.IsError || callText(res) != "echo: hi" {
+			t.Fatalf("paid call %d: %v %v", i, res, err)
+		}
+	}
+	if got := s.Balance(t, dst); got != 50_000 {
+		t.Fatalf("payTo holds %d after two paid calls, want 50000", got)
+	}
+	if _, err := call(); err == nil {
+		t.Fatal("a payment over the token's budget was made")
+	} else if r, _ := signerclient.ReasonOf(err); r != signerapi.RuleTokenBudget {
+		t.Fatalf("over the budget: %v, want rule %s", err, signerapi.RuleTokenBudget)
+	}
+	if got := h.up.called(); len(got) != 2 {
+		t.Errorf("upstream saw %v, want two calls", got)
+	}
+	if got := s.Balance(t, dst); got != 50_000 {
+		t.Errorf("payTo holds %d, want 50000", got)
 	}
 }
