@@ -55,6 +55,12 @@ type Options struct {
 	// QueueLen is how many messages may wait per conversation; more are
 	// dropped (logged). If zero, 64.
 	QueueLen int
+	// Refresh, if set, is called with the Writer every RefreshEvery to
+	// re-attest and publish fresh evidence (members' policies may bound
+	// its age). A failure is logged and retried at the next tick.
+	Refresh func(ctx context.Context, w *chat.Client) error
+	// RefreshEvery is the period of Refresh. If zero, 1 hour.
+	RefreshEvery time.Duration
 }
 
 // Agent answers in conversations. Run it once.
@@ -98,6 +104,9 @@ func New(o *Options) (*Agent, error) {
 	}
 	if a.o.QueueLen == 0 {
 		a.o.QueueLen = 64
+	}
+	if a.o.RefreshEvery == 0 {
+		a.o.RefreshEvery = time.Hour
 	}
 	if err := a.loadCursors(); err != nil {
 		return nil, err
@@ -147,6 +156,13 @@ func (a *Agent) handled(id string, seq int64) {
 // context and grants; messages at or before a conversation's saved cursor
 // are not answered again. A lost connection is re-opened after a pause.
 func (a *Agent) Run(ctx context.Context) error {
+	if a.o.Refresh != nil {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.refresh(ctx)
+		}()
+	}
 	var after int64
 	backoff := time.Second
 	for ctx.Err() == nil {
@@ -199,5 +215,26 @@ func (a *Agent) dispatch(ctx context.Context, m chat.Message) {
 	case c.queue <- m:
 	default:
 		a.o.Logger.Warn("conversation queue full; message dropped", "conversation", m.Conversation, "id", m.ID)
+	}
+}
+
+// refresh re-attests every RefreshEvery until ctx ends.
+func (a *Agent) refresh(ctx context.Context) {
+	t := time.NewTicker(a.o.RefreshEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		a.sendMu.Lock()
+		err := a.o.Refresh(ctx, a.o.Writer)
+		a.sendMu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			a.o.Logger.Error("refreshing the evidence failed", "err", err)
+		} else if err == nil {
+			a.o.Logger.Info("evidence refreshed")
+		}
 	}
 }

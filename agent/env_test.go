@@ -141,6 +141,7 @@ type envOptions struct {
 	// evidence of this process) and the agent checks it with the stack's
 	// policy.
 	modelAttested bool
+	refreshEvery  time.Duration
 	limits        agentapi.Limits
 }
 
@@ -158,7 +159,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	t.Cleanup(st.Close)
 	e := &env{t: t, st: st}
 	e.agentOpts = &agenttest.Options{Dir: filepath.Join(dir, "agent"), Relay: st.RelayURL, KBS: st.KBSURL, WalletSecret: "agent-wallet",
-		ModelURL: o.modelURL, ModelPolicy: map[bool]string{true: st.PolicyFile}[o.modelAttested], GatewayURL: st.GatewayURL, GatewayPolicy: st.PolicyFile, Limits: o.limits, ApprovalWait: 30 * time.Second}
+		ModelURL: o.modelURL, ModelPolicy: map[bool]string{true: st.PolicyFile}[o.modelAttested], GatewayURL: st.GatewayURL, GatewayPolicy: st.PolicyFile, Limits: o.limits, ApprovalWait: 30 * time.Second, RefreshEvery: o.refreshEvery}
 	e.agent = agenttest.Start(t, e.agentOpts)
 	policy := e.policy()
 	e.alice = newMember(t, ctx, st.RelayURL, policy)

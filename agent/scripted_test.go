@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"bytes"
 	"os"
 	"strings"
 	"testing"
@@ -26,7 +27,9 @@ var scriptedLimits = agentapi.Limits{ToolCallsPerTurn: 2, TurnsPerMinute: 4}
 
 func TestScripted(t *testing.T) {
 	s := newScripted(t, true)
-	e := newEnv(t, envOptions{modelURL: s.url(), modelAttested: true, limits: scriptedLimits})
+	// The agent re-attests often, so every subtest also runs while its
+	// evidence is being refreshed.
+	e := newEnv(t, envOptions{modelURL: s.url(), modelAttested: true, limits: scriptedLimits, refreshEvery: 300 * time.Millisecond})
 	for _, c := range []struct {
 		name string
 		fn   func(*testing.T, *scripted, *env)
@@ -40,6 +43,7 @@ func TestScripted(t *testing.T) {
 		{"GrantOnlyFromItsApprover", testGrantOnlyFromItsApprover},
 		{"WriteWaitsForApproval", testWriteWaitsForApproval},
 		{"RevokedGrant", testRevokedGrant},
+		{"EvidenceRefreshed", testEvidenceRefreshed},
 		{"RestartKeepsGrantsAndAnswersOnce", testRestart}, // last: it replaces the agent
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -339,5 +343,32 @@ func testRestart(t *testing.T, s *scripted, e *env) {
 	}
 	if len(r.Receipt.Read) != 3 || len(r.Receipt.Tools) != 1 || r.Receipt.Tools[0].Outcome != agent.OutcomeOK {
 		t.Errorf("after the restart: read %d messages (want 3: both questions and its first reply), tools %+v", len(r.Receipt.Read), r.Receipt.Tools)
+	}
+}
+
+// testEvidenceRefreshed: the agent re-attests and publishes fresh evidence
+// (members' policies may bound its age) for the same device and
+// configuration, which still verifies.
+func testEvidenceRefreshed(t *testing.T, s *scripted, e *env) {
+	first, err := e.alice.c.InspectAgent(t.Context(), e.agent.Address, e.policy())
+	if err != nil || len(first) != 1 {
+		t.Fatalf("inspect: %v", err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		devs, err := e.alice.c.InspectAgent(t.Context(), e.agent.Address, e.policy())
+		if err != nil || len(devs) != 1 {
+			t.Fatalf("inspect while refreshing: %v", err)
+		}
+		if !bytes.Equal(devs[0].Evidence.Evidence.Report, first[0].Evidence.Evidence.Report) {
+			if devs[0].Cert.Device != first[0].Cert.Device || devs[0].Evidence.Config.Digest() != first[0].Evidence.Config.Digest() {
+				t.Fatal("refreshed evidence is for another device or configuration")
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the evidence was not refreshed within 20 s")
+		}
+		time.Sleep(100 * time.Millisecond) // polling the relay's directory: nothing signals a refresh to a member
 	}
 }

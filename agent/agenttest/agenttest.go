@@ -55,8 +55,8 @@ type Options struct {
 	SystemPrompt string
 	// Limits; zero fields take the agent's defaults.
 	Limits agentapi.Limits
-	// TurnTimeout and ApprovalWait are passed to the daemon.
-	TurnTimeout, ApprovalWait time.Duration
+	// TurnTimeout, ApprovalWait and RefreshEvery are passed to the daemon.
+	TurnTimeout, ApprovalWait, RefreshEvery time.Duration
 }
 
 // Agent is a running agent.
@@ -173,7 +173,7 @@ func Start(t testing.TB, o *Options) *Agent {
 	done := make(chan error, 1)
 	go func() {
 		done <- daemon.Run(ctx, &daemon.Options{Config: file, Dev: true, Stderr: log, Logger: logger,
-			TurnTimeout: o.TurnTimeout, ApprovalWait: o.ApprovalWait,
+			TurnTimeout: o.TurnTimeout, ApprovalWait: o.ApprovalWait, RefreshEvery: o.RefreshEvery,
 			Ready: func(a wallet.Address, c agentapi.Config) { readyc <- ready{a, c} }})
 	}()
 	var once sync.Once

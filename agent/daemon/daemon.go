@@ -53,9 +53,10 @@ type Options struct {
 	// Ready, if non-nil, is called with the agent's address and effective
 	// configuration once it serves.
 	Ready func(addr wallet.Address, cfg agentapi.Config)
-	// TurnTimeout and ApprovalWait are passed to agent.Options (zero: its
+	// TurnTimeout, ApprovalWait and RefreshEvery (how often the evidence
+	// is re-attested and published) are passed to agent.Options (zero: its
 	// defaults).
-	TurnTimeout, ApprovalWait time.Duration
+	TurnTimeout, ApprovalWait, RefreshEvery time.Duration
 }
 
 // Run starts the agent and serves until ctx is done.
@@ -137,31 +138,40 @@ func Run(ctx context.Context, o *Options) error {
 		return err
 	}
 	dev := writer.Device()
-	rd, err := agentapi.ReportData(dev.Cert.Signing, dev.Cert.HPKE, cfg.Effective.Digest())
-	if err != nil {
-		return err
-	}
-	ev, err := att.Attest(ctx, rd)
-	if err != nil {
-		return fmt.Errorf("producing evidence: %w", err)
-	}
-	evBytes, err := jsonv2.Marshal(&agentapi.Evidence{Evidence: ev, Config: cfg.Effective})
-	if err != nil {
-		return err
-	}
-	// Both clients sign in with the evidence, so neither re-registers the
-	// device without it.
-	for _, c := range []*chat.Client{writer, reader} {
-		if err := c.PublishEvidence(ctx, evBytes); err != nil {
-			return fmt.Errorf("signing in to the relay %s: %w", cfg.Relay, err)
+	// publish attests afresh and signs the writer in with the evidence.
+	// The reader signs in without evidence, which keeps the published
+	// evidence (a chat.Client is not for concurrent use, and only the
+	// writer is refreshed).
+	var tee attest.TEE
+	publish := func(ctx context.Context, c *chat.Client) error {
+		rd, err := agentapi.ReportData(dev.Cert.Signing, dev.Cert.HPKE, cfg.Effective.Digest())
+		if err != nil {
+			return err
 		}
+		ev, err := att.Attest(ctx, rd)
+		if err != nil {
+			return fmt.Errorf("producing evidence: %w", err)
+		}
+		tee = ev.TEE
+		b, err := jsonv2.Marshal(&agentapi.Evidence{Evidence: ev, Config: cfg.Effective})
+		if err != nil {
+			return err
+		}
+		return c.PublishEvidence(ctx, b)
+	}
+	if err := publish(ctx, writer); err != nil {
+		return fmt.Errorf("signing in to the relay %s: %w", cfg.Relay, err)
+	}
+	if err := reader.Login(ctx); err != nil {
+		return fmt.Errorf("signing in to the relay %s: %w", cfg.Relay, err)
 	}
 	o.Readiness.Done("relay")
 
 	a, err := agent.New(&agent.Options{Config: cfg.Effective, Reader: reader, Writer: writer,
 		Model:   &agent.ModelClient{URL: cfg.Model.URL, Model: cfg.Model.Model, APIKey: apiKey, HTTPClient: modelHTTP},
 		Gateway: &agent.Gateway{URL: cfg.Gateway.URL, HTTPClient: gwHTTP},
-		Data:    cfg.Data, Logger: log, TurnTimeout: o.TurnTimeout, ApprovalWait: o.ApprovalWait})
+		Data:    cfg.Data, Logger: log, TurnTimeout: o.TurnTimeout, ApprovalWait: o.ApprovalWait,
+		Refresh: publish, RefreshEvery: o.RefreshEvery})
 	if err != nil {
 		return err
 	}
@@ -173,7 +183,7 @@ func Run(ctx context.Context, o *Options) error {
 		}
 	}
 	fmt.Fprintf(stderr, "chatmcp-agent: %s is %s (device %s, %s evidence, configuration %s); model %s %s\n",
-		cfg.Effective.Name, w.Address(), dev.Cert.Device, ev.TEE, cfg.Effective.Digest(), cfg.Effective.Model.URL, attested)
+		cfg.Effective.Name, w.Address(), dev.Cert.Device, tee, cfg.Effective.Digest(), cfg.Effective.Model.URL, attested)
 	if o.Ready != nil {
 		o.Ready(w.Address(), cfg.Effective)
 	}
