@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/binary"
+	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
@@ -399,4 +401,39 @@ func TestRefusals(t *testing.T) {
 			t.Errorf("balances moved: %v -> %v", before, got)
 		}
 	})
+}
+
+// TestMalformedRequests: bodies that are not facilitator requests are 400
+// invalid_payload, and change nothing.
+func TestMalformedRequests(t *testing.T) {
+	w := newWorld(t, nil)
+	for name, body := range map[string]string{
+		"not JSON":       "{",
+		"unknown member": `{"paymentPayload":{},"paymentRequirements":{},"extra":1}`,
+		"trailing data":  `{"paymentPayload":{},"paymentRequirements":{}} x`,
+		"too large":      `{"x":"` + strings.Repeat("a", x402.MaxBody) + `"}`,
+		"empty payment":  `{"paymentPayload":{},"paymentRequirements":{}}`,
+	} {
+		for _, path := range []string{x402.PathVerify, x402.PathSettle} {
+			req, _ := http.NewRequest("POST", w.client.URL+path, strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer fac-token")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if name == "empty payment" {
+				// A well-formed request whose payment is empty is a refusal
+				// naming the check, in the body.
+				if !strings.Contains(string(b), `"invalid_x402_version"`) && !strings.Contains(string(b), `"invalid_payload"`) {
+					t.Errorf("%s %s: %d %s", name, path, resp.StatusCode, b)
+				}
+				continue
+			}
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), `"invalid_payload"`) {
+				t.Errorf("%s %s: %d %s", name, path, resp.StatusCode, b)
+			}
+		}
+	}
 }
