@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -95,4 +96,21 @@ func TestBridgeStateless(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzStatelessVersion: the bridge reads the version and the name of
+// every request of the local client; no params crash it, and a version it
+// reports is one of the stateless protocol.
+func FuzzStatelessVersion(f *testing.F) {
+	f.Add("tools/call", []byte(`{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"},"name":"echo"}`))
+	f.Add("resources/read", []byte(`{"_meta":{"io.modelcontextprotocol/protocolVersion":1},"uri":"file:///x"}`))
+	f.Add("prompts/get", []byte(`{"_meta":null,"name":7}`))
+	f.Add("ping", []byte(`[`))
+	f.Fuzz(func(t *testing.T, method string, params []byte) {
+		r := &jsonrpc.Request{Method: method, Params: params}
+		if v := statelessVersion(r); v != "" && v < ProtocolStateless {
+			t.Fatalf("version %q reported as stateless", v)
+		}
+		requestName(r)
+	})
 }
