@@ -43,6 +43,13 @@ import (
 // as the suite sent it. The token allows every tool and the Cedar policy
 // exempts every call from confirmation: the suite checks the protocol, the
 // gate has its own tests. e2e/conformance.sh runs just this test.
+//
+// CHATMCP_CONFORMANCE_UPSTREAM, when set, names the MCP URL of a reference
+// server already running (the suite's own TypeScript server, run from a
+// checkout of its repository) to use instead, and
+// CHATMCP_CONFORMANCE_PROTOCOL the upstream block's protocol_version (that
+// server claims 2026-07-28 yet sends elicitation and sampling requests,
+// which the SDK's 2026-07-28 client refuses: pin 2025-11-25).
 func TestConformance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("conformance suite: not in -short")
@@ -59,7 +66,12 @@ func TestConformance(t *testing.T) {
 			_, errs[i] = npmdeps.Install(ctx, filepath.Join("conformance", v))
 		}()
 	}
-	upstream := startEverythingServer(t, ctx)
+	upstream := os.Getenv("CHATMCP_CONFORMANCE_UPSTREAM")
+	if upstream == "" {
+		upstream = startEverythingServer(t, ctx)
+	} else {
+		t.Logf("reference server: %s (CHATMCP_CONFORMANCE_UPSTREAM)", upstream)
+	}
 	gw := startConformanceGateway(t, upstream)
 	wg.Wait()
 	for i, err := range errs {
@@ -239,7 +251,8 @@ upstreams:
   everything:
     url: %s
     prefix: ""
-`, filepath.Join(dir, "data"), policy, upstream)))
+    call_timeout: 20s
+`, filepath.Join(dir, "data"), policy, upstream) + protocolLine()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,4 +305,13 @@ func mintInProcess(t *testing.T, gw *gateway.Server) string {
 		t.Fatalf("mint: status %d: %v", resp.StatusCode, err)
 	}
 	return m.Token
+}
+
+// protocolLine is the upstream block's protocol_version line, if
+// CHATMCP_CONFORMANCE_PROTOCOL sets one.
+func protocolLine() string {
+	if v := os.Getenv("CHATMCP_CONFORMANCE_PROTOCOL"); v != "" {
+		return "    protocol_version: " + v + "\n"
+	}
+	return ""
 }

@@ -51,7 +51,7 @@ func (u *backend) close() { u.pool.Close() }
 // {credential: …} ones out.
 func (s *Server) spec(u *Upstream, creds map[string][]byte, blankCreds bool) (*upstream.Spec, error) {
 	sp := &upstream.Spec{Name: u.Name, Command: u.Command, Args: u.Args, URL: u.URL,
-		Env: map[string]string{}, Headers: map[string]string{}}
+		Env: map[string]string{}, Headers: map[string]string{}, ProtocolVersion: u.ProtocolVersion}
 	resolve := func(v Value) (string, bool, error) {
 		if v.Credential != "" && blankCreds {
 			return "", false, nil

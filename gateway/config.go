@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -109,6 +110,12 @@ type Upstream struct {
 	// the upstream gets notifications/cancelled and the caller an error. If
 	// zero, DefaultCallTimeout.
 	CallTimeout Duration `yaml:"call_timeout"`
+	// ProtocolVersion is the MCP revision the gateway asks this upstream
+	// for (one of ProtocolVersions). If empty, the newest, falling back to
+	// what the upstream answers. Pin an older one for a server that claims
+	// 2026-07-28 but still sends requests (elicitation, sampling) on it,
+	// which the SDK's 2026-07-28 client refuses.
+	ProtocolVersion string `yaml:"protocol_version"`
 	// Prices make tools of this upstream paid (x402 `exact`), by pattern
 	// over the upstream's own tool names; the first match applies. If
 	// empty, every tool is free.
@@ -356,6 +363,9 @@ func (u *Upstream) Timeout() time.Duration {
 func (u *Upstream) validate() error {
 	if u.Prefix != nil && !upstreamPrefix.MatchString(*u.Prefix) {
 		return fmt.Errorf("prefix %q must match %s", *u.Prefix, upstreamPrefix)
+	}
+	if u.ProtocolVersion != "" && !slices.Contains(ProtocolVersions, u.ProtocolVersion) {
+		return fmt.Errorf("protocol_version %q is not one of %s", u.ProtocolVersion, strings.Join(ProtocolVersions, ", "))
 	}
 	if t := time.Duration(u.CallTimeout); t < 0 || t > MaxCallTimeout {
 		return fmt.Errorf("call_timeout %s not in (0, %s]", t, MaxCallTimeout)

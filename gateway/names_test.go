@@ -86,6 +86,9 @@ func TestPrefixConfig(t *testing.T) {
 			t.Errorf("call_timeout %s: got %v, want an error naming call_timeout", bad, err)
 		}
 	}
+	if _, err := gateway.ParseConfig([]byte("upstreams:\n  a:\n    url: http://127.0.0.1:1/mcp\n    protocol_version: 2099-01-01\n")); err == nil || !strings.Contains(err.Error(), "protocol_version") {
+		t.Errorf("protocol_version 2099-01-01: got %v, want an error naming protocol_version", err)
+	}
 	for _, bad := range []string{"http://x", "*.example", "a/b", "x:y"} {
 		_, err := gateway.ParseConfig([]byte("allowed_hosts: [\"" + bad + "\"]\nupstreams:\n  a:\n    url: http://127.0.0.1:1/mcp\n"))
 		if err == nil || !strings.Contains(err.Error(), "allowed_hosts") {

@@ -28,6 +28,9 @@ type Spec struct {
 	URL string
 	// Headers are set on every HTTP request to URL.
 	Headers map[string]string
+	// ProtocolVersion is the MCP revision asked for. If empty, the SDK's
+	// newest, falling back to what the upstream answers.
+	ProtocolVersion string
 }
 
 // inherited names the gateway environment variables a stdio upstream gets.
@@ -100,7 +103,11 @@ func Dial(ctx context.Context, spec *Spec, opts *Options) (*mcp.ClientSession, e
 	default:
 		return nil, errors.New("upstream has neither command nor url")
 	}
-	cs, err := client.Connect(ctx, t, nil)
+	var sopts *mcp.ClientSessionOptions
+	if spec.ProtocolVersion != "" {
+		sopts = &mcp.ClientSessionOptions{ProtocolVersion: spec.ProtocolVersion}
+	}
+	cs, err := client.Connect(ctx, t, sopts)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to upstream %s: %w", spec.Name, err)
 	}
