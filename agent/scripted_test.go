@@ -44,6 +44,7 @@ func TestScripted(t *testing.T) {
 		{"WriteWaitsForApproval", testWriteWaitsForApproval},
 		{"RevokedGrant", testRevokedGrant},
 		{"EvidenceRefreshed", testEvidenceRefreshed},
+		{"DirectConversation", testDirectConversation},
 		{"RestartKeepsGrantsAndAnswersOnce", testRestart}, // last: it replaces the agent
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -370,5 +371,22 @@ func testEvidenceRefreshed(t *testing.T, s *scripted, e *env) {
 			t.Fatal("the evidence was not refreshed within 20 s")
 		}
 		time.Sleep(100 * time.Millisecond) // polling the relay's directory: nothing signals a refresh to a member
+	}
+}
+
+// testDirectConversation: in a direct conversation every message is for
+// the agent, no @name needed, and it answers in that conversation.
+func testDirectConversation(t *testing.T, s *scripted, e *env) {
+	s.queue(ok(completion("hello alice", nil)))
+	sent, err := e.alice.c.SendDM(t.Context(), e.agent.Address, "hi there")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.reply(sent.Conversation)
+	if r.Text != "hello alice" || r.Receipt.InReplyTo != sent.ID {
+		t.Fatalf("reply %q to %s", r.Text, r.Receipt.InReplyTo)
+	}
+	if reqs := s.requests(); len(reqs) != 1 || len(reqs[0].Tools) != 0 {
+		t.Errorf("model requests %d (tools offered without a grant: %v)", len(reqs), len(reqs) > 0 && len(reqs[0].Tools) > 0)
 	}
 }
