@@ -439,6 +439,7 @@ func (s *Server) housekeeping() {
 				s.log.Error("RA-TLS certificate renewal failed", "err", err)
 			}
 			s.creds.Sweep()
+			s.dropExpiredStateless()
 		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/chatmcp/chatmcp/gateway/upstream"
 )
 
 // The gateway serves MCP clients of two generations at once, on one
@@ -74,3 +76,18 @@ func statelessSession(ss *mcp.ServerSession) bool {
 // held call waits for the client's retry once it is made; then the call is
 // forgotten (audited as abandoned) and a retry is refused.
 const RoundTripClaimWindow = 2 * time.Minute
+
+// dropExpiredStateless closes the per-token upstream connections of
+// stateless clients whose layer-2 credentials are gone (their token
+// expired): no session end would close them (housekeeping, every minute).
+func (s *Server) dropExpiredStateless() {
+	s.mu.RLock()
+	ups := make([]*backend, 0, len(s.upstreams))
+	for _, u := range s.upstreams {
+		ups = append(ups, u)
+	}
+	s.mu.RUnlock()
+	for _, u := range ups {
+		u.pool.DropIf(func(k upstream.Key) bool { return k.Session == "" && s.creds.Get(k.Principal, "") == nil })
+	}
+}

@@ -261,16 +261,23 @@ func (p *Pool) watch(c *Conn) {
 // DropSession closes the per-session connections of MCP session sid (it
 // ended).
 func (p *Pool) DropSession(sid string) {
+	p.DropIf(func(k Key) bool { return k.Session == sid })
+}
+
+// DropIf closes the per-session connections whose key drop reports true
+// (the gateway drops those of stateless clients whose credentials expired:
+// they have no session whose end would drop them).
+func (p *Pool) DropIf(drop func(Key) bool) {
 	p.mu.Lock()
-	var drop []*Conn
+	var gone []*Conn
 	for k, c := range p.bySes {
-		if k.Session == sid {
-			drop = append(drop, c)
+		if drop(k) {
+			gone = append(gone, c)
 			delete(p.bySes, k)
 		}
 	}
 	p.mu.Unlock()
-	for _, c := range drop {
+	for _, c := range gone {
 		c.cs.Close()
 	}
 }

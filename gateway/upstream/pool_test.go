@@ -151,6 +151,18 @@ func TestPoolPerSession(t *testing.T) {
 	if c, _ := p.Get(context.Background(), b1); c == cb1 {
 		t.Fatal("dropping s1 kept its connection")
 	}
+
+	// A stateless client's connection (no session) goes only when asked.
+	bs := Key{Principal: "bob"}
+	cbs, _ := p.Get(context.Background(), bs)
+	p.DropIf(func(k Key) bool { return k.Session == "" && k.Principal == "alice" })
+	if c, _ := p.Get(context.Background(), bs); c != cbs {
+		t.Fatal("DropIf dropped a connection it did not match")
+	}
+	p.DropIf(func(k Key) bool { return k.Session == "" })
+	if c, _ := p.Get(context.Background(), bs); c == cbs {
+		t.Fatal("DropIf kept the connection it matched")
+	}
 }
 
 func TestPoolClose(t *testing.T) {
