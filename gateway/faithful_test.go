@@ -109,7 +109,10 @@ func waitName(t *testing.T, ch chan string, want string, what string) {
 }
 
 func elicitAnswer(name string) *mcp.ClientOptions {
-	return &mcp.ClientOptions{ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+	return &mcp.ClientOptions{ElicitationHandler: func(_ context.Context, r *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+		if strings.Contains(fmt.Sprint(r.Params.RequestedSchema), "username") {
+			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"username": name}}, nil
+		}
 		return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"name": name}}, nil
 	}}
 }
