@@ -23,8 +23,10 @@ func TestStdioAttribution(t *testing.T) {
 		t.Fatalf("building go-sdk's everything-server: %v\n%s", err, out)
 	}
 	h := newHarness(t, hopts{
-		policy:   "permit (principal, action, resource);\n",
-		upstream: func(*testUpstream) string { return fmt.Sprintf("  ev:\n    command: %s\n    prefix: e_\n    protocol_version: 2025-11-25\n", bin) },
+		policy: "permit (principal, action, resource);\n",
+		upstream: func(*testUpstream) string {
+			return fmt.Sprintf("  ev:\n    command: %s\n    prefix: e_\n    protocol_version: 2025-11-25\n", bin)
+		},
 	})
 	logs, progress := make(chan string, 100), make(chan string, 100)
 	opts := elicitAnswer("stdio-user")
