@@ -73,7 +73,9 @@ func (a *Agent) handle(ctx context.Context, c *conv, m chat.Message) {
 	}
 	msg, err := agentapi.ParseMessage(m.Text)
 	if err != nil {
-		a.o.Logger.Info("ignoring a malformed structured message", "conversation", c.id, "id", m.ID, "err", err)
+		// Only the check: a decoder's message may quote the plaintext.
+		check, _ := agentapi.CheckOf(err)
+		a.o.Logger.Info("ignoring a malformed structured message", "conversation", c.id, "id", m.ID, "check", string(check))
 		return
 	}
 	e := entry{id: m.ID, sender: m.Sender, self: self, sum: agentapi.Sum([]byte(m.Text))}

@@ -45,6 +45,7 @@ func TestScripted(t *testing.T) {
 		{"RevokedGrant", testRevokedGrant},
 		{"EvidenceRefreshed", testEvidenceRefreshed},
 		{"DirectConversation", testDirectConversation},
+		{"CanaryNotLogged", testCanaryNotLogged},
 		{"RestartKeepsGrantsAndAnswersOnce", testRestart}, // last: it replaces the agent
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -389,4 +390,34 @@ func testDirectConversation(t *testing.T, s *scripted, e *env) {
 	if reqs := s.requests(); len(reqs) != 1 || len(reqs[0].Tools) != 0 {
 		t.Errorf("model requests %d (tools offered without a grant: %v)", len(reqs), len(reqs) > 0 && len(reqs[0].Tools) > 0)
 	}
+}
+
+// testCanaryNotLogged: plaintext that reaches the agent's error paths — a
+// malformed structured message, a tool name and arguments the model made
+// up from the conversation — never reaches its logs or files.
+func testCanaryNotLogged(t *testing.T, s *scripted, e *env) {
+	canary := "canary-" + strings.Repeat("k3", 12)
+	conv := e.group("notes_*")
+	if _, err := e.alice.c.Send(t.Context(), conv, agentapi.MessagePrefix+`{"kind":"text","`+canary+`":1}`); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		calls [][2]string
+		want  string
+	}{
+		{[][2]string{{canary, `{}`}, {"notes_read_note", `{"name":"` + canary + `","name":"dup"}`}}, "refused,refused"}, // not offered; duplicate key
+		{[][2]string{{"notes_read_note", `{"name":"` + canary + `"}`}}, "error"}, // made: the gateway and upstream see it; no such note
+	} {
+		s.queue(ok(completion("", c.calls)), ok(completion("done", nil)))
+		e.say(e.alice, conv, "@assistant read the note "+canary)
+		r := e.reply(conv)
+		var outcomes []string
+		for _, tc := range r.Receipt.Tools {
+			outcomes = append(outcomes, tc.Outcome)
+		}
+		if strings.Join(outcomes, ",") != c.want {
+			t.Errorf("outcomes %v, want %s", outcomes, c.want)
+		}
+	}
+	assertAbsent(t, canary, e.agent.Data, e.agent.Log.Bytes())
 }

@@ -169,7 +169,8 @@ func (a *Agent) callTool(ctx context.Context, c *conv, s *ToolSession, offered m
 	if err != nil {
 		a.dropSession(c)
 		rec.Outcome = OutcomeError
-		a.o.Logger.Warn("tool call failed", "conversation", c.id, "tool", tc.Function.Name, "err", err)
+		// Not the error's text: a JSON-RPC error may quote the arguments.
+		a.o.Logger.Warn("tool call failed; the session is dropped", "conversation", c.id, "tool", tc.Function.Name)
 		return "error: the gateway call failed", rec
 	}
 	out, _ := json.Marshal(res)
