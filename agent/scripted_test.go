@@ -406,7 +406,7 @@ func testCanaryNotLogged(t *testing.T, s *scripted, e *env) {
 		want  string
 	}{
 		{[][2]string{{canary, `{}`}, {"notes_read_note", `{"name":"` + canary + `","name":"dup"}`}}, "refused,refused"}, // not offered; duplicate key
-		{[][2]string{{"notes_read_note", `{"name":"` + canary + `"}`}}, "error"}, // made: the gateway and upstream see it; no such note
+		{[][2]string{{"notes_read_note", `{"name":"` + canary + `"}`}}, "error"},                                        // made: the gateway and upstream see it; no such note
 	} {
 		s.queue(ok(completion("", c.calls)), ok(completion("done", nil)))
 		e.say(e.alice, conv, "@assistant read the note "+canary)
