@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/chatmcp/chatmcp/audit"
 	"github.com/chatmcp/chatmcp/gateway/credential"
+	"github.com/chatmcp/chatmcp/gwclient"
+	"github.com/chatmcp/chatmcp/mcpbridge"
 )
 
 // connectVersion opens a go-sdk client through the gateway speaking MCP
@@ -402,5 +405,88 @@ func TestStatelessUpstream(t *testing.T) {
 		if v != "2026-07-28" {
 			t.Fatalf("the gateway spoke %q to a 2026-07-28 upstream", v)
 		}
+	}
+}
+
+// TestBridgeBothGenerations runs what `chatmcp connect` runs (mcpbridge,
+// the layer-2 hooks through gwclient) between a go-sdk desktop client on
+// pipes and the real gateway, for a 2026-07-28 client and a 2025-11-25
+// one: each gets its revision, its sealed credential reaches the upstream
+// for its own calls, and the token never does.
+func TestBridgeBothGenerations(t *testing.T) {
+	h := newHarness(t, hopts{upstream: perSessionUpstream})
+	for _, version := range []string{"2026-07-28", "2025-11-25"} {
+		t.Run(version, func(t *testing.T) {
+			tok := h.mint("desk-"+version, "per_*").Token
+			secret := "bridge-secret-" + version
+			post := func(ctx context.Context, send func(*gwclient.SealedCredentials) error) error {
+				key, err := gwclient.FetchCredentialKey(ctx, h.client, h.url)
+				if err != nil {
+					return err
+				}
+				sc, err := gwclient.SealCredentials(key, chainID(t, tok), map[string]string{"user-token": secret})
+				if err != nil {
+					return err
+				}
+				return send(sc)
+			}
+			var hooks []string
+			opts := &mcpbridge.Options{Endpoint: h.url + "/mcp", HTTP: h.client, Token: tok,
+				AfterInitialize: func(ctx context.Context, sid string) error {
+					hooks = append(hooks, "session")
+					return post(ctx, func(sc *gwclient.SealedCredentials) error {
+						return gwclient.PostCredentials(ctx, h.client, h.url, tok, sid, sc)
+					})
+				},
+				BeforeStateless: func(ctx context.Context, v string) error {
+					hooks = append(hooks, "stateless")
+					return post(ctx, func(sc *gwclient.SealedCredentials) error {
+						return gwclient.PostCredentialsStateless(ctx, h.client, h.url, tok, v, sc)
+					})
+				}}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			c2bR, c2bW := io.Pipe()
+			b2cR, b2cW := io.Pipe()
+			local, err := (&mcp.IOTransport{Reader: c2bR, Writer: b2cW}).Connect(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ran := make(chan error, 1)
+			go func() { ran <- mcpbridge.Run(ctx, local, opts); b2cW.Close() }()
+			cs, err := mcp.NewClient(&mcp.Implementation{Name: "desktop"}, nil).Connect(ctx, &mcp.IOTransport{Reader: b2cR, Writer: c2bW},
+				&mcp.ClientSessionOptions{ProtocolVersion: version})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cs.InitializeResult().ProtocolVersion; got != version {
+				t.Fatalf("negotiated %q through the bridge, want %q", got, version)
+			}
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "per_whoami", Arguments: map[string]any{}})
+			if err != nil || res.IsError {
+				t.Fatalf("call through the bridge: %v %q", err, callText(res))
+			}
+			cs.Close()
+			cancel()
+			<-ran
+			want := map[string]string{"2026-07-28": "stateless", "2025-11-25": "session"}[version]
+			if len(hooks) != 1 || hooks[0] != want {
+				t.Fatalf("hooks %v, want one %s hook", hooks, want)
+			}
+			h.up.mu.Lock()
+			defer h.up.mu.Unlock()
+			found := false
+			for _, v := range h.up.userTok {
+				found = found || v == secret
+			}
+			for _, a := range h.up.auth {
+				if strings.Contains(a, tok) {
+					t.Fatal("the client's token reached the upstream")
+				}
+			}
+			if !found {
+				t.Fatalf("the upstream never saw the %s client's credential", version)
+			}
+		})
 	}
 }
