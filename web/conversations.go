@@ -366,7 +366,7 @@ func (s *Server) conversation(w http.ResponseWriter, r *http.Request, sess *sess
 	// whose agent evidence passes the policy: anyone can post the message
 	// (and name a gateway); decide refuses the others too.
 	for i := range d.Messages {
-		if ag := d.Messages[i].Agent; ag != nil && ag.Approval != nil && ag.Pending && !av.verified(d.Messages[i].Sender) {
+		if ag := d.Messages[i].Agent; ag != nil && ag.Approval != nil && !av.verified(d.Messages[i].Sender) {
 			ag.Pending, ag.Unverified = false, true
 		}
 	}
