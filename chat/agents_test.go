@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-json-experiment/json"
 
@@ -194,5 +195,68 @@ func TestPublishEvidenceRefusesMalformed(t *testing.T) {
 	big := []byte(`{"x":"` + strings.Repeat("a", 50<<10) + `"}`)
 	if err := c.PublishEvidence(ctx, big); err == nil || !strings.Contains(err.Error(), "exceeds") {
 		t.Fatalf("PublishEvidence(oversized) = %v", err)
+	}
+}
+
+// TestApprovalRequestsOnlyFromGrantedAgents: the approval requests a member
+// is shown come only from an agent holding a grant in that conversation
+// (sent by the grant's approver): bob copying the agent's approval id and
+// arguments hash under a lying summary is not listed, nor is a request from
+// a wallet someone other than the approver "granted".
+func TestApprovalRequestsOnlyFromGrantedAgents(t *testing.T) {
+	ctx := context.Background()
+	url := startRelay(t)
+	aliceW, bobW, agentW := newWallet(t), newWallet(t), newWallet(t)
+	alice := newClient(t, url, t.TempDir(), aliceW)
+	bob := newClient(t, url, t.TempDir(), bobW)
+	agent := newClient(t, url, t.TempDir(), agentW)
+	login(t, alice, bob, agent)
+	conv, err := alice.CreateGroup(ctx, []wallet.Address{bobW.Address(), agentW.Address()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*chat.Client{bob, agent} {
+		if err := c.Allow(ctx, aliceW.Address()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []*chat.Client{alice, bob, agent} {
+		for _, w := range []*wallet.Keypair{aliceW, bobW, agentW} {
+			if !w.Address().Equal(c.Address()) {
+				c.Allow(ctx, w.Address())
+			}
+		}
+	}
+	send := func(c *chat.Client, m *agentapi.Message) {
+		t.Helper()
+		pt, err := agentapi.Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Send(ctx, conv, pt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exp := time.Now().Add(time.Hour)
+	grant := func(from *chat.Client, agent wallet.Address) *agentapi.Message {
+		return &agentapi.Message{Kind: agentapi.KindGrant, Grant: &agentapi.Grant{Token: "cmt1.x", Approver: from.Address(), Agent: agent,
+			Tools: []string{"notes_*"}, Expires: exp, Conversation: conv}}
+	}
+	request := func(by wallet.Address, id, summary string) *agentapi.Message {
+		return &agentapi.Message{Kind: agentapi.KindApprovalRequest, ApprovalRequest: &agentapi.ApprovalRequest{ID: id, Gateway: "https://gw.example",
+			Tool: "notes_write_note", Arguments: summary, ArgumentsSHA256: agentapi.Sum([]byte("args")), RequestedBy: by, Expires: exp}}
+	}
+	const real, fake = "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
+	send(alice, grant(alice, agentW.Address()))
+	send(bob, grant(alice, bobW.Address())) // bob "grants" himself in alice's name
+	send(agent, request(agentW.Address(), real, `{"name":"todo"}`))
+	send(bob, request(bobW.Address(), real, `{"name":"harmless"}`))
+	send(bob, request(bobW.Address(), fake, `{"name":"x"}`))
+	l, err := alice.ApprovalRequests(ctx, "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l) != 1 || l[0].ID != real || !l[0].RequestedBy.Equal(agentW.Address()) || l[0].Arguments != `{"name":"todo"}` {
+		t.Fatalf("approval requests %+v, want only the agent's", l)
 	}
 }

@@ -61,8 +61,11 @@ type ApprovalRequest struct {
 
 // ApprovalRequests lists the approval requests waiting in the
 // conversations the client can read (only conversation, if non-empty):
-// posted by the agent that asks, not expired at now, and not yet answered
-// by a reply of that agent whose receipt names the approval.
+// posted by the agent that asks, an agent that holds a grant in that
+// conversation (one its approver sent there), not expired at now, and not
+// yet answered by a reply of that agent whose receipt names the approval.
+// A request from anyone else is left out: a member could otherwise copy
+// the id and arguments hash of a real request under a summary that lies.
 func (c *Client) ApprovalRequests(ctx context.Context, conversation string, now time.Time) ([]ApprovalRequest, error) {
 	convs := []string{conversation}
 	if conversation == "" {
@@ -81,6 +84,7 @@ func (c *Client) ApprovalRequests(ctx context.Context, conversation string, now 
 			return nil, err
 		}
 		done := map[string]bool{}
+		granted := map[string]bool{} // agents holding a grant sent by its approver
 		var found []ApprovalRequest
 		for _, m := range msgs {
 			if m.Text == "" {
@@ -91,6 +95,10 @@ func (c *Client) ApprovalRequests(ctx context.Context, conversation string, now 
 				continue
 			}
 			switch pm.Kind {
+			case agentapi.KindGrant:
+				if g := pm.Grant; g.Approver.Equal(m.Sender) && g.Conversation == id {
+					granted[g.Agent.String()] = true
+				}
 			case agentapi.KindApprovalRequest:
 				r := pm.ApprovalRequest
 				if !r.RequestedBy.Equal(m.Sender) || !now.Before(r.Expires) {
@@ -106,7 +114,7 @@ func (c *Client) ApprovalRequests(ctx context.Context, conversation string, now 
 			}
 		}
 		for _, r := range found {
-			if !done[r.ID] {
+			if !done[r.ID] && granted[r.RequestedBy.String()] {
 				out = append(out, r)
 			}
 		}
