@@ -23,7 +23,7 @@ import (
 // contact), each in its own conversations.
 
 // scriptedLimits are the shared agent's limits.
-var scriptedLimits = agentapi.Limits{ToolCallsPerTurn: 2, TurnsPerMinute: 4}
+var scriptedLimits = agentapi.Limits{ToolCallsPerTurn: 2, TurnsPerMinute: 4, ContextMessages: 3}
 
 func TestScripted(t *testing.T) {
 	s := newScripted(t, true)
@@ -45,6 +45,7 @@ func TestScripted(t *testing.T) {
 		{"RevokedGrant", testRevokedGrant},
 		{"EvidenceRefreshed", testEvidenceRefreshed},
 		{"DirectConversation", testDirectConversation},
+		{"ContextMessagesAndMaxTokens", testContext},
 		{"CanaryNotLogged", testCanaryNotLogged},
 		{"RestartKeepsGrantsAndAnswersOnce", testRestart}, // last: it replaces the agent
 	} {
@@ -420,4 +421,30 @@ func testCanaryNotLogged(t *testing.T, s *scripted, e *env) {
 		}
 	}
 	assertAbsent(t, canary, e.agent.Data, e.agent.Log.Bytes())
+}
+
+// testContext: the prompt holds the system prompt and the last
+// context_messages readable messages, and asks for max_tokens.
+func testContext(t *testing.T, s *scripted, e *env) {
+	conv := e.group()
+	for _, m := range []string{"one", "two", "three", "four"} {
+		e.say(e.bob, conv, m)
+	}
+	s.queue(ok(completion("ok", nil)))
+	e.say(e.alice, conv, "@assistant five")
+	r := e.reply(conv)
+	if len(r.Receipt.Read) != scriptedLimits.ContextMessages {
+		t.Errorf("read %d messages, want %d", len(r.Receipt.Read), scriptedLimits.ContextMessages)
+	}
+	req := s.requests()[0]
+	var got []string
+	for _, m := range req.Messages {
+		got = append(got, m.Role+":"+*m.Content)
+	}
+	if len(got) != 4 || !strings.HasPrefix(got[0], "system:") || strings.Join(got[1:], ",") != "user:three,user:four,user:five" {
+		t.Errorf("prompt %q", got)
+	}
+	if req.MaxTokens != agent.DefaultLimits.MaxTokens {
+		t.Errorf("max_tokens %d, want %d", req.MaxTokens, agent.DefaultLimits.MaxTokens)
+	}
 }
