@@ -16,15 +16,16 @@ import (
 )
 
 // TestGroupMembership creates a group from the page, adds and removes a
-// member as its creator, and checks that a member who is not the creator
-// gets no membership forms and is refused when posting one anyway.
+// member as its creator, denies a stranger's request, and checks that a
+// member who is not the creator gets no membership forms and is refused
+// when posting one anyway.
 func TestGroupMembership(t *testing.T) {
 	ctx := context.Background()
 	relayURL := startRelay(t)
 	dir := t.TempDir()
 	alice, _ := newKeypair(t, dir, "alice")
 	var others []*wallet.Keypair
-	for range 2 {
+	for range 3 {
 		w, _ := wallet.Generate(rand.Reader)
 		c, err := chat.New(&chat.Options{Relay: relayURL, Wallet: w, Home: t.TempDir()})
 		if err != nil {
@@ -35,7 +36,7 @@ func TestGroupMembership(t *testing.T) {
 		}
 		others = append(others, w)
 	}
-	bob, carol := others[0], others[1]
+	bob, carol, dave := others[0], others[1], others[2]
 	launch, _ := startWeb(t, &web.Options{Relay: relayURL, Home: filepath.Join(dir, "home"), Wallet: alice})
 	u, _ := url.Parse(launch)
 	base := "http://" + u.Host
@@ -72,6 +73,24 @@ func TestGroupMembership(t *testing.T) {
 	}
 	if code, body := form("/c/"+group[1]+"/members/add", url.Values{"member": {"not-an-address"}}); code != http.StatusBadRequest || !strings.Contains(body, "Not a wallet address") {
 		t.Fatalf("adding a malformed address: %d", code)
+	}
+
+	// A stranger's request, denied from the page, is gone.
+	dc, err := chat.New(&chat.Options{Relay: relayURL, Wallet: dave, Home: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dc.SendDM(ctx, alice.Address(), "buy my stuff"); err != nil {
+		t.Fatal(err)
+	}
+	if _, page, _ := get(t, c, base+"/requests"); !strings.Contains(page, "buy my stuff") {
+		t.Fatal("dave's request is not listed")
+	}
+	if code, _ := form("/requests/deny", url.Values{"peer": {dave.Address().String()}}); code != http.StatusSeeOther {
+		t.Fatalf("deny: %d", code)
+	}
+	if _, page, _ := get(t, c, base+"/requests"); strings.Contains(page, "buy my stuff") || !strings.Contains(page, `id="no-requests"`) {
+		t.Fatal("dave's request is still listed after deny")
 	}
 
 	// bob's group, seen by alice: no forms, and a forged post is refused.
