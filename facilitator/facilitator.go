@@ -249,6 +249,12 @@ func (f *Facilitator) Settle(ctx context.Context, p *x402.PaymentPayload, req *x
 		return &x402.SettleResponse{ErrorReason: r.Reason, ErrorMessage: r.Msg, Payer: r.Payer, Transaction: sig, Network: req.Network}
 	}
 	c, err := f.check(ctx, p, req)
+	var r *x402.Refusal
+	if errors.As(err, &r) && r.Reason == x402.ReasonDuplicateSettlement {
+		if sr := f.reconcile(ctx, p, req); sr != nil {
+			return sr
+		}
+	}
 	if err != nil {
 		return fail(err, "", "")
 	}
@@ -300,19 +306,55 @@ func (f *Facilitator) Settle(ctx context.Context, p *x402.PaymentPayload, req *x
 		f.o.Logger.Warn("facilitator: confirmation", "signature", sig, "err", err)
 		return fail(&x402.Refusal{Reason: x402.ReasonTransactionConfirmationFail, Msg: "not confirmed: " + truncate(err.Error())}, payer, sig)
 	}
-	if st.Failed() {
-		if err := f.ledger.finish(context.WithoutCancel(ctx), c.msgHash, StateFailed, string(st.Err)); err != nil {
-			f.o.Logger.Error("facilitator: recording a failed settlement", "signature", sig, "err", err)
-		}
-		return fail(&x402.Refusal{Reason: x402.ReasonTransactionFailed, Msg: "the transaction failed on chain: " + truncate(string(st.Err))}, payer, sig)
+	return f.record(ctx, c.msgHash, st, sig, payer, req)
+}
+
+// record moves a pending settlement to its outcome and answers it. Only
+// the call that moves the row answers success: a payment is granted once
+// even when a retry reconciles it while the first call still waits.
+func (f *Facilitator) record(ctx context.Context, msgHash []byte, st *solrpc.SignatureStatus, sig, payer string, req *x402.PaymentRequirements) *x402.SettleResponse {
+	fail := func(r *x402.Refusal) *x402.SettleResponse {
+		return &x402.SettleResponse{ErrorReason: r.Reason, ErrorMessage: r.Msg, Payer: payer, Transaction: sig, Network: req.Network}
 	}
-	if err := f.ledger.finish(context.WithoutCancel(ctx), c.msgHash, StateSettled, ""); err != nil {
-		// The payment landed; the row stays pending, which still refuses
-		// a second settlement.
+	state, reason := StateSettled, ""
+	if st.Failed() {
+		state, reason = StateFailed, string(st.Err)
+	}
+	won, err := f.ledger.finish(context.WithoutCancel(ctx), msgHash, state, reason)
+	switch {
+	case err != nil:
+		// The outcome is on chain but not in the ledger: the row stays
+		// pending (no second settlement), and a retry reconciles it.
 		f.o.Logger.Error("facilitator: recording a settlement", "signature", sig, "err", err)
+		return fail(f.refusal(err, x402.ReasonUnexpectedSettle))
+	case !won:
+		return fail(&x402.Refusal{Reason: x402.ReasonDuplicateSettlement, Msg: "this transaction was already settled (" + sig + ")"})
+	case st.Failed():
+		return fail(&x402.Refusal{Reason: x402.ReasonTransactionFailed, Msg: "the transaction failed on chain: " + truncate(string(st.Err))})
 	}
 	f.o.Logger.Info("facilitator: settled", "signature", sig, "payer", payer, "pay_to", req.PayTo, "amount", req.Amount, "asset", req.Asset)
 	return &x402.SettleResponse{Success: true, Payer: payer, Transaction: sig, Network: req.Network}
+}
+
+// reconcile answers a settlement of a payment whose earlier settlement
+// left its outcome unknown (pending, signed and sent): it asks the chain,
+// and if the transaction landed, records it, answering success to the one
+// call that records it. It returns nil when there is nothing to reconcile.
+func (f *Facilitator) reconcile(ctx context.Context, p *x402.PaymentPayload, req *x402.PaymentRequirements) *x402.SettleResponse {
+	t, err := x402.VerifyExactSVM(p, req, []solana.PublicKey{f.o.FeePayer.PublicKey()}, f.o.Verify)
+	if err != nil {
+		return nil
+	}
+	h := sha256.Sum256(t.Message)
+	row, err := f.ledger.find(ctx, h[:], "")
+	if err != nil || row == nil || row.State != StatePending || row.Signature == "" {
+		return nil
+	}
+	st, err := f.o.RPC.SignatureStatus(ctx, row.Signature)
+	if err != nil || st == nil || !(st.ConfirmationStatus == "confirmed" || st.ConfirmationStatus == "finalized" || st.Failed()) {
+		return nil
+	}
+	return f.record(ctx, h[:], st, row.Signature, t.Payer.String(), req)
 }
 
 func (f *Facilitator) releaseOrLog(messageHash []byte) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chatmcp/chatmcp/facilitator"
 	"github.com/chatmcp/chatmcp/internal/svmtest"
@@ -435,5 +436,51 @@ func TestMalformedRequests(t *testing.T) {
 				t.Errorf("%s %s: %d %s", name, path, resp.StatusCode, b)
 			}
 		}
+	}
+}
+
+// TestUnknownOutcomeReconciled: a settlement whose confirmation is not
+// seen in time answers a failure and leaves its row pending (nothing can
+// settle it twice); the transaction did land, and the next settlements of
+// the same payment, racing, ask the chain: exactly one answers success,
+// the others duplicate_settlement.
+func TestUnknownOutcomeReconciled(t *testing.T) {
+	w := newWorld(t, nil)
+	ctx := context.Background()
+	impatient, err := facilitator.New(ctx, storetest.SQLite(t), &facilitator.Options{Network: x402.SolanaLocal, RPC: w.svm.RPC,
+		FeePayer: facilitator.LocalKey{Key: w.feePayer}, ConfirmTimeout: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := w.req("7000")
+	p := w.pay(t, req)
+	before := w.balances(t)
+	if s := impatient.Settle(ctx, p, req); s.Success || s.ErrorReason != x402.ReasonTransactionConfirmationFail || s.Transaction == "" {
+		t.Fatalf("first settlement: %+v", s)
+	}
+	if after := w.balances(t); after[1] != before[1]+7000 {
+		t.Fatalf("the transaction did not land: %v -> %v", before, after)
+	}
+	results := make(chan *x402.SettleResponse, 4)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() { results <- impatient.Settle(ctx, p, req) })
+	}
+	wg.Wait()
+	close(results)
+	ok := 0
+	for r := range results {
+		switch {
+		case r.Success:
+			ok++
+		case r.ErrorReason != x402.ReasonDuplicateSettlement:
+			t.Errorf("a retry answered %s: %s", r.ErrorReason, r.ErrorMessage)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d retries answered success, want exactly 1", ok)
+	}
+	if after := w.balances(t); after[1] != before[1]+7000 {
+		t.Fatalf("balances %v -> %v, want the payment once", before, after)
 	}
 }

@@ -132,9 +132,17 @@ func (l *Ledger) setSignature(ctx context.Context, messageHash []byte, sig strin
 	return err
 }
 
-func (l *Ledger) finish(ctx context.Context, messageHash []byte, state, reason string) error {
-	_, err := l.db.Exec(ctx, `UPDATE x402_settlements SET state = ?, reason = ?, updated = ? WHERE message_hash = ?`, state, reason, l.now().UnixMilli(), messageHash)
-	return err
+// finish moves a pending row to state. It reports false when the row was
+// not pending any more: another call already recorded its outcome, and
+// only the call that moved it may answer success.
+func (l *Ledger) finish(ctx context.Context, messageHash []byte, state, reason string) (bool, error) {
+	res, err := l.db.Exec(ctx, `UPDATE x402_settlements SET state = ?, reason = ?, updated = ? WHERE message_hash = ? AND state = ?`,
+		state, reason, l.now().UnixMilli(), messageHash, StatePending)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 // release deletes a pending row whose transaction certainly never
