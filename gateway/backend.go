@@ -38,9 +38,10 @@ func (s *Server) newBackend(cfg *Upstream) *backend {
 		Client:    func(c *upstream.Conn) *mcp.ClientOptions { return s.clientOptions(u, c) },
 		Receiving: func(c *upstream.Conn) mcp.Middleware { return s.receiving(c) },
 		// A redialled connection re-checks the pins before any call uses it.
-		Ready:  func(ctx context.Context, c *upstream.Conn) error { return s.syncTools(ctx, u, c) },
-		Dial:   &upstream.Options{HTTPClient: s.opts.UpstreamHTTPClient, Getenv: s.opts.Getenv},
-		Logger: s.log,
+		Ready:       func(ctx context.Context, c *upstream.Conn) error { return s.syncTools(ctx, u, c) },
+		Dial:        &upstream.Options{HTTPClient: s.opts.UpstreamHTTPClient, Getenv: s.opts.Getenv},
+		Logger:      s.log,
+		DialTimeout: cfg.Timeout(),
 	})
 	return u
 }

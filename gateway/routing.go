@@ -21,17 +21,29 @@ func (s *Server) clientOptions(u *backend, c *upstream.Conn) *mcp.ClientOptions 
 		Logger: s.log,
 		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
 			if c == u.pool.Shared() {
-				go s.syncTools(s.ctx, u, c)
+				go func() {
+					ctx, cancel := context.WithTimeout(s.ctx, u.cfg.Timeout())
+					defer cancel()
+					s.syncTools(ctx, u, c)
+				}()
 			}
 		},
 		ResourceListChangedHandler: func(context.Context, *mcp.ResourceListChangedRequest) {
 			if c == u.pool.Shared() {
-				go s.syncResources(s.ctx, u, c)
+				go func() {
+					ctx, cancel := context.WithTimeout(s.ctx, u.cfg.Timeout())
+					defer cancel()
+					s.syncResources(ctx, u, c)
+				}()
 			}
 		},
 		PromptListChangedHandler: func(context.Context, *mcp.PromptListChangedRequest) {
 			if c == u.pool.Shared() {
-				go s.syncPrompts(s.ctx, u, c)
+				go func() {
+					ctx, cancel := context.WithTimeout(s.ctx, u.cfg.Timeout())
+					defer cancel()
+					s.syncPrompts(ctx, u, c)
+				}()
 			}
 		},
 		ResourceUpdatedHandler: func(ctx context.Context, req *mcp.ResourceUpdatedNotificationRequest) {

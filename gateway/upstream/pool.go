@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -63,6 +64,9 @@ type PoolOptions struct {
 	// Logger receives lost connections and refused log levels, never a
 	// value of the Spec. If nil, slog.Default().
 	Logger *slog.Logger
+	// DialTimeout bounds a dial: starting or reaching the upstream and the
+	// MCP handshake. If zero, 30 seconds.
+	DialTimeout time.Duration
 }
 
 // Key names a per-session connection: the principal id (the token chain's)
@@ -203,6 +207,12 @@ func (p *Pool) dial(ctx context.Context, key Key, sp *Spec) (*Conn, error) {
 	if p.opts.Receiving != nil {
 		dopts.Receiving = p.opts.Receiving(c)
 	}
+	timeout := p.opts.DialTimeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	cs, err := Dial(ctx, sp, &dopts)
 	if err != nil {
 		return nil, err
