@@ -158,7 +158,11 @@ func TestSettleExactlyOnce(t *testing.T) {
 // TestSettleConcurrent races eight settlements of one payment: exactly
 // one succeeds, the others are duplicate_settlement, the money moves once.
 func TestSettleConcurrent(t *testing.T) {
-	w := newWorld(t, nil)
+	storetest.Each(t, func(t *testing.T, db *store.DB) { settleConcurrent(t, db) })
+}
+
+func settleConcurrent(t *testing.T, db *store.DB) {
+	w := newWorld(t, db)
 	req := w.req("250000")
 	p := w.pay(t, req)
 	before := w.balances(t)
