@@ -282,17 +282,24 @@ type sseTap struct {
 	c     *Conn
 	id    uint64
 	event [][]byte // lines of the event being read
+	size  int      // their bytes
 	out   bytes.Buffer
 	err   error
 }
+
+// maxSSEEvent caps one event of an upstream's SSE stream (the SDK's own
+// reader has a cap of its own; this one keeps the tap from buffering an
+// endless event).
+const maxSSEEvent = 32 << 20
 
 func (s *sseTap) Close() error { return s.body.Close() }
 
 func (s *sseTap) Read(p []byte) (int, error) {
 	for s.out.Len() == 0 && s.err == nil {
-		line, err := s.br.ReadBytes('\n')
+		line, err := s.readLine()
 		if len(line) > 0 {
 			s.event = append(s.event, line)
+			s.size += len(line)
 			if len(bytes.TrimRight(line, "\r\n")) == 0 {
 				s.flush()
 			}
@@ -308,6 +315,23 @@ func (s *sseTap) Read(p []byte) (int, error) {
 		return s.out.Read(p)
 	}
 	return 0, s.err
+}
+
+// readLine reads one line, failing when the event it belongs to would
+// exceed maxSSEEvent.
+func (s *sseTap) readLine() ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := s.br.ReadSlice('\n')
+		line = append(line, chunk...)
+		if s.size+len(line) > maxSSEEvent {
+			s.event = nil
+			return nil, fmt.Errorf("upstream SSE event larger than %d bytes", maxSSEEvent)
+		}
+		if err != bufio.ErrBufferFull {
+			return line, err
+		}
+	}
 }
 
 // flush writes the complete event in s.event to s.out, its data marked.
@@ -344,7 +368,7 @@ func (s *sseTap) flush() {
 		}
 		fmt.Fprintf(&s.out, "data: %s\n\n", marked)
 	}
-	s.event = s.event[:0]
+	s.event, s.size = s.event[:0], 0
 }
 
 // mark retags data when it is a JSON-RPC request or notification.
