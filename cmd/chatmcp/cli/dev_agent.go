@@ -64,7 +64,8 @@ Invite it into a group (alice's token from above, narrowed to the notes tools):
   chatmcp chat send --conversation ID "@%s please list my notes"
   chatmcp chat approvals; chatmcp chat approve --gateway %s --policy %s APPROVAL_ID
   chatmcp chat agent remove --conversation ID --agent %s
-(set CHATMCP_AGENT_POLICY=%s so your client gives the assistant message keys)
+(with CHATMCP_AGENT_POLICY=%s your client gives the assistant message keys;
+ CHATMCP_POLICY, the gateway's policy for approve and remove, is the same file here)
 `, a.Config.Name, a.Address, model, modelName, attested, a.ConfigFile, a.Address, st.PolicyFile, a.Config.Name, st.GatewayURL, st.PolicyFile, a.Address, st.PolicyFile)
 	return a.Stop, nil
 }
