@@ -47,7 +47,7 @@ func TestDevnet(t *testing.T) {
 	req := &x402.PaymentRequirements{Scheme: x402.SchemeExact, Network: x402.SolanaDevnet, Amount: "100", Asset: devnetUSDC,
 		PayTo: payTo, MaxTimeoutSeconds: 60, Extra: &x402.Extra{FeePayer: fee.Address().String()}}
 	p := &x402pay.Payer{RPC: rpc, Address: solana.PublicKeyFromBytes(payer.Address().PublicKey()), Signer: x402pay.WalletSigner{Keypair: payer},
-		Network: x402.SolanaDevnet, MaxAmount: 100}
+		Network: x402.SolanaDevnet, Assets: []string{devnetUSDC}, MaxAmount: 100}
 	pay, err := p.Pay(ctx, req, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -102,7 +102,7 @@ max_compute_unit_price: 5000000
 	if err != nil {
 		t.Fatal(err)
 	}
-	payer := &x402pay.Payer{RPC: w.svm.RPC, Address: payRemote.Key, Signer: payRemote, Network: x402.SolanaLocal, MaxAmount: 1_000_000}
+	payer := &x402pay.Payer{RPC: w.svm.RPC, Address: payRemote.Key, Signer: payRemote, Network: x402.SolanaLocal, Assets: []string{w.mint.String()}, MaxAmount: 1_000_000}
 	req := w.req("60000")
 	before := w.balances(t)
 	p, err := payer.Pay(ctx, req, nil)

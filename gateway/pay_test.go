@@ -231,7 +231,7 @@ facilitator:
 	if err != nil {
 		t.Fatal(err)
 	}
-	payer := &x402pay.Payer{RPC: s.RPC, Address: payRemote.Key, Signer: payRemote, Network: x402.SolanaLocal, MaxAmount: 100_000}
+	payer := &x402pay.Payer{RPC: s.RPC, Address: payRemote.Key, Signer: payRemote, Network: x402.SolanaLocal, Assets: []string{mint.String()}, MaxAmount: 100_000}
 	cs := h.mustConnect(h.mint("agent", "up_*").Token, nil)
 	call := func() (*mcp.CallToolResult, error) {
 		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "up_echo", Arguments: map[string]any{"text": "hi"}})

@@ -65,7 +65,7 @@ func TestPay(t *testing.T) {
 
 	kp, _ := wallet.NewKeypair(payerKey)
 	call := func(max uint64) *mcp.CallToolResult {
-		payer := &x402pay.Payer{RPC: s.RPC, Address: payerPub, Signer: x402pay.WalletSigner{Keypair: kp}, Network: x402.SolanaLocal, MaxAmount: max}
+		payer := &x402pay.Payer{RPC: s.RPC, Address: payerPub, Signer: x402pay.WalletSigner{Keypair: kp}, Network: x402.SolanaLocal, Assets: []string{mint.String()}, MaxAmount: max}
 		pay := func(ctx context.Context, pr *x402.PaymentRequired) (*x402.PaymentPayload, error) {
 			return payer.Pay(ctx, &pr.Accepts[0], pr.Resource)
 		}

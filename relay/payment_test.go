@@ -70,7 +70,7 @@ func newPayWorld(t *testing.T) *payWorld {
 }
 
 func (w *payWorld) payer(p *person, max uint64) *x402pay.Payer {
-	return &x402pay.Payer{RPC: w.svm.RPC, Address: walletKey(p), Signer: x402pay.WalletSigner{Keypair: p.w}, Network: x402.SolanaLocal, MaxAmount: max}
+	return &x402pay.Payer{RPC: w.svm.RPC, Address: walletKey(p), Signer: x402pay.WalletSigner{Keypair: p.w}, Network: x402.SolanaLocal, Assets: []string{w.mint.String()}, MaxAmount: max}
 }
 
 func (w *payWorld) client(t *testing.T, p *person, payer chat.StampPayer) *chat.Client {

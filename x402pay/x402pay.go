@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/chatmcp/chatmcp/solrpc"
 	"github.com/chatmcp/chatmcp/wallet"
@@ -32,8 +33,12 @@ type Payer struct {
 	Signer TxSigner
 	// Network is the one CAIP-2 network the payer pays on. Required.
 	Network string
-	// MaxAmount is the most one payment may move, in atomic units. If
-	// zero, every payment is refused (fail closed).
+	// Assets are the mints the payer pays in. Required: MaxAmount counts
+	// atomic units, which mean nothing across mints, so a payee (or a relay
+	// in between) naming another mint is refused.
+	Assets []string
+	// MaxAmount is the most one payment may move, in atomic units of any
+	// of Assets. If zero, every payment is refused (fail closed).
 	MaxAmount uint64
 }
 
@@ -48,6 +53,9 @@ func (p *Payer) Pay(ctx context.Context, req *x402.PaymentRequirements, resource
 	}
 	if req.Scheme != x402.SchemeExact || req.Network != p.Network {
 		return nil, fmt.Errorf("paying: %s on %s is not %s on %s", req.Scheme, req.Network, x402.SchemeExact, p.Network)
+	}
+	if !slices.Contains(p.Assets, req.Asset) {
+		return nil, fmt.Errorf("%w: asset %s is not one the payer pays in", ErrLimit, req.Asset)
 	}
 	amount, _ := x402.ParseAmount(req.Amount)
 	if amount > p.MaxAmount {

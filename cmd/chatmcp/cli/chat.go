@@ -46,7 +46,7 @@ Commands sign in on their own when there is no valid session.
 
 A first message to someone who has not allowed you needs a proof-of-work
 stamp: the client mints it (about a second) when the relay asks. If they set
-a price ('chatmcp chat price'), 'chat send --pay-max N --pay-rpc URL' pays it
+a price ('chatmcp chat price'), 'chat send --pay-max N --pay-asset MINT --pay-rpc URL' pays it
 from your wallet instead (x402; docs/payments.md).
 
 Exit codes:

@@ -20,12 +20,14 @@ import (
 // instead of minting proof of work.
 type chatPay struct {
 	rpc, network, max string
+	assets            []string
 }
 
 func (p *chatPay) register(c *cobra.Command) {
 	c.Flags().StringVar(&p.max, "pay-max", "", "pay a recipient's price for a first message, up to this many atomic units, from the chat wallet (default: proof of work only)")
 	c.Flags().StringVar(&p.rpc, "pay-rpc", "", "Solana RPC URL to pay through (else $CHATMCP_PAY_RPC)")
 	c.Flags().StringVar(&p.network, "pay-network", x402.SolanaDevnet, "the CAIP-2 network to pay on")
+	c.Flags().StringSliceVar(&p.assets, "pay-asset", nil, "SPL mint the wallet pays in (repeatable; required with --pay-max)")
 }
 
 // payer is the chat client's StampPayer, or nil without --pay-max.
@@ -44,8 +46,11 @@ func (p *chatPay) payer(env *Env, w *wallet.Keypair) (chat.StampPayer, error) {
 	if _, err := x402.ParseNetwork(p.network); err != nil {
 		return nil, exitf(ExitUsage, "--pay-network: %w", err)
 	}
+	if len(p.assets) == 0 {
+		return nil, exitf(ExitUsage, "--pay-max needs --pay-asset MINT: the mint(s) the wallet pays in")
+	}
 	return &x402pay.Payer{RPC: &solrpc.Client{URL: rpc}, Address: solana.PublicKeyFromBytes(w.Address().PublicKey()),
-		Signer: x402pay.WalletSigner{Keypair: w}, Network: p.network, MaxAmount: max}, nil
+		Signer: x402pay.WalletSigner{Keypair: w}, Network: p.network, Assets: p.assets, MaxAmount: max}, nil
 }
 
 // newChatPriceCmd is `chatmcp chat price`.

@@ -66,7 +66,7 @@ func TestChatPrice(t *testing.T) {
 	if out := ok(t, as("bob", "chat", "price", "--amount", "40000", "--asset", mint.String(), "--network", x402.SolanaLocal)...); !strings.HasPrefix(out, "price set: 40000 of "+mint.String()) {
 		t.Errorf("price: %q", out)
 	}
-	out := ok(t, as("alice", "chat", "send", "--to", addr["bob"].String(), "hello, paid", "--pay-max", "50000", "--pay-rpc", s.URL, "--pay-network", x402.SolanaLocal)...)
+	out := ok(t, as("alice", "chat", "send", "--to", addr["bob"].String(), "hello, paid", "--pay-max", "50000", "--pay-asset", mint.String(), "--pay-rpc", s.URL, "--pay-network", x402.SolanaLocal)...)
 	if !strings.Contains(out, "has not accepted you") {
 		t.Errorf("paid send printed %q", out)
 	}

@@ -22,6 +22,7 @@ import (
 // chatmcp-signer holding the payer's key, within the token's budget.
 type payFlags struct {
 	with, token, rpc, network, max, signerPolicy string
+	assets                                       []string
 }
 
 func (f *payFlags) register(c *cobra.Command) {
@@ -32,6 +33,7 @@ func (f *payFlags) register(c *cobra.Command) {
 	fl.StringVar(&f.network, "pay-network", x402.SolanaDevnet, "the CAIP-2 network to pay on")
 	fl.StringVar(&f.max, "pay-max", "", "the most one call may cost, in the asset's atomic units (required with --pay-with)")
 	fl.StringVar(&f.signerPolicy, "signer-policy", "", "attestation policy the signer's RA-TLS evidence must satisfy (else --policy)")
+	fl.StringSliceVar(&f.assets, "pay-asset", nil, "SPL mint to pay in (repeatable; required with --pay-with)")
 }
 
 // check validates the flags before anything is dialed: with --pay-with,
@@ -57,6 +59,9 @@ func (f *payFlags) check(env *Env) (tok, rpc string, max uint64, err error) {
 	if _, err := x402.ParseNetwork(f.network); err != nil {
 		return "", "", 0, exitf(ExitUsage, "--pay-network: %w", err)
 	}
+	if len(f.assets) == 0 {
+		return "", "", 0, exitf(ExitUsage, "--pay-with needs --pay-asset MINT: the mint(s) to pay in")
+	}
 	return tok, rpc, max, nil
 }
 
@@ -77,7 +82,7 @@ func (f *payFlags) pay(ctx context.Context, env *Env, gatewayPolicy string) (mcp
 	if err != nil {
 		return nil, signerError(err)
 	}
-	payer := &x402pay.Payer{RPC: &solrpc.Client{URL: rpc}, Address: remote.Key, Signer: remote, Network: f.network, MaxAmount: max}
+	payer := &x402pay.Payer{RPC: &solrpc.Client{URL: rpc}, Address: remote.Key, Signer: remote, Network: f.network, Assets: f.assets, MaxAmount: max}
 	fmt.Fprintf(env.Stderr, "chatmcp connect: paid tools are paid by %s through the signer at %s, at most %d a call on %s\n", remote.Key, f.with, max, f.network)
 	return func(ctx context.Context, pr *x402.PaymentRequired) (*x402.PaymentPayload, error) {
 		for i := range pr.Accepts {
