@@ -68,9 +68,18 @@ func (rs *rounds) put(r *round) {
 
 // take removes and returns the round of id, nil when there is none.
 func (rs *rounds) take(id string) *round {
+	return rs.claim(id, func(*round) bool { return true })
+}
+
+// claim removes and returns the round of id when mine accepts it; a round
+// mine refuses stays, untouched, for its own retry.
+func (rs *rounds) claim(id string, mine func(*round) bool) *round {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	r := rs.m[id]
+	if r == nil || !mine(r) {
+		return nil
+	}
 	delete(rs.m, id)
 	return r
 }
@@ -152,11 +161,10 @@ func (s *Server) awaitRound(ctx context.Context, r *round, wait func(context.Con
 // confirmRetry is the retry of a held call: it must name a round of this
 // principal, tool and arguments, and waits for its decision.
 func (s *Server) confirmRetry(ctx context.Context, c *toolCall, state string) *refused {
-	r := s.rounds.take(state)
-	if r == nil || r.chain != c.principal.ChainID || r.tool != c.tool.exposed || r.argsHash != c.argsHash {
-		if r != nil {
-			s.rounds.put(r) // not this caller's: leave it to its own retry
-		}
+	r := s.rounds.claim(state, func(r *round) bool {
+		return r.chain == c.principal.ChainID && r.tool == c.tool.exposed && r.argsHash == c.argsHash
+	})
+	if r == nil {
 		return deny("approval state mismatch",
 			refusal("requestState does not name a held call of yours to %q with these arguments", c.tool.exposed))
 	}
