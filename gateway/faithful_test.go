@@ -72,6 +72,18 @@ func newPeer(t *testing.T) *peer {
 			req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "warning", Data: "last words"})
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil
 		})
+	p.server.AddTool(&mcp.Tool{Name: "roots", InputSchema: obj, Annotations: ro},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			res, err := req.Session.ListRoots(ctx, nil)
+			if err != nil {
+				return nil, err
+			}
+			var uris []string
+			for _, r := range res.Roots {
+				uris = append(uris, r.URI)
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: strings.Join(uris, ",")}}}, nil
+		})
 	p.server.AddPrompt(&mcp.Prompt{Name: "greet", Arguments: []*mcp.PromptArgument{{Name: "who"}}},
 		func(context.Context, *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 			return &mcp.GetPromptResult{}, nil
@@ -325,5 +337,33 @@ func TestCompletionAndSubscriptionsFiltered(t *testing.T) {
 	case u := <-other:
 		t.Fatalf("a session that may not read the resource heard of its update: %s", u)
 	default:
+	}
+}
+
+// An upstream's roots/list goes to the caller of the call it belongs to,
+// never to another session.
+func TestRootsReachTheCaller(t *testing.T) {
+	h, _ := withPeer(t, "")
+	client := func(name, root string) *mcp.ClientSession {
+		c := mcp.NewClient(&mcp.Implementation{Name: name}, nil)
+		c.AddRoots(&mcp.Root{URI: root})
+		hc := &http.Client{Transport: &bearerRT{token: h.mint(name, "p_*").Token, base: h.client.Transport}}
+		cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: h.url + "/mcp", HTTPClient: hc, MaxRetries: -1, DisableStandaloneSSE: true},
+			&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cs.Close() })
+		return cs
+	}
+	a, b := client("alice", "file:///alice"), client("bob", "file:///bob")
+	for _, c := range []struct {
+		cs   *mcp.ClientSession
+		want string
+	}{{a, "file:///alice"}, {b, "file:///bob"}} {
+		res, err := c.cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "p_roots", Arguments: map[string]any{}})
+		if err != nil || callText(res) != c.want {
+			t.Fatalf("roots: %v %q, want %q", err, callText(res), c.want)
+		}
 	}
 }
