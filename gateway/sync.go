@@ -32,6 +32,10 @@ func (s *Server) startUpstream(ctx context.Context, cfg *Upstream) error {
 	s.mu.Lock()
 	s.upstreams[cfg.Name] = u
 	s.mu.Unlock()
+	// Listing has the upstream's deadline too: a hung upstream stops the
+	// start instead of holding it.
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout())
+	defer cancel()
 	if err := s.syncToolsAt(ctx, u, c, true); err != nil {
 		return fmt.Errorf("upstream %s: %w", cfg.Name, err)
 	}
