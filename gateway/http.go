@@ -79,9 +79,9 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	streamable := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.mcp }, &mcp.StreamableHTTPOptions{
 		SessionTimeout: 30 * time.Minute,
-		// The listener is TLS on an attested key and every request carries
-		// a capability token; DNS-rebinding protection for loopback HTTP
-		// servers does not apply, and would refuse in-process tests.
+		// The gateway's own Host and Origin check (hostcheck.go) runs
+		// before this handler and knows allowed_hosts; the SDK's loopback
+		// check would refuse a gateway reached under a configured name.
 		DisableLocalhostProtection: true,
 	})
 	// The SDK's bearer middleware binds each MCP session to the token id
