@@ -61,6 +61,7 @@ func (s *Server) syncToolsAt(ctx context.Context, u *backend, c *upstream.Conn, 
 		s.log.Error("listing upstream tools", "upstream", u.cfg.Name, "err", err)
 		return fmt.Errorf("listing tools: %w", err)
 	}
+	s.withdrawChanged(u, list)
 	next, err := s.pinTools(u, list, start)
 	if err != nil {
 		return err
@@ -97,6 +98,42 @@ func (s *Server) syncToolsAt(ctx context.Context, u *backend, c *upstream.Conn, 
 		s.addTool(t)
 	}
 	return nil
+}
+
+// withdrawChanged stops exposing u's tools whose definition in list differs
+// from the one exposed, before pinTools records the change as pending: once
+// an operator can see a change pending, no listing or call sees the tool.
+func (s *Server) withdrawChanged(u *backend, list []*mcp.Tool) {
+	fresh := map[string]*mcp.Tool{}
+	for _, t := range list {
+		if t == nil {
+			continue
+		}
+		if _, dup := fresh[t.Name]; !dup {
+			fresh[t.Name] = t
+		}
+	}
+	var remove []string
+	s.mu.Lock()
+	for name, t := range s.tools {
+		if t.upstream != u || !t.enabled {
+			continue
+		}
+		n, ok := fresh[t.def.Name]
+		if !ok {
+			continue // vanished: the sync removes it
+		}
+		was, err1 := catalog.Hash(t.def)
+		now, err2 := catalog.Hash(n)
+		if err1 != nil || err2 != nil || was != now {
+			remove = append(remove, name)
+			delete(s.tools, name)
+		}
+	}
+	s.mu.Unlock()
+	if len(remove) > 0 {
+		s.mcp.RemoveTools(remove...)
+	}
 }
 
 // pinTools names u's tools (catalog.Resolve: first of a duplicated name,
