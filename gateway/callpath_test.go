@@ -15,8 +15,9 @@ const maxCallPathFunc = 80
 // callPathFiles are the files one tools/call runs through: the pipeline,
 // its steps, what they use in this package, and the upstream connections.
 var callPathFiles = []string{
-	"pipeline.go",
+	"http.go", "hostcheck.go", "protocol.go", "cancel.go", "pipeline.go",
 	"call_authenticate.go", "call_resolve.go", "call_authorize.go", "call_confirm.go",
+	"call_confirm_roundtrip.go", "call_confirm_statement.go", "call_pay.go",
 	"call_audit.go", "call_forward.go", "call_redact.go",
 	"args.go", "refusal.go", "routing.go", "backend.go", "sync.go",
 	"upstream/pool.go", "upstream/upstream.go",

@@ -78,7 +78,7 @@ func principalOf(extra *mcp.RequestExtra) *authz.Principal {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	streamable := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.mcp }, &mcp.StreamableHTTPOptions{
-		SessionTimeout: 30 * time.Minute,
+		SessionTimeout: SessionIdleTimeout,
 		// The gateway's own Host and Origin check (hostcheck.go) runs
 		// before this handler and knows allowed_hosts; the SDK's loopback
 		// check would refuse a gateway reached under a configured name.
@@ -187,46 +187,43 @@ func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 		if err != nil || p == nil {
 			return res, err
 		}
-		switch r := res.(type) {
-		case *mcp.ListToolsResult:
-			out := *r
-			out.Tools = make([]*mcp.Tool, 0, len(r.Tools))
-			for _, t := range r.Tools {
-				if p.Allows(t.Name) {
-					out.Tools = append(out.Tools, t)
-				}
-			}
-			return &out, nil
-		case *mcp.ListPromptsResult:
-			out := *r
-			out.Prompts = make([]*mcp.Prompt, 0, len(r.Prompts))
-			for _, pr := range r.Prompts {
-				if p.Allows(pr.Name) {
-					out.Prompts = append(out.Prompts, pr)
-				}
-			}
-			return &out, nil
-		case *mcp.ListResourcesResult:
-			out := *r
-			out.Resources = make([]*mcp.Resource, 0, len(r.Resources))
-			for _, rs := range r.Resources {
-				if p.Allows(rs.Name) {
-					out.Resources = append(out.Resources, rs)
-				}
-			}
-			return &out, nil
-		case *mcp.ListResourceTemplatesResult:
-			out := *r
-			out.ResourceTemplates = make([]*mcp.ResourceTemplate, 0, len(r.ResourceTemplates))
-			for _, rt := range r.ResourceTemplates {
-				if p.Allows(rt.Name) {
-					out.ResourceTemplates = append(out.ResourceTemplates, rt)
-				}
-			}
-			return &out, nil
-		}
-		return res, nil
+		return filterList(p, res), nil
 	}
+}
+
+// filterList narrows a list result to the names p's token allows; other
+// results pass as they are.
+func filterList(p *authz.Principal, res mcp.Result) mcp.Result {
+	switch r := res.(type) {
+	case *mcp.ListToolsResult:
+		out := *r
+		out.Tools = allowed(p, r.Tools, func(t *mcp.Tool) string { return t.Name })
+		return &out
+	case *mcp.ListPromptsResult:
+		out := *r
+		out.Prompts = allowed(p, r.Prompts, func(pr *mcp.Prompt) string { return pr.Name })
+		return &out
+	case *mcp.ListResourcesResult:
+		out := *r
+		out.Resources = allowed(p, r.Resources, func(rs *mcp.Resource) string { return rs.Name })
+		return &out
+	case *mcp.ListResourceTemplatesResult:
+		out := *r
+		out.ResourceTemplates = allowed(p, r.ResourceTemplates, func(rt *mcp.ResourceTemplate) string { return rt.Name })
+		return &out
+	}
+	return res
+}
+
+// allowed returns the items of in whose name p's token allows, in order.
+func allowed[T any](p *authz.Principal, in []T, name func(T) string) []T {
+	out := make([]T, 0, len(in))
+	for _, v := range in {
+		if p.Allows(name(v)) {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // session is a client MCP session the gateway has seen.

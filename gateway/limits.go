@@ -27,6 +27,11 @@ const (
 	MaxSubjectLen = captoken.MaxStringLen
 )
 
+// SessionIdleTimeout ends an MCP session (2025 protocol revisions) that has
+// seen no request for this long; its layer-2 credentials and per-session
+// upstream connections go with it.
+const SessionIdleTimeout = 30 * time.Minute
+
 // MaxConfigSize caps a configuration file.
 const MaxConfigSize = 1 << 20
 
