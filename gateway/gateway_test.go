@@ -1064,11 +1064,17 @@ func TestResourcesAndPrompts(t *testing.T) {
 	if pl, err := none.ListPrompts(ctx, nil); err != nil || len(pl.Prompts) != 0 {
 		t.Fatalf("prompts listed without permission: %v %v", pl, err)
 	}
-	if _, err := none.ReadResource(ctx, &mcp.ReadResourceParams{URI: "file:///notes.txt"}); err == nil {
-		t.Fatal("resource read without permission")
+	// Not permitted and not there answer alike: no probing what the token
+	// may not use.
+	_, denied := none.ReadResource(ctx, &mcp.ReadResourceParams{URI: "file:///notes.txt"})
+	_, missing := none.ReadResource(ctx, &mcp.ReadResourceParams{URI: "file:///nope.txt"})
+	if denied == nil || missing == nil || strings.ReplaceAll(denied.Error(), "notes", "nope") != missing.Error() {
+		t.Fatalf("resource read without permission: %v; unknown resource: %v (want the same answer)", denied, missing)
 	}
-	if _, err := none.GetPrompt(ctx, &mcp.GetPromptParams{Name: "up_greet"}); err == nil {
-		t.Fatal("prompt read without permission")
+	_, denied = none.GetPrompt(ctx, &mcp.GetPromptParams{Name: "up_greet"})
+	_, missing = none.GetPrompt(ctx, &mcp.GetPromptParams{Name: "up_nope1"})
+	if denied == nil || missing == nil || strings.ReplaceAll(denied.Error(), "up_greet", "up_nope1") != missing.Error() {
+		t.Fatalf("prompt without permission: %v; unknown prompt: %v (want the same answer)", denied, missing)
 	}
 }
 

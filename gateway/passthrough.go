@@ -3,8 +3,10 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/chatmcp/chatmcp/gateway/catalog"
@@ -45,6 +47,15 @@ func (s *Server) passthroughOf(u *backend) *passthrough {
 }
 
 var errNotPermitted = errors.New("chatmcp-gateway: not permitted by your token")
+
+// A resource or prompt the token does not allow is answered exactly as one
+// the gateway does not expose (the SDK's own answers), so that a token
+// holder cannot map what it may not use (issue 8, finding 8).
+func resourceNotPermitted(uri string) error { return mcp.ResourceNotFoundError(uri) }
+
+func promptNotPermitted(name string) error {
+	return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown prompt %q", name)}
+}
 
 // keys returns the keys of m; the caller holds s.mu (read or write).
 func keys(m map[string]bool) []string {
@@ -142,7 +153,7 @@ func (s *Server) readHandler(u *backend, exposed string) mcp.ResourceHandler {
 	return func(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
 		p := principalOf(req.Extra)
 		if p == nil || !p.Allows(exposed) {
-			return nil, errNotPermitted
+			return nil, resourceNotPermitted(req.Params.URI)
 		}
 		c, err := s.connFor(ctx, u, req.Session, p)
 		if err != nil {
@@ -234,7 +245,7 @@ func (s *Server) syncPromptsAt(ctx context.Context, u *backend, c *upstream.Conn
 		s.mcp.AddPrompt(&exp, func(ctx context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 			p := principalOf(req.Extra)
 			if p == nil || !p.Allows(exp.Name) {
-				return nil, errNotPermitted
+				return nil, promptNotPermitted(req.Params.Name)
 			}
 			c, err := s.connFor(ctx, u, req.Session, p)
 			if err != nil {
