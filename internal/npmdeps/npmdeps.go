@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chatmcp/chatmcp/internal/filelock"
 )
 
 // LockFile and Modules are the npm lock file and install directory inside a
@@ -57,7 +59,7 @@ func Install(ctx context.Context, dir string) (installed bool, err error) {
 	if _, err := exec.LookPath("node"); err != nil {
 		return false, errors.New("npmdeps: node is not installed: the end-to-end tests need Node.js 20 or later on PATH")
 	}
-	unlock, err := lock(lockPath(dir))
+	unlock, err := filelock.Lock(lockPath(dir))
 	if err != nil {
 		return false, fmt.Errorf("npmdeps: locking: %w", err)
 	}

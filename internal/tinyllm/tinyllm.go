@@ -24,6 +24,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chatmcp/chatmcp/internal/filelock"
 )
 
 // EnvDir overrides where the model's files are (default: ../shared/llm
@@ -83,7 +85,7 @@ func Install(ctx context.Context, src string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("tinyllm: %w", err)
 	}
-	unlock, err := lock(dir + ".lock")
+	unlock, err := filelock.Lock(dir + ".lock")
 	if err != nil {
 		return "", fmt.Errorf("tinyllm: locking: %w", err)
 	}

@@ -1,14 +1,15 @@
 //go:build unix
 
-package tinyllm
+package filelock
 
 import (
 	"os"
 	"syscall"
 )
 
-// lock takes an exclusive flock on path, waiting for other holders.
-func lock(path string) (unlock func(), err error) {
+// Lock takes an exclusive flock on path (created 0600 if missing), waiting
+// for other holders; the returned unlock releases it and closes the file.
+func Lock(path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
