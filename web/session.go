@@ -7,8 +7,18 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/chatmcp/chatmcp/envelope"
+)
+
+// Session lifetimes. A browser session ends after sessionIdle without a
+// request, and after sessionLifetime in any case: a cookie copied off a
+// machine (a backup, a shared profile) stops working by itself. Either
+// way the page asks for a new launch link (restart chatmcp web).
+const (
+	sessionIdle     = 12 * time.Hour
+	sessionLifetime = 7 * 24 * time.Hour
 )
 
 // cookiePrefix starts the session cookie's name, which ends with the
@@ -21,8 +31,13 @@ const cookiePrefix = "chatmcp_session_"
 // script reads it; the device keys and the relay session stay in this
 // process.
 type session struct {
-	id   string
-	csrf string
+	id      string
+	csrf    string
+	created time.Time // for sessionLifetime; fixed
+
+	// seen is the last request's time, for sessionIdle; guarded by
+	// Server.mu.
+	seen time.Time
 
 	mu      sync.Mutex
 	user    *user
@@ -70,7 +85,9 @@ func randomToken(rand io.Reader) (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
-// session returns the request's session, or nil.
+// session returns the request's session, or nil. An expired session
+// (idle or past its lifetime) is dropped and gives nil, so its cookie gets
+// the page that asks for the launch link.
 func (s *Server) session(r *http.Request) *session {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -78,8 +95,14 @@ func (s *Server) session(r *http.Request) *session {
 	if err != nil || c.Value == "" {
 		return nil
 	}
+	now := s.opts.Now()
 	for id, se := range s.sessions {
 		if subtle.ConstantTimeCompare([]byte(id), []byte(c.Value)) == 1 {
+			if !now.Before(se.seen.Add(sessionIdle)) || !now.Before(se.created.Add(sessionLifetime)) {
+				delete(s.sessions, id)
+				return nil
+			}
+			se.seen = now
 			return se
 		}
 	}
@@ -117,7 +140,8 @@ func (s *Server) handleLaunch(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	se := &session{id: id, csrf: csrf}
+	now := s.opts.Now()
+	se := &session{id: id, csrf: csrf, created: now, seen: now}
 	if s.opts.Wallet != nil {
 		u, err := s.signIn(r.Context(), s.opts.Wallet, nil)
 		if err != nil {
