@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/chatmcp/chatmcp/gateway"
 	"github.com/chatmcp/chatmcp/gateway/daemon"
+	"github.com/chatmcp/chatmcp/internal/ops/opstest"
 )
 
 // TestRunMetrics runs chatmcp-gateway with --metrics-listen and
@@ -87,10 +87,10 @@ func TestRunMetrics(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("Run: %v", err)
 	}
-	if code, body := httpGet(t, opsURL+"/healthz"); code != http.StatusOK {
+	if code, body := opstest.Get(t, opsURL+"/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz while starting = %d %q, want 200", code, body)
 	}
-	if code, body := httpGet(t, opsURL+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "[-]upstreams failed") {
+	if code, body := opstest.Get(t, opsURL+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "[-]upstreams failed") {
 		t.Errorf("/readyz while the upstream is held = %d %q, want 503 naming upstreams", code, body)
 	}
 	close(release)
@@ -102,7 +102,7 @@ func TestRunMetrics(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the gateway did not log that it serves")
 	}
-	code, body := httpGet(t, opsURL+"/readyz")
+	code, body := opstest.Get(t, opsURL+"/readyz")
 	for _, c := range gateway.ReadinessChecks() {
 		if !strings.Contains(body, "[+]"+c+" ok") {
 			t.Errorf("/readyz once serving lacks %q: %q", c, body)
@@ -174,8 +174,8 @@ func TestRunMetrics(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	_, exp := httpGet(t, opsURL+"/metrics")
-	if v := metricValue(exp, "chatmcp_gateway_approvals_pending"); v != 1 {
+	_, exp := opstest.Get(t, opsURL+"/metrics")
+	if v := opstest.Value(exp, "chatmcp_gateway_approvals_pending"); v != 1 {
 		t.Errorf("chatmcp_gateway_approvals_pending while held = %v, want 1", v)
 	}
 	if code := adminDo("POST", "/admin/v1/approvals/"+id+"/approve", nil, nil); code != http.StatusNoContent {
@@ -193,14 +193,9 @@ func TestRunMetrics(t *testing.T) {
 		resp.Body.Close()
 	}
 
-	code, exp = httpGet(t, opsURL+"/metrics")
-	if code != http.StatusOK {
-		t.Fatalf("/metrics = %d", code)
-	}
-	if strings.Contains(exp, opsCanary) || strings.Contains(exp, canary) || strings.Contains(exp, minted.Token) || strings.Contains(exp, id) {
-		t.Errorf("a canary, the token or an approval id appears in the metrics exposition")
-	}
-	for _, series := range []string{
+	exp = opstest.Metrics(t, opsURL)
+	opstest.Absent(t, exp, opsCanary, canary, minted.Token, id)
+	opstest.AtLeastOne(t, exp,
 		`chatmcp_gateway_tool_calls_total{decision="granted",tool="up_echo"}`,
 		`chatmcp_gateway_tool_calls_total{decision="denied",tool="unknown"}`,
 		`chatmcp_gateway_tool_calls_total{decision="granted",tool="up_write"}`,
@@ -212,12 +207,8 @@ func TestRunMetrics(t *testing.T) {
 		`chatmcp_http_requests_total{code="401",route="/mcp"}`,
 		`chatmcp_audit_append_duration_seconds_count`,
 		`chatmcp_audit_commit_entries_count`,
-	} {
-		if v := metricValue(exp, series); v < 1 {
-			t.Errorf("%s = %v, want at least 1", series, v)
-		}
-	}
-	if v := metricValue(exp, "chatmcp_gateway_approvals_pending"); v != 0 {
+	)
+	if v := opstest.Value(exp, "chatmcp_gateway_approvals_pending"); v != 0 {
 		t.Errorf("chatmcp_gateway_approvals_pending after the decision = %v, want 0", v)
 	}
 	cs.Close()
@@ -230,27 +221,4 @@ func TestRunMetrics(t *testing.T) {
 	if jsonLines == 0 || otherLines != 0 {
 		t.Errorf("--log-format json: %d JSON lines, %d text lines", jsonLines, otherLines)
 	}
-}
-
-func httpGet(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-// metricValue returns the value of series in a text exposition, or -1.
-func metricValue(exp, series string) float64 {
-	for _, l := range strings.Split(exp, "\n") {
-		if v, ok := strings.CutPrefix(l, series+" "); ok {
-			if f, err := strconv.ParseFloat(v, 64); err == nil {
-				return f
-			}
-		}
-	}
-	return -1
 }
