@@ -3,10 +3,7 @@ package devstack
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
-	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +13,7 @@ import (
 	"github.com/chatmcp/chatmcp/attest/sim"
 	"github.com/chatmcp/chatmcp/chat"
 	"github.com/chatmcp/chatmcp/gwclient"
+	"github.com/chatmcp/chatmcp/internal/ops/opstest"
 	"github.com/chatmcp/chatmcp/kbsclient"
 	"github.com/chatmcp/chatmcp/wallet"
 )
@@ -28,9 +26,7 @@ import (
 func TestMetrics(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	b := make([]byte, 8)
-	rand.Read(b)
-	canary := "canary" + hex.EncodeToString(b)
+	canary := opstest.Canary()
 	st, err := Start(ctx, &Options{Dir: t.TempDir(), Log: testWriter{t}, Metrics: true, ApprovalTimeout: 20 * time.Second,
 		Secrets: map[string][]byte{canary: []byte("value-" + canary)}})
 	if err != nil {
@@ -42,11 +38,11 @@ func TestMetrics(t *testing.T) {
 		if !strings.HasPrefix(u, "http://127.0.0.1:") {
 			t.Fatalf("%s ops URL %q, want loopback", name, u)
 		}
-		if code, _ := curl(t, u+"/healthz"); code != http.StatusOK {
+		if code, _ := opstest.Get(t, u+"/healthz"); code != http.StatusOK {
 			t.Errorf("%s /healthz = %d", name, code)
 		}
 		// Start returns once every daemon serves: all are ready.
-		if code, body := curl(t, u+"/readyz"); code != http.StatusOK {
+		if code, body := opstest.Get(t, u+"/readyz"); code != http.StatusOK {
 			t.Errorf("%s /readyz = %d %q", name, code, body)
 		}
 	}
@@ -122,12 +118,7 @@ func TestMetrics(t *testing.T) {
 	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
 	go bc.Watch(wctx, 0, func(m chat.Message) error { got <- m; return nil })
-	for value(t, st.RelayOpsURL, "chatmcp_relay_watchers") != 1 {
-		if ctx.Err() != nil {
-			t.Fatal("the watcher never showed in chatmcp_relay_watchers")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	opstest.WaitValue(t, st.RelayOpsURL, "chatmcp_relay_watchers", 1)
 	if _, err := ac.SendDM(ctx, bw.Address(), "hello "+canary); err != nil {
 		t.Fatal(err)
 	}
@@ -163,18 +154,11 @@ func TestMetrics(t *testing.T) {
 		},
 	}
 	for name, series := range want {
-		code, exp := curl(t, urls[name]+"/metrics")
-		if code != http.StatusOK {
-			t.Fatalf("%s /metrics = %d", name, code)
-		}
-		if strings.Contains(exp, canary) || strings.Contains(exp, m.Token) {
-			t.Errorf("%s: the canary or the token appears in the metrics exposition", name)
-		}
-		for _, s := range series {
-			if v := sampleOf(exp, s); v < 1 {
-				t.Errorf("%s: %s = %v, want at least 1", name, s, v)
-			}
-		}
+		t.Run(name, func(t *testing.T) {
+			exp := opstest.Metrics(t, urls[name])
+			opstest.Absent(t, exp, canary, m.Token)
+			opstest.AtLeastOne(t, exp, series...)
+		})
 	}
 }
 
@@ -187,32 +171,4 @@ func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("Authorization", "Bearer "+b.token)
 	return b.base.RoundTrip(r)
-}
-
-func curl(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-func value(t *testing.T, base, series string) float64 {
-	_, exp := curl(t, base+"/metrics")
-	return sampleOf(exp, series)
-}
-
-// sampleOf returns the value of series in a text exposition, or -1.
-func sampleOf(exp, series string) float64 {
-	for _, l := range strings.Split(exp, "\n") {
-		if v, ok := strings.CutPrefix(l, series+" "); ok {
-			if f, err := strconv.ParseFloat(v, 64); err == nil {
-				return f
-			}
-		}
-	}
-	return -1
 }
