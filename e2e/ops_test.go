@@ -3,15 +3,13 @@ package e2e
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
-	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chatmcp/chatmcp/chat"
+	"github.com/chatmcp/chatmcp/internal/ops/opstest"
 	"github.com/chatmcp/chatmcp/wallet"
 )
 
@@ -23,9 +21,7 @@ import (
 // has counts; neither canary appears.
 func TestOpsEndpoints(t *testing.T) {
 	f := setup(t)
-	b := make([]byte, 8)
-	rand.Read(b)
-	argCanary := "OPSARG-" + hex.EncodeToString(b)
+	argCanary := opstest.Canary()
 	_, tok := f.mint(t, "everything_echo,fs_read_text_file", "--subject", "ops-test")
 	if text, isErr := toolText(t, f.callTool(t, tok, "everything_echo", "message="+argCanary)); isErr || !strings.Contains(text, argCanary) {
 		t.Fatalf("everything_echo: error=%v %q", isErr, text)
@@ -82,10 +78,10 @@ func TestOpsEndpoints(t *testing.T) {
 	}
 	for _, d := range daemons {
 		t.Run(d.name, func(t *testing.T) {
-			if code, _ := httpGet(t, d.url+"/healthz"); code != http.StatusOK {
+			if code, _ := opstest.Get(t, d.url+"/healthz"); code != http.StatusOK {
 				t.Errorf("/healthz = %d", code)
 			}
-			code, body := httpGet(t, d.url+"/readyz")
+			code, body := opstest.Get(t, d.url+"/readyz")
 			if code != http.StatusOK {
 				t.Errorf("/readyz = %d %q", code, body)
 			}
@@ -94,41 +90,9 @@ func TestOpsEndpoints(t *testing.T) {
 					t.Errorf("/readyz lacks check %q: %q", c, body)
 				}
 			}
-			code, exp := httpGet(t, d.url+"/metrics")
-			if code != http.StatusOK {
-				t.Fatalf("/metrics = %d", code)
-			}
-			if strings.Contains(exp, f.canary) || strings.Contains(exp, argCanary) || strings.Contains(exp, tok) {
-				t.Errorf("a canary or the token appears in the metrics exposition")
-			}
-			for _, s := range d.series {
-				if v := sample(exp, s); v < 1 {
-					t.Errorf("%s = %v, want at least 1", s, v)
-				}
-			}
+			exp := opstest.Metrics(t, d.url)
+			opstest.Absent(t, exp, f.canary, argCanary, tok)
+			opstest.AtLeastOne(t, exp, d.series...)
 		})
 	}
-}
-
-func httpGet(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-// sample returns the value of series in a text exposition, or -1.
-func sample(exp, series string) float64 {
-	for _, l := range strings.Split(exp, "\n") {
-		if v, ok := strings.CutPrefix(l, series+" "); ok {
-			if f, err := strconv.ParseFloat(v, 64); err == nil {
-				return f
-			}
-		}
-	}
-	return -1
 }
