@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/chatmcp/chatmcp/internal/daemon"
 	"github.com/chatmcp/chatmcp/internal/ops"
 )
 
@@ -16,13 +17,10 @@ import (
 //
 //	chatmcp-agent --config FILE [--dev] [--metrics-listen ADDR] [--log-format text|json]
 func Main(ctx context.Context, args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("chatmcp-agent", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs, of := daemon.FlagSet("chatmcp-agent", stderr)
 	var o Options
 	fs.StringVar(&o.Config, "config", "", "configuration `FILE` (YAML, see docs/agent.md)")
 	fs.BoolVar(&o.Dev, "dev", false, "INSECURE: simulated TEE evidence; accept policies that allow it")
-	var of ops.Flags
-	of.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -38,18 +36,12 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	o.Stderr = stderr
 	var err error
-	if o.Logger, err = of.Logger(stderr); err != nil {
+	o.Readiness = ops.NewReadiness("relay")
+	var stop func()
+	if o.Logger, stop, err = daemon.StartOps("chatmcp-agent", stderr, of, o.Readiness, nil); err != nil {
 		return fail(err)
 	}
-	o.Readiness = ops.NewReadiness("relay")
-	if of.MetricsListen != "" {
-		osrv, err := ops.Start(&ops.Options{Listen: of.MetricsListen, Registry: ops.NewRegistry(), Ready: o.Readiness, Logger: o.Logger})
-		if err != nil {
-			return fail(err)
-		}
-		defer osrv.Close()
-		fmt.Fprintf(stderr, "chatmcp-agent: metrics on %s (/healthz, /readyz, /metrics)\n", osrv.URL())
-	}
+	defer stop()
 	if err := Run(ctx, &o); err != nil {
 		return fail(err)
 	}

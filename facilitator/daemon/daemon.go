@@ -22,6 +22,7 @@ import (
 	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/attest/verifiers"
 	"github.com/chatmcp/chatmcp/facilitator"
+	"github.com/chatmcp/chatmcp/internal/daemon"
 	"github.com/chatmcp/chatmcp/internal/keyfile"
 	"github.com/chatmcp/chatmcp/internal/ops"
 	"github.com/chatmcp/chatmcp/ratls"
@@ -124,17 +125,11 @@ func Run(ctx context.Context, o *Options) error {
 		}
 		token = strings.TrimSpace(string(b))
 	}
-	ln, err := net.Listen("tcp", o.Listen)
+	ln, err := daemon.Listen("chatmcp-facilitator", o.Listen, o.Dev, stderr)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
-	if o.Dev {
-		if ip := ln.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() {
-			return fmt.Errorf("--dev serves plain HTTP and only on a loopback address, not %s", ln.Addr())
-		}
-		fmt.Fprintln(stderr, "chatmcp-facilitator: WARNING: --dev: plain HTTP without TLS, loopback only. Not for production.")
-	}
 	src := o.DB
 	if src == "" {
 		src = filepath.Join(o.Data, "facilitator.db")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/chatmcp/chatmcp/internal/daemon"
 	"github.com/chatmcp/chatmcp/internal/ops"
 )
 
@@ -22,8 +23,7 @@ import (
 //	                    (--tls-cert FILE --tls-key FILE | --dev)
 //	                    [--metrics-listen ADDR] [--log-format text|json]
 func Main(ctx context.Context, args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("chatmcp-facilitator", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs, of := daemon.FlagSet("chatmcp-facilitator", stderr)
 	var o Options
 	fs.StringVar(&o.Listen, "listen", "127.0.0.1:8447", "address to listen on")
 	fs.StringVar(&o.Data, "data", "", "data directory (ledger DIR/facilitator.db, token DIR/facilitator.token)")
@@ -38,8 +38,6 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.StringVar(&o.TLSCert, "tls-cert", "", "TLS certificate (PEM)")
 	fs.StringVar(&o.TLSKey, "tls-key", "", "TLS private key (PEM)")
 	fs.BoolVar(&o.Dev, "dev", false, "INSECURE: plain HTTP, loopback addresses only")
-	var of ops.Flags
-	of.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -62,20 +60,12 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		o.FeePayerToken = strings.TrimSpace(string(b))
 	}
-	if o.Logger, err = of.Logger(stderr); err != nil {
+	o.Readiness = ops.NewReadiness("store")
+	var stop func()
+	if o.Logger, stop, err = daemon.StartOps("chatmcp-facilitator", stderr, of, o.Readiness, func(reg *ops.Registry) { o.HTTPMetrics = ops.NewHTTP(reg) }); err != nil {
 		return fail(err)
 	}
-	o.Readiness = ops.NewReadiness("store")
-	if of.MetricsListen != "" {
-		reg := ops.NewRegistry()
-		o.HTTPMetrics = ops.NewHTTP(reg)
-		osrv, err := ops.Start(&ops.Options{Listen: of.MetricsListen, Registry: reg, Ready: o.Readiness, Logger: o.Logger})
-		if err != nil {
-			return fail(err)
-		}
-		defer osrv.Close()
-		fmt.Fprintf(stderr, "chatmcp-facilitator: metrics on %s (/healthz, /readyz, /metrics)\n", osrv.URL())
-	}
+	defer stop()
 	if err := Run(ctx, &o); err != nil {
 		return fail(err)
 	}

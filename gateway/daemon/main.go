@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/chatmcp/chatmcp/gateway"
+	"github.com/chatmcp/chatmcp/internal/daemon"
 	"github.com/chatmcp/chatmcp/internal/ops"
 )
 
@@ -21,13 +22,10 @@ func Main(ctx context.Context, args []string, stderr io.Writer, deps Deps) int {
 		fmt.Fprintln(stderr, "chatmcp-gateway: error:", err)
 		return 1
 	}
-	fs := flag.NewFlagSet("chatmcp-gateway", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs, of := daemon.FlagSet("chatmcp-gateway", stderr)
 	o := Options{Deps: deps, Stderr: stderr}
 	configPath := fs.String("config", "", "configuration file (YAML, docs/gateway.md)")
 	fs.BoolVar(&o.Dev, "dev", false, "use the INSECURE simulated TEE")
-	var of ops.Flags
-	of.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -41,22 +39,14 @@ func Main(ctx context.Context, args []string, stderr io.Writer, deps Deps) int {
 	if o.Config, err = gateway.LoadConfig(*configPath); err != nil {
 		return fail(err)
 	}
-	if o.Logger, err = of.Logger(stderr); err != nil {
-		return fail(err)
-	}
 	// The ops server comes first, so /readyz answers 503 while the
 	// secrets are fetched and the upstreams connected.
 	o.Readiness = ops.NewReadiness(gateway.ReadinessChecks()...)
-	if of.MetricsListen != "" {
-		reg := ops.NewRegistry()
-		o.Metrics = ops.NewGateway(reg)
-		osrv, err := ops.Start(&ops.Options{Listen: of.MetricsListen, Registry: reg, Ready: o.Readiness, Logger: o.Logger})
-		if err != nil {
-			return fail(err)
-		}
-		defer osrv.Close()
-		fmt.Fprintf(stderr, "chatmcp-gateway: metrics on %s (/healthz, /readyz, /metrics)\n", osrv.URL())
+	var stop func()
+	if o.Logger, stop, err = daemon.StartOps("chatmcp-gateway", stderr, of, o.Readiness, func(reg *ops.Registry) { o.Metrics = ops.NewGateway(reg) }); err != nil {
+		return fail(err)
 	}
+	defer stop()
 	if err := Run(ctx, &o); err != nil {
 		return fail(err)
 	}

@@ -65,6 +65,8 @@ func Rules() []Rule {
 			Why: "storage knows no server"},
 		{Root: "internal/ops", Forbidden: []string{"kbs", "gateway", "relay", "chat", "attest", "audit", "store", "captoken", "wallet"},
 			Why: "every daemon links the ops package (metrics, readiness), the untrusted relay too: it knows no domain package"},
+		{Root: "internal/daemon", Forbidden: []string{"kbs", "gateway", "relay", "chat", "attest", "audit", "store", "captoken", "wallet", "signer", "facilitator", "agent"},
+			Why: "every daemon links the shared startup (flags, logger, ops server, --dev listener), the untrusted relay too: it knows no domain package"},
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/attest/devices"
+	"github.com/chatmcp/chatmcp/internal/daemon"
 	"github.com/chatmcp/chatmcp/internal/ops"
 )
 
@@ -17,8 +18,7 @@ import (
 // its own flag set, so flags that libraries register on the global one
 // (go-sev-guest registers some) never appear on the daemon's command line.
 func Main(ctx context.Context, args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("chatmcp-kbs", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs, of := daemon.FlagSet("chatmcp-kbs", stderr)
 	var o Options
 	fs.StringVar(&o.Listen, "listen", "127.0.0.1:8743", "TCP address to serve on")
 	fs.StringVar(&o.Data, "data", "", "data directory (created 0700; holds store, admin.token, keys, audit.jsonl)")
@@ -27,8 +27,6 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.StringVar(&o.TLSCert, "tls-cert", "", "TLS certificate PEM (without --dev)")
 	fs.StringVar(&o.TLSKey, "tls-key", "", "TLS private key PEM (without --dev)")
 	tee := fs.String("tee", "", "TEE device for the RA-TLS certificate: sevsnp, tdx, nitro or tpm (default: the first device found)")
-	var of ops.Flags
-	of.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -41,21 +39,13 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	o.Stderr = stderr
 	var err error
-	if o.Logger, err = of.Logger(stderr); err != nil {
+	o.Readiness = ops.NewReadiness(ReadinessChecks()...)
+	var stop func()
+	if o.Logger, stop, err = daemon.StartOps("chatmcp-kbs", stderr, of, o.Readiness, func(reg *ops.Registry) { o.Metrics = ops.NewKBS(reg) }); err != nil {
 		fmt.Fprintln(stderr, "chatmcp-kbs: error:", err)
 		return 1
 	}
-	if of.MetricsListen != "" {
-		reg := ops.NewRegistry()
-		o.Metrics, o.Readiness = ops.NewKBS(reg), ops.NewReadiness(ReadinessChecks()...)
-		srv, err := ops.Start(&ops.Options{Listen: of.MetricsListen, Registry: reg, Ready: o.Readiness, Logger: o.Logger})
-		if err != nil {
-			fmt.Fprintln(stderr, "chatmcp-kbs: error:", err)
-			return 1
-		}
-		defer srv.Close()
-		fmt.Fprintf(stderr, "chatmcp-kbs: metrics on %s (/healthz, /readyz, /metrics)\n", srv.URL())
-	}
+	defer stop()
 	if !o.Dev && o.TLSCert == "" && o.TLSKey == "" {
 		// In a TEE the KBS serves RA-TLS with the machine's own evidence.
 		a, err := devices.Detect(&devices.Options{TEE: attest.TEE(*tee)})

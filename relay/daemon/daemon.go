@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/chatmcp/chatmcp/internal/daemon"
 	"github.com/chatmcp/chatmcp/internal/ops"
 	"github.com/chatmcp/chatmcp/relay"
 	"github.com/chatmcp/chatmcp/stamp"
@@ -84,17 +85,11 @@ func Run(ctx context.Context, o *Options) error {
 	if !o.Dev && (o.TLSCert == "" || o.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key are required (or --dev for plain HTTP on loopback)")
 	}
-	ln, err := net.Listen("tcp", o.Listen)
+	ln, err := daemon.Listen("chatmcp-relay", o.Listen, o.Dev, stderr)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
-	if o.Dev {
-		if ip := ln.Addr().(*net.TCPAddr).IP; !ip.IsLoopback() {
-			return fmt.Errorf("--dev serves plain HTTP and only on a loopback address, not %s", ln.Addr())
-		}
-		fmt.Fprintln(stderr, "chatmcp-relay: WARNING: --dev: plain HTTP without TLS, loopback only. Not for production.")
-	}
 	domain := o.Domain
 	if domain == "" {
 		domain = ln.Addr().String()

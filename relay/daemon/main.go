@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/chatmcp/chatmcp/internal/daemon"
 	"github.com/chatmcp/chatmcp/internal/ops"
 	"github.com/chatmcp/chatmcp/relay"
 )
@@ -22,8 +23,7 @@ import (
 //	              [--facilitator URL --payment-assets MINT[,MINT…] [--min-payment N] [--facilitator-token-file FILE]]
 //	              [--metrics-listen ADDR] [--log-format text|json]
 func Main(ctx context.Context, args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("chatmcp-relay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs, of := daemon.FlagSet("chatmcp-relay", stderr)
 	var o Options
 	fs.StringVar(&o.Listen, "listen", "127.0.0.1:8444", "address to listen on")
 	fs.StringVar(&o.Data, "data", "", "data directory (SQLite database DIR/relay.db)")
@@ -36,8 +36,6 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	tokenFile := fs.String("facilitator-token-file", "", "file holding the facilitator's bearer token")
 	assets := fs.String("payment-assets", "", "comma-separated SPL mints prices may name (required with --facilitator)")
 	fs.Uint64Var(&o.MinPayment, "min-payment", 1, "the least a price may ask, in atomic units (keep it above a settlement's fee)")
-	var of ops.Flags
-	of.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -62,20 +60,12 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		o.FacilitatorToken = strings.TrimSpace(string(b))
 	}
-	if o.Logger, err = of.Logger(stderr); err != nil {
+	o.Readiness = ops.NewReadiness(relay.ReadinessChecks()...)
+	var stop func()
+	if o.Logger, stop, err = daemon.StartOps("chatmcp-relay", stderr, of, o.Readiness, func(reg *ops.Registry) { o.Metrics = ops.NewRelay(reg) }); err != nil {
 		return fail(err)
 	}
-	o.Readiness = ops.NewReadiness(relay.ReadinessChecks()...)
-	if of.MetricsListen != "" {
-		reg := ops.NewRegistry()
-		o.Metrics = ops.NewRelay(reg)
-		osrv, err := ops.Start(&ops.Options{Listen: of.MetricsListen, Registry: reg, Ready: o.Readiness, Logger: o.Logger})
-		if err != nil {
-			return fail(err)
-		}
-		defer osrv.Close()
-		fmt.Fprintf(stderr, "chatmcp-relay: metrics on %s (/healthz, /readyz, /metrics)\n", osrv.URL())
-	}
+	defer stop()
 	if fs.NArg() > 0 {
 		return fail(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}

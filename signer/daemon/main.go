@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/chatmcp/chatmcp/internal/daemon"
 	"github.com/chatmcp/chatmcp/internal/ops"
 	"github.com/chatmcp/chatmcp/signer"
 )
@@ -21,13 +22,10 @@ func Main(ctx context.Context, args []string, stderr io.Writer, deps Deps) int {
 		fmt.Fprintln(stderr, "chatmcp-signer: error:", err)
 		return 1
 	}
-	fs := flag.NewFlagSet("chatmcp-signer", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs, of := daemon.FlagSet("chatmcp-signer", stderr)
 	o := Options{Deps: deps, Stderr: stderr}
 	configPath := fs.String("config", "", "configuration file (YAML, docs/payments.md)")
 	fs.BoolVar(&o.Dev, "dev", false, "use the INSECURE simulated TEE")
-	var of ops.Flags
-	of.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -41,20 +39,12 @@ func Main(ctx context.Context, args []string, stderr io.Writer, deps Deps) int {
 	if o.Config, err = signer.LoadConfig(*configPath); err != nil {
 		return fail(err)
 	}
-	if o.Logger, err = of.Logger(stderr); err != nil {
+	o.Readiness = ops.NewReadiness(ReadinessChecks()...)
+	var stop func()
+	if o.Logger, stop, err = daemon.StartOps("chatmcp-signer", stderr, of, o.Readiness, func(reg *ops.Registry) { o.Metrics = ops.NewSigner(reg, signer.Reasons()) }); err != nil {
 		return fail(err)
 	}
-	o.Readiness = ops.NewReadiness(ReadinessChecks()...)
-	if of.MetricsListen != "" {
-		reg := ops.NewRegistry()
-		o.Metrics = ops.NewSigner(reg, signer.Reasons())
-		osrv, err := ops.Start(&ops.Options{Listen: of.MetricsListen, Registry: reg, Ready: o.Readiness, Logger: o.Logger})
-		if err != nil {
-			return fail(err)
-		}
-		defer osrv.Close()
-		fmt.Fprintf(stderr, "chatmcp-signer: metrics on %s (/healthz, /readyz, /metrics)\n", osrv.URL())
-	}
+	defer stop()
 	if err := Run(ctx, &o); err != nil {
 		return fail(err)
 	}

@@ -1,0 +1,79 @@
+package daemon
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/chatmcp/chatmcp/internal/ops"
+)
+
+func TestStartOps(t *testing.T) {
+	var stderr bytes.Buffer
+	fs, of := FlagSet("chatmcp-test", &stderr)
+	if err := fs.Parse([]string{"--metrics-listen", "127.0.0.1:0", "--log-format", "json"}); err != nil {
+		t.Fatal(err)
+	}
+	registered := false
+	log, stop, err := StartOps("chatmcp-test", &stderr, of, nil, func(*ops.Registry) { registered = true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if log == nil || !registered {
+		t.Fatalf("logger %v, registered %v", log, registered)
+	}
+	line := stderr.String()
+	f := strings.Fields(line)
+	url, ok := "", len(f) > 3
+	if ok {
+		url = f[3]
+	}
+	if !strings.HasPrefix(line, "chatmcp-test: metrics on http://127.0.0.1:") || !ok {
+		t.Fatalf("stderr %q", line)
+	}
+	resp, err := http.Get(url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz: %s", resp.Status)
+	}
+}
+
+func TestStartOpsOff(t *testing.T) {
+	var stderr bytes.Buffer
+	_, of := FlagSet("chatmcp-test", &stderr)
+	_, stop, err := StartOps("chatmcp-test", &stderr, of, nil, func(*ops.Registry) { t.Error("register called without --metrics-listen") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if stderr.Len() != 0 {
+		t.Fatalf("stderr %q", stderr.String())
+	}
+	of.LogFormat = "xml"
+	if _, _, err := StartOps("chatmcp-test", &stderr, of, nil, nil); err == nil || !strings.Contains(err.Error(), "--log-format") {
+		t.Fatalf("err %v, want --log-format error", err)
+	}
+}
+
+func TestListenDevLoopbackOnly(t *testing.T) {
+	var stderr bytes.Buffer
+	if ln, err := Listen("chatmcp-test", "0.0.0.0:0", true, &stderr); err == nil {
+		ln.Close()
+		t.Fatal("--dev listened on a non-loopback address")
+	} else if !strings.Contains(err.Error(), "only on a loopback address") {
+		t.Fatalf("err %v", err)
+	}
+	ln, err := Listen("chatmcp-test", "127.0.0.1:0", true, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	if !strings.Contains(stderr.String(), "chatmcp-test: WARNING: --dev") {
+		t.Fatalf("stderr %q", stderr.String())
+	}
+}
