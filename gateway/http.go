@@ -519,7 +519,7 @@ func (s *Server) handlePending(w http.ResponseWriter, r *http.Request) {
 	list := s.pins.Pending()
 	out := make([]gatewayapi.PendingTool, 0, len(list))
 	for _, p := range list {
-		out = append(out, gatewayapi.PendingTool{Name: p.Name, OldSHA256: p.OldSHA256, NewSHA256: p.NewSHA256, Definition: p.Definition, Seen: p.Seen})
+		out = append(out, gatewayapi.PendingTool{Name: p.Name, OldSHA256: p.OldSHA256, OldDefinition: p.OldDefinition, NewSHA256: p.NewSHA256, Definition: p.Definition, Seen: p.Seen})
 	}
 	edge.WriteJSON(w, http.StatusOK, out)
 }

@@ -100,6 +100,11 @@ type Approval struct {
 type PendingTool struct {
 	Name      string `json:"name"`
 	OldSHA256 string `json:"old_sha256"`
+	// OldDefinition is the pinned canonical definition (the one with
+	// OldSHA256), for a diff against Definition. Absent when the gateway's
+	// pins file did not record it (written before definitions were kept):
+	// then only the hash is known.
+	OldDefinition json.RawMessage `json:"old_definition,omitempty"`
 	// NewSHA256 is the hash of Definition, which a ToolApproveRequest must
 	// name.
 	NewSHA256  string          `json:"new_sha256"`

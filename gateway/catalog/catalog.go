@@ -141,17 +141,25 @@ const (
 
 // Pending is a changed definition waiting for approval.
 type Pending struct {
-	Name       string          `json:"name"`
-	OldSHA256  string          `json:"old_sha256"`
-	NewSHA256  string          `json:"new_sha256"`
-	Definition json.RawMessage `json:"definition"`
-	Seen       time.Time       `json:"seen"`
+	Name      string `json:"name"`
+	OldSHA256 string `json:"old_sha256"`
+	// OldDefinition is the pinned canonical definition (the one with
+	// OldSHA256), for a diff. Nil when the pins file did not record it
+	// (written before definitions were kept).
+	OldDefinition json.RawMessage `json:"old_definition,omitempty"`
+	NewSHA256     string          `json:"new_sha256"`
+	Definition    json.RawMessage `json:"definition"`
+	Seen          time.Time       `json:"seen"`
 }
 
-// pinsFile is the on-disk form.
+// pinsFile is the on-disk form. Definitions was added later: a file
+// without it still loads, and a pinned definition seen again unchanged is
+// recorded then.
 type pinsFile struct {
-	Pins    map[string]string   `json:"pins"`
-	Pending map[string]*Pending `json:"pending,omitempty"`
+	Pins map[string]string `json:"pins"`
+	// Definitions holds each pin's canonical definition, by name.
+	Definitions map[string]json.RawMessage `json:"definitions,omitempty"`
+	Pending     map[string]*Pending        `json:"pending,omitempty"`
 }
 
 // Errors of Approve. Each leaves the pins as they were.
@@ -182,7 +190,7 @@ func OpenPins(path string, now func() time.Time) (*Pins, error) {
 	if now == nil {
 		now = time.Now
 	}
-	p := &Pins{path: path, now: now, f: pinsFile{Pins: map[string]string{}, Pending: map[string]*Pending{}}}
+	p := &Pins{path: path, now: now, f: pinsFile{Pins: map[string]string{}, Definitions: map[string]json.RawMessage{}, Pending: map[string]*Pending{}}}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return p, nil
@@ -199,29 +207,60 @@ func OpenPins(path string, now func() time.Time) (*Pins, error) {
 	if p.f.Pending == nil {
 		p.f.Pending = map[string]*Pending{}
 	}
+	if p.f.Definitions == nil {
+		p.f.Definitions = map[string]json.RawMessage{}
+	}
+	// The file is indented; a definition is shown and compared in its
+	// canonical (compact) form.
+	for n, d := range p.f.Definitions {
+		p.f.Definitions[n] = compact(d)
+	}
+	for _, pd := range p.f.Pending {
+		pd.OldDefinition, pd.Definition = compact(pd.OldDefinition), compact(pd.Definition)
+	}
 	return p, nil
+}
+
+// compact removes the pins file's indentation from a definition.
+func compact(d json.RawMessage) json.RawMessage {
+	if d == nil {
+		return nil
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, d); err != nil {
+		return d
+	}
+	return b.Bytes()
 }
 
 // Check compares the definition exposed as name with its pin. On first
 // sight it pins it; a difference records a pending change and returns
 // Changed. t is the definition as the upstream sent it.
 func (p *Pins) Check(name string, t *mcp.Tool) (State, error) {
-	h, err := Hash(t)
+	def, err := Canonical(t)
 	if err != nil {
 		return Changed, err
 	}
+	sum := sha256.Sum256(def)
+	h := hex.EncodeToString(sum[:])
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	old, ok := p.f.Pins[name]
 	switch {
 	case !ok:
 		p.f.Pins[name] = h
+		p.f.Definitions[name] = def
 		delete(p.f.Pending, name)
 		return Pinned, p.saveLocked()
 	case old == h:
-		if _, had := p.f.Pending[name]; had {
-			// The upstream went back to the pinned definition.
+		_, had := p.f.Pending[name]
+		_, recorded := p.f.Definitions[name]
+		if had || !recorded {
+			// The upstream went back to the pinned definition, or a pins
+			// file from before definitions were kept gets this one: its
+			// hash is the pin.
 			delete(p.f.Pending, name)
+			p.f.Definitions[name] = def
 			return Pinned, p.saveLocked()
 		}
 		return Pinned, nil
@@ -229,11 +268,7 @@ func (p *Pins) Check(name string, t *mcp.Tool) (State, error) {
 	if cur, ok := p.f.Pending[name]; ok && cur.NewSHA256 == h {
 		return Changed, nil
 	}
-	def, err := Canonical(t)
-	if err != nil {
-		return Changed, err
-	}
-	p.f.Pending[name] = &Pending{Name: name, OldSHA256: old, NewSHA256: h, Definition: def, Seen: p.now().UTC()}
+	p.f.Pending[name] = &Pending{Name: name, OldSHA256: old, OldDefinition: p.f.Definitions[name], NewSHA256: h, Definition: def, Seen: p.now().UTC()}
 	return Changed, p.saveLocked()
 }
 
@@ -269,6 +304,7 @@ func (p *Pins) Approve(name, sha256 string) error {
 			ErrSHA256Mismatch, name, pd.NewSHA256, strings.ToLower(sha256))
 	}
 	p.f.Pins[name] = pd.NewSHA256
+	p.f.Definitions[name] = pd.Definition
 	delete(p.f.Pending, name)
 	return p.saveLocked()
 }
