@@ -50,8 +50,9 @@ const (
 	MaxTools = 64
 	// MaxToolName caps a tool name or pattern.
 	MaxToolName = 256
-	// MaxSummary caps an approval request's readable argument summary.
-	MaxSummary = 4 << 10
+	// MaxArguments caps an approval request's arguments (canonical JSON):
+	// escaped once more inside a message, they stay under MaxMessageSize.
+	MaxArguments = 32 << 10
 	// MaxReplyText caps a reply's text.
 	MaxReplyText = 64 << 10
 	// MaxReceiptItems caps each list in a receipt.
@@ -83,6 +84,7 @@ const (
 	CheckExpired     Check = "expired"     // past its expiry, or expiring too far ahead
 	CheckConfig      Check = "config"      // the configuration is invalid or not the one bound
 	CheckEvidence    Check = "evidence"    // the evidence fails the policy or binds other keys
+	CheckArguments   Check = "arguments"   // an approval request's arguments do not hash to its arguments_sha256
 )
 
 // Error is a failed check; Check says which.

@@ -371,3 +371,38 @@ func TestArgumentsSHA256(t *testing.T) {
 		}
 	}
 }
+
+// TestApprovalRequestVerifyArguments: an approver's client shows and signs
+// only a request whose arguments are canonical and hash to the
+// arguments_sha256 it asks to sign.
+func TestApprovalRequestVerifyArguments(t *testing.T) {
+	canon, err := agentapi.CanonicalArguments([]byte(`{ "text": "buy milk", "name": "todo" }`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(canon) != `{"name":"todo","text":"buy milk"}` {
+		t.Fatalf("canonical arguments %s", canon)
+	}
+	other, _ := agentapi.ArgumentsSHA256([]byte(`{"name":"todo","text":"rm -rf"}`))
+	for _, tt := range []struct {
+		name, args string
+		sum        agentapi.Digest
+		ok         bool
+	}{
+		{"genuine", string(canon), agentapi.Sum(canon), true},
+		{"hash of another call", string(canon), other, false},
+		{"not canonical", `{"text":"buy milk","name":"todo"}`, agentapi.Sum(canon), false},
+		{"not an object", `write todo`, agentapi.Sum([]byte("write todo")), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &agentapi.ApprovalRequest{ID: strings.Repeat("ab", 16), Arguments: tt.args, ArgumentsSHA256: tt.sum}
+			err := r.VerifyArguments()
+			if (err == nil) != tt.ok {
+				t.Fatalf("VerifyArguments = %v, want ok %v", err, tt.ok)
+			}
+			if c, _ := agentapi.CheckOf(err); !tt.ok && c != agentapi.CheckArguments {
+				t.Errorf("check %q, want %q", c, agentapi.CheckArguments)
+			}
+		})
+	}
+}

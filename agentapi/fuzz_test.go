@@ -20,6 +20,11 @@ func FuzzParseMessage(f *testing.F) {
 		if err := m.Validate(); err != nil {
 			t.Fatalf("parsed message fails Validate: %v", err)
 		}
+		if r := m.ApprovalRequest; r != nil && r.VerifyArguments() == nil {
+			if sum, err := agentapi.ArgumentsSHA256([]byte(r.Arguments)); err != nil || sum != r.ArgumentsSHA256 {
+				t.Fatalf("arguments check passed a request whose arguments hash to %v (%v), not %v", sum, err, r.ArgumentsSHA256)
+			}
+		}
 		pt, err := agentapi.Encode(m)
 		if err != nil {
 			t.Fatalf("parsed message does not encode: %v", err)
@@ -63,6 +68,19 @@ func FuzzArgumentsSHA256(f *testing.F) {
 		d, err := agentapi.ArgumentsSHA256(b)
 		if err == nil && d.IsZero() {
 			t.Fatal("accepted arguments hash to zero")
+		}
+		if err != nil {
+			return
+		}
+		// Canonical form is a fixed point: an approver's client re-checks
+		// the canonical bytes an agent posts.
+		c, err := agentapi.CanonicalArguments(b)
+		if err != nil {
+			t.Fatalf("CanonicalArguments refuses what ArgumentsSHA256 accepts: %v", err)
+		}
+		c2, err := agentapi.CanonicalArguments(c)
+		if err != nil || string(c2) != string(c) || agentapi.Sum(c) != d {
+			t.Fatalf("canonical form %q is not a fixed point (%q, %v)", c, c2, err)
 		}
 	})
 }

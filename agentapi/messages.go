@@ -61,9 +61,11 @@ type ApprovalRequest struct {
 	ID      string `json:"approval_id"`
 	Gateway string `json:"gateway"`
 	Tool    string `json:"tool"`
-	// Arguments is a readable summary of the (redacted) arguments; the
-	// decision binds ArgumentsSHA256, the gateway's hash of the exact
-	// arguments (ArgumentsSHA256 func).
+	// Arguments are the call's complete arguments as canonical JSON
+	// (CanonicalArguments): what the gateway will execute, not a summary.
+	// A decision binds ArgumentsSHA256, the gateway's hash of them; an
+	// approver's client shows Arguments only after VerifyArguments, so
+	// what the person reads is what they sign.
 	Arguments       string         `json:"arguments"`
 	ArgumentsSHA256 Digest         `json:"arguments_sha256"`
 	RequestedBy     wallet.Address `json:"requested_by"`
@@ -177,14 +179,33 @@ func (r *ApprovalRequest) Validate() error {
 		return errorf(CheckMalformed, "approval request: gateway URL of %d bytes, want 1 to %d", len(r.Gateway), MaxURLLen)
 	case r.Tool == "" || len(r.Tool) > MaxToolName:
 		return errorf(CheckMalformed, "approval request: tool name of %d bytes, want 1 to %d", len(r.Tool), MaxToolName)
-	case len(r.Arguments) > MaxSummary:
-		return errorf(CheckMalformed, "approval request: argument summary of %d bytes exceeds %d", len(r.Arguments), MaxSummary)
+	case r.Arguments == "" || len(r.Arguments) > MaxArguments:
+		return errorf(CheckMalformed, "approval request: arguments of %d bytes, want 1 to %d", len(r.Arguments), MaxArguments)
 	case r.ArgumentsSHA256.IsZero():
 		return errorf(CheckMalformed, "approval request: no arguments hash")
 	case r.RequestedBy.IsZero():
 		return errorf(CheckMalformed, "approval request: no requester")
 	case r.Expires.IsZero():
 		return errorf(CheckMalformed, "approval request: no expiry")
+	}
+	return nil
+}
+
+// VerifyArguments checks that the request's Arguments are canonical JSON
+// whose hash is its ArgumentsSHA256: that the arguments a person reads are
+// the ones the statement they sign binds (and the gateway executes). A
+// request that fails it must be neither shown as approvable nor signed;
+// the error's check is CheckArguments.
+func (r *ApprovalRequest) VerifyArguments() error {
+	canon, err := CanonicalArguments([]byte(r.Arguments))
+	if err != nil {
+		return errorf(CheckArguments, "approval request %s: arguments are not one JSON object: %w", r.ID, err)
+	}
+	if string(canon) != r.Arguments {
+		return errorf(CheckArguments, "approval request %s: arguments are not in canonical form", r.ID)
+	}
+	if got := Sum(canon); got != r.ArgumentsSHA256 {
+		return errorf(CheckArguments, "approval request %s: its arguments hash to %s, not to the arguments_sha256 %s it asks you to sign", r.ID, got, r.ArgumentsSHA256)
 	}
 	return nil
 }
@@ -208,20 +229,31 @@ func (r *Reply) Validate() error {
 // gateway refuses (not one object, duplicate keys, invalid UTF-8) is refused
 // here too.
 func ArgumentsSHA256(raw []byte) (Digest, error) {
+	b, err := CanonicalArguments(raw)
+	if err != nil {
+		return Digest{}, err
+	}
+	return Sum(b), nil
+}
+
+// CanonicalArguments returns the bytes ArgumentsSHA256 hashes: raw decoded
+// with numbers kept as written and re-encoded by encoding/json (keys
+// sorted, no white space); absent or null is {}.
+func CanonicalArguments(raw []byte) ([]byte, error) {
 	args := map[string]any{}
 	if len(raw) > 0 && string(raw) != "null" {
 		if err := wire.Decode(raw, new(map[string]any)); err != nil {
-			return Digest{}, errorf(CheckMalformed, "arguments: %w", err)
+			return nil, errorf(CheckMalformed, "arguments: %w", err)
 		}
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.UseNumber()
 		if err := dec.Decode(&args); err != nil || args == nil {
-			return Digest{}, errorf(CheckMalformed, "arguments must be a JSON object")
+			return nil, errorf(CheckMalformed, "arguments must be a JSON object")
 		}
 	}
 	b, err := json.Marshal(args)
 	if err != nil {
-		return Digest{}, errorf(CheckMalformed, "encoding arguments: %w", err)
+		return nil, errorf(CheckMalformed, "encoding arguments: %w", err)
 	}
-	return Sum(b), nil
+	return b, nil
 }

@@ -102,6 +102,25 @@ type Caveat struct {
 	// Amount base units in any rolling Period. A verifier that moves no
 	// value ignores it.
 	Budget *Budget
+	// Nonce, if non-nil, is NonceSize random bytes (NewNonce) that make
+	// this caveat, and so the token's chain id, unique: two tokens derived
+	// from one parent with otherwise equal caveats are then two tokens, and
+	// revoking one (by its chain id) leaves the other. It narrows nothing
+	// and a verifier ignores it otherwise; a caveat needs at least one
+	// other field.
+	Nonce []byte
+}
+
+// NonceSize is the size of a caveat nonce in bytes.
+const NonceSize = 16
+
+// NewNonce returns NonceSize fresh random bytes for Caveat.Nonce.
+func NewNonce() ([]byte, error) {
+	n := make([]byte, NonceSize)
+	if _, err := rand.Read(n); err != nil {
+		return nil, fmt.Errorf("captoken: generating nonce: %w", err)
+	}
+	return n, nil
 }
 
 // Block is one block of a verified or parsed token. Block 0 is the root
@@ -122,6 +141,8 @@ type Block struct {
 	Holder   string
 	// Budget: set in caveats only (see Caveat).
 	Budget *Budget
+	// Nonce: set in caveats only (see Caveat); nil or NonceSize bytes.
+	Nonce []byte
 
 	id [idSize]byte
 }
@@ -135,8 +156,11 @@ func (b *Block) validate(root bool) error {
 			return errors.New("root block allows no tools")
 		}
 	}
-	if root && (b.Approver != "" || b.Holder != "" || b.Budget != nil) {
-		return errors.New("root block names an approver, holder or budget")
+	if root && (b.Approver != "" || b.Holder != "" || b.Budget != nil || b.Nonce != nil) {
+		return errors.New("root block names an approver, holder, budget or nonce")
+	}
+	if b.Nonce != nil && len(b.Nonce) != NonceSize {
+		return fmt.Errorf("nonce of %d bytes, want %d", len(b.Nonce), NonceSize)
 	}
 	if b.Budget != nil {
 		if err := b.Budget.validate(); err != nil {
@@ -252,7 +276,8 @@ func Attenuate(token string, c Caveat) (string, error) {
 	if len(d.blocks)-1 >= MaxCaveats {
 		return "", fmt.Errorf("captoken: attenuate: token already has %d caveats", MaxCaveats)
 	}
-	b := Block{Tools: slices.Clone(c.Tools), Args: slices.Clone(c.Args), Approver: c.Approver, Holder: c.Holder}
+	b := Block{Tools: slices.Clone(c.Tools), Args: slices.Clone(c.Args), Approver: c.Approver, Holder: c.Holder,
+		Nonce: slices.Clone(c.Nonce)}
 	if c.Budget != nil {
 		bb := *c.Budget
 		b.Budget = &bb

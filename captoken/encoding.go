@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -31,7 +32,8 @@ const (
 	flagApprover = 1 << 3
 	flagHolder   = 1 << 4
 	flagBudget   = 1 << 5
-	flagsKnown   = flagTools | flagExpires | flagArgs | flagApprover | flagHolder | flagBudget
+	flagNonce    = 1 << 6
+	flagsKnown   = flagTools | flagExpires | flagArgs | flagApprover | flagHolder | flagBudget | flagNonce
 )
 
 // Block kinds, the first byte of each block's encoding so that a root block
@@ -47,7 +49,7 @@ const (
 //	token   = version:u8  ncaveats:u8  root  caveat*ncaveats  sig:[32]
 //	root    = 'R' id:[16] audience:str subject:str tools:list expires:i64
 //	caveat  = 'C' flags:u8 [tools:list] [expires:i64] [args:u8 argc*args]
-//	          [approver:str] [holder:str] [budget]
+//	          [approver:str] [holder:str] [budget] [nonce:[16]]
 //	budget  = amount:i64 period:i64   -- base units > 0, seconds in [1, MaxBudgetPeriod]
 //	argc    = tool:str arg:str values:list
 //	list    = n:u8 str*n
@@ -109,6 +111,9 @@ func encodeCaveat(c *Block) []byte {
 	if c.Budget != nil {
 		flags |= flagBudget
 	}
+	if c.Nonce != nil {
+		flags |= flagNonce
+	}
 	e.u8(flags)
 	if c.Tools != nil {
 		e.list(c.Tools)
@@ -133,6 +138,9 @@ func encodeCaveat(c *Block) []byte {
 	if c.Budget != nil {
 		e.i64(int64(c.Budget.Amount))
 		e.i64(int64(c.Budget.Period / time.Second))
+	}
+	if c.Nonce != nil {
+		e.bytes(c.Nonce)
 	}
 	return e.b
 }
@@ -338,7 +346,7 @@ func (d *decoder) caveat() Block {
 	if flags&^flagsKnown != 0 {
 		d.fail("reserved caveat flags %#x set", flags&^flagsKnown)
 	}
-	if flags == 0 {
+	if flags&^flagNonce == 0 {
 		d.fail("caveat restricts nothing")
 	}
 	var b Block
@@ -378,6 +386,11 @@ func (d *decoder) caveat() Block {
 				d.fail("budget %d/%ds out of range", amount, secs)
 			}
 			b.Budget = &Budget{Amount: uint64(amount), Period: time.Duration(secs) * time.Second}
+		}
+	}
+	if flags&flagNonce != 0 {
+		if v := d.take(NonceSize); v != nil {
+			b.Nonce = slices.Clone(v)
 		}
 	}
 	return b

@@ -242,21 +242,33 @@ func TestApprovalRequestsOnlyFromGrantedAgents(t *testing.T) {
 		return &agentapi.Message{Kind: agentapi.KindGrant, Grant: &agentapi.Grant{Token: "cmt1.x", Approver: from.Address(), Agent: agent,
 			Tools: []string{"notes_*"}, Expires: exp, Conversation: conv}}
 	}
+	todoSum, _ := agentapi.ArgumentsSHA256([]byte(`{"name":"todo"}`))
 	request := func(by wallet.Address, id, summary string) *agentapi.Message {
 		return &agentapi.Message{Kind: agentapi.KindApprovalRequest, ApprovalRequest: &agentapi.ApprovalRequest{ID: id, Gateway: "https://gw.example",
-			Tool: "notes_write_note", Arguments: summary, ArgumentsSHA256: agentapi.Sum([]byte("args")), RequestedBy: by, Expires: exp}}
+			Tool: "notes_write_note", Arguments: summary, ArgumentsSHA256: todoSum, RequestedBy: by, Expires: exp}}
 	}
-	const real, fake = "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
+	const real, fake, lying = "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210", "00112233445566778899aabbccddeeff"
 	send(alice, grant(alice, agentW.Address()))
 	send(bob, grant(alice, bobW.Address())) // bob "grants" himself in alice's name
 	send(agent, request(agentW.Address(), real, `{"name":"todo"}`))
 	send(bob, request(bobW.Address(), real, `{"name":"harmless"}`))
 	send(bob, request(bobW.Address(), fake, `{"name":"x"}`))
-	l, err := alice.ApprovalRequests(ctx, "", time.Now())
+	// The granted agent itself shows one call and asks for the hash of another.
+	send(agent, request(agentW.Address(), lying, `{"name":"harmless"}`))
+	l, refused, err := alice.CheckedApprovalRequests(ctx, "", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(l) != 1 || l[0].ID != real || !l[0].RequestedBy.Equal(agentW.Address()) || l[0].Arguments != `{"name":"todo"}` {
 		t.Fatalf("approval requests %+v, want only the agent's", l)
+	}
+	if len(refused) != 1 || refused[0].ID != lying {
+		t.Fatalf("refused %+v, want the one whose arguments lie", refused)
+	}
+	if c, _ := agentapi.CheckOf(refused[0].Err); c != agentapi.CheckArguments {
+		t.Errorf("refusal %v, want check %q", refused[0].Err, agentapi.CheckArguments)
+	}
+	if l2, err := alice.ApprovalRequests(ctx, "", time.Now()); err != nil || len(l2) != 1 || l2[0].ID != real {
+		t.Errorf("ApprovalRequests = %+v, %v; want only the genuine one", l2, err)
 	}
 }

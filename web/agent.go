@@ -200,6 +200,10 @@ func decorate(v *msgView, m chat.Message) {
 			v.State, v.Problem = "rejected", "An approval request sent by someone else than the agent it names: ignored."
 			return
 		}
+		if err := pm.ApprovalRequest.VerifyArguments(); err != nil {
+			v.State, v.Problem = "rejected", "An approval request whose arguments are not the call a decision would sign: ignored. "+err.Error()
+			return
+		}
 		st.Approval = pm.ApprovalRequest
 	case agentapi.KindReply:
 		st.Reply = pm.Reply.Text
@@ -226,6 +230,9 @@ func liveText(text string) (kind, line string) {
 	case agentapi.KindGrant:
 		return string(pm.Kind), fmt.Sprintf("Grant to %s: tools %s until %s", pm.Grant.Agent, strings.Join(pm.Grant.Tools, ", "), pm.Grant.Expires.UTC().Format(time.RFC3339))
 	case agentapi.KindApprovalRequest:
+		if pm.ApprovalRequest.VerifyArguments() != nil {
+			return "", "(an approval request whose arguments do not match its hash: ignored)"
+		}
 		return string(pm.Kind), fmt.Sprintf("Asks to call %s with %s: approve or deny it on this page", pm.ApprovalRequest.Tool, pm.ApprovalRequest.Arguments)
 	case agentapi.KindReply:
 		return string(pm.Kind), pm.Reply.Text

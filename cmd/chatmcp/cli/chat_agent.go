@@ -586,11 +586,13 @@ type approvalRequest struct {
 }
 
 // approvalRequests lists the approval requests waiting in the
-// conversations the client can read (chat.Client.ApprovalRequests).
-func approvalRequests(ctx context.Context, cl *chat.Client, conversation string, now time.Time) ([]approvalRequest, error) {
-	l, err := cl.ApprovalRequests(ctx, conversation, now)
+// conversations the client can read (chat.Client.ApprovalRequests) and
+// those refused because their arguments do not hash to the arguments_sha256
+// a decision would sign.
+func approvalRequests(ctx context.Context, cl *chat.Client, conversation string, now time.Time) ([]approvalRequest, []chat.RefusedApprovalRequest, error) {
+	l, refused, err := cl.CheckedApprovalRequests(ctx, conversation, now)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []approvalRequest
 	for _, r := range l {
@@ -598,7 +600,7 @@ func approvalRequests(ctx context.Context, cl *chat.Client, conversation string,
 			Arguments: r.Arguments, ArgumentsSHA256: r.ArgumentsSHA256.String(), Gateway: r.Gateway, Expires: r.Expires.UTC(), Message: r.Message,
 			digest: r.ArgumentsSHA256})
 	}
-	return out, nil
+	return out, refused, nil
 }
 
 // newChatApprovalsCmd is `chatmcp chat approvals`.
@@ -609,9 +611,10 @@ func newChatApprovalsCmd(env *Env, f *chatFlags) *cobra.Command {
 		Use:   "approvals [--conversation ID] [--json]",
 		Short: "List the approval requests agents posted in your conversations",
 		Long: `An agent whose call the gateway holds for approval posts an approval request
-in the conversation: the tool, a readable summary of the (redacted)
-arguments, and the approval id. This lists those still waiting (not
-expired, not answered in a later reply of the agent). Decide with
+in the conversation: the tool, the call's complete arguments, and the
+approval id. This lists those still waiting (not expired, not answered in
+a later reply of the agent) whose arguments hash to the arguments_sha256 a
+decision signs; any other is left out with a warning. Decide with
 'chatmcp chat approve ID' or 'chatmcp chat deny ID': only the approver the
 agent's grant names is accepted by the gateway.`,
 		Example: `  chatmcp chat approvals
@@ -622,9 +625,12 @@ agent's grant names is accepted by the gateway.`,
 			if err != nil {
 				return err
 			}
-			l, err := approvalRequests(cmd.Context(), cl, conversation, env.now())
+			l, refused, err := approvalRequests(cmd.Context(), cl, conversation, env.now())
 			if err != nil {
 				return chatErr(err)
+			}
+			for _, r := range refused {
+				fmt.Fprintf(env.Stderr, "chatmcp: warning: approval request %s in conversation %s left out (arguments check): %v\n", r.ID, r.Conversation, r.Err)
 			}
 			if asJSON {
 				if l == nil {
@@ -633,7 +639,7 @@ agent's grant names is accepted by the gateway.`,
 				return printJSONLine(env.Stdout, l)
 			}
 			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tTOOL\tCONVERSATION\tREQUESTED BY\tEXPIRES IN\tARGUMENTS (REDACTED)")
+			fmt.Fprintln(tw, "ID\tTOOL\tCONVERSATION\tREQUESTED BY\tEXPIRES IN\tARGUMENTS")
 			for _, r := range l {
 				args := printable(r.Arguments)
 				if len([]rune(args)) > maxArgumentsShown {
@@ -704,7 +710,7 @@ longer waiting, the arguments differ …).`,
 			if err != nil {
 				return err
 			}
-			l, err := approvalRequests(ctx, cl, conversation, env.now())
+			l, refused, err := approvalRequests(ctx, cl, conversation, env.now())
 			if err != nil {
 				return chatErr(err)
 			}
@@ -715,6 +721,12 @@ longer waiting, the arguments differ …).`,
 				}
 			}
 			if req == nil {
+				for _, r := range refused {
+					if r.ID == id {
+						return &ExitError{Code: ExitInvalid, Err: fmt.Errorf("arguments check failed, nothing signed: %w", r.Err),
+							Hint: "the request's arguments are not the call whose hash you would sign; ask in the conversation"}
+					}
+				}
 				return &ExitError{Code: ExitUsage, Err: fmt.Errorf("no waiting approval request %s in your conversations", id), Hint: "list them with 'chatmcp chat approvals'"}
 			}
 			gw, err := memberGateway(env, firstNonEmpty(gateway, req.Gateway), policy, "--policy")
@@ -739,6 +751,7 @@ longer waiting, the arguments differ …).`,
 				done = "denied"
 			}
 			fmt.Fprintf(env.Stdout, "%s %s (%s asked by %s in conversation %s)\n", done, id, printable(req.Tool), req.RequestedBy, req.Conversation)
+			fmt.Fprintf(env.Stdout, "arguments: %s\n", printable(req.Arguments))
 			return nil
 		},
 	}
