@@ -224,7 +224,10 @@ func testWriteWaitsForApproval(t *testing.T, s *scripted, e *env) {
 		}
 		wantSum, _ := agentapi.ArgumentsSHA256([]byte(args))
 		if req.Arguments != args {
-			t.Errorf("approval request shows arguments %q, want the gateway's redacted %q", req.Arguments, args)
+			t.Errorf("approval request shows arguments %q, want the canonical %q", req.Arguments, args)
+		}
+		if err := req.VerifyArguments(); err != nil {
+			t.Errorf("the agent's own approval request fails the arguments check: %v", err)
 		}
 		if req.ID != held[0].ID || req.Tool != "notes_write_note" || req.ArgumentsSHA256 != wantSum || req.ArgumentsSHA256.String() != held[0].ArgumentsSHA256 || !req.RequestedBy.Equal(e.agent.Address) {
 			t.Fatalf("approval request %+v does not match the held call %+v", req, held[0])

@@ -152,19 +152,21 @@ func (a *Agent) callTool(ctx context.Context, c *conv, s *ToolSession, offered m
 	if strings.TrimSpace(tc.Function.Arguments) == "" {
 		raw = json.RawMessage("{}")
 	}
-	argsSum, err := agentapi.ArgumentsSHA256(raw)
+	canon, err := agentapi.CanonicalArguments(raw)
+	argsSum := agentapi.Sum(canon)
 	if err != nil {
 		rec.Outcome = OutcomeRefused
 		return "error: the arguments must be one JSON object", rec
 	}
 	res, err := s.Call(ctx, tc.Function.Name, raw, func(h HeldCall) {
 		rec.ApprovalID = h.ID
-		summary := h.Arguments
-		if summary == "" {
-			summary = string(raw)
-		}
+		// The complete canonical arguments, not the gateway's redacted
+		// text: the approver's client checks that they hash to argsSum and
+		// shows them, so the person reads what they sign. Arguments over
+		// agentapi.MaxArguments make no valid request: the call waits
+		// unapproved until the gateway's hold expires.
 		a.requestApproval(ctx, c, &agentapi.ApprovalRequest{ID: h.ID, Gateway: a.o.Config.Gateway.URL, Tool: tc.Function.Name,
-			Arguments: truncate(summary, 1024), ArgumentsSHA256: argsSum, RequestedBy: a.self, Expires: a.o.Now().Add(a.o.ApprovalWait).UTC()})
+			Arguments: string(canon), ArgumentsSHA256: argsSum, RequestedBy: a.self, Expires: a.o.Now().Add(a.o.ApprovalWait).UTC()})
 	})
 	if err != nil {
 		a.dropSession(c)
