@@ -95,15 +95,12 @@ func newChatLoginCmd(env *Env, f *chatFlags) *cobra.Command {
 		Short: "Sign in to the relay and register this device",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := f.client(env)
-			if err != nil {
-				return err
-			}
-			if err := c.Login(cmd.Context()); err != nil {
-				return chatErr(err)
-			}
-			fmt.Fprintf(env.Stdout, "signed in as %s (device %s)\n", c.Address(), c.Device().Cert.Device)
-			return nil
+			return f.run(cmd.Context(), env, func(ctx context.Context, c *chat.Client) (string, error) {
+				if err := c.Login(ctx); err != nil {
+					return "", err
+				}
+				return fmt.Sprintf("signed in as %s (device %s)", c.Address(), c.Device().Cert.Device), nil
+			})
 		},
 	}
 }
@@ -185,16 +182,9 @@ func newChatGroupCreateCmd(env *Env, f *chatFlags) *cobra.Command {
 			if len(list) == 0 {
 				return &ExitError{Code: ExitUsage, Err: errors.New("--members is required"), Hint: "--members ADDRESS,ADDRESS"}
 			}
-			c, err := f.client(env)
-			if err != nil {
-				return err
-			}
-			id, err := c.CreateGroup(cmd.Context(), list)
-			if err != nil {
-				return chatErr(err)
-			}
-			fmt.Fprintln(env.Stdout, id)
-			return nil
+			return f.run(cmd.Context(), env, func(ctx context.Context, c *chat.Client) (string, error) {
+				return c.CreateGroup(ctx, list)
+			})
 		},
 	}
 	create.Flags().StringVar(&members, "members", "", "comma-separated member wallet addresses")
@@ -209,22 +199,7 @@ func newChatGroupRemoveCmd(env *Env, f *chatFlags) *cobra.Command {
 		Short: "Remove a member from a group you created",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if conversation == "" {
-				return &ExitError{Code: ExitUsage, Err: errors.New("--conversation is required")}
-			}
-			a, err := parseAddress(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := f.client(env)
-			if err != nil {
-				return err
-			}
-			if err := c.RemoveMember(cmd.Context(), conversation, a); err != nil {
-				return chatErr(err)
-			}
-			fmt.Fprintf(env.Stdout, "removed %s from %s\n", a, conversation)
-			return nil
+			return f.changeMember(cmd.Context(), env, conversation, args[0], (*chat.Client).RemoveMember, "removed %s from %s")
 		},
 	}
 	remove.Flags().StringVar(&conversation, "conversation", "", "conversation ID")
@@ -239,22 +214,7 @@ func newChatGroupAddCmd(env *Env, f *chatFlags) *cobra.Command {
 		Short: "Add a member to a group you created (mints a stamp if they have not allowed you)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if conversation == "" {
-				return &ExitError{Code: ExitUsage, Err: errors.New("--conversation is required")}
-			}
-			a, err := parseAddress(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := f.client(env)
-			if err != nil {
-				return err
-			}
-			if err := c.AddMember(cmd.Context(), conversation, a); err != nil {
-				return chatErr(err)
-			}
-			fmt.Fprintf(env.Stdout, "added %s to %s\n", a, conversation)
-			return nil
+			return f.changeMember(cmd.Context(), env, conversation, args[0], (*chat.Client).AddMember, "added %s to %s")
 		},
 	}
 	add.Flags().StringVar(&conversation, "conversation", "", "conversation ID")
@@ -269,29 +229,23 @@ func newChatConversationsCmd(env *Env, f *chatFlags) *cobra.Command {
 		Short: "List your conversations, and those from creators you have not allowed yet (requests)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := f.client(env)
-			if err != nil {
-				return err
-			}
-			inbox, requests, err := c.Conversations(cmd.Context())
-			if err != nil {
-				return chatErr(err)
-			}
-			if asJSON {
-				b, err := json.Marshal(relayapi.ConversationsResponse{Conversations: inbox, Requests: requests})
+			return f.run(cmd.Context(), env, func(ctx context.Context, c *chat.Client) (string, error) {
+				inbox, requests, err := c.Conversations(ctx)
 				if err != nil {
-					return err
+					return "", err
 				}
-				fmt.Fprintf(env.Stdout, "%s\n", b)
-				return nil
-			}
-			for _, id := range inbox {
-				fmt.Fprintln(env.Stdout, id)
-			}
-			for _, id := range requests {
-				fmt.Fprintf(env.Stdout, "%s (request)\n", id)
-			}
-			return nil
+				if asJSON {
+					b, err := json.Marshal(relayapi.ConversationsResponse{Conversations: inbox, Requests: requests})
+					return string(b), err
+				}
+				for _, id := range inbox {
+					fmt.Fprintln(env.Stdout, id)
+				}
+				for _, id := range requests {
+					fmt.Fprintf(env.Stdout, "%s (request)\n", id)
+				}
+				return "", nil
+			})
 		},
 	}
 	conversations.Flags().BoolVar(&asJSON, "json", false, "print {\"conversations\": […], \"requests\": […]}")
@@ -391,20 +345,13 @@ func newChatConsentCmd(env *Env, f *chatFlags, use, short string, allow bool) *c
 			if err != nil {
 				return err
 			}
-			c, err := f.client(env)
-			if err != nil {
-				return err
-			}
+			consent, done := (*chat.Client).Deny, "denied "
 			if allow {
-				err = c.Allow(cmd.Context(), a)
-			} else {
-				err = c.Deny(cmd.Context(), a)
+				consent, done = (*chat.Client).Allow, "allowed "
 			}
-			if err != nil {
-				return chatErr(err)
-			}
-			fmt.Fprintf(env.Stdout, "%s %s\n", map[bool]string{true: "allowed", false: "denied"}[allow], a)
-			return nil
+			return f.run(cmd.Context(), env, func(ctx context.Context, c *chat.Client) (string, error) {
+				return done + a.String(), consent(c, ctx, a)
+			})
 		},
 	}
 }
@@ -455,15 +402,9 @@ func newChatDevicesRevokeCmd(env *Env, f *chatFlags) *cobra.Command {
 		Short: "Revoke a device: later messages are not encrypted to it and its sessions end",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.client(env)
-			if err != nil {
-				return err
-			}
-			if err := c.RevokeDevice(cmd.Context(), args[0]); err != nil {
-				return chatErr(err)
-			}
-			fmt.Fprintf(env.Stdout, "revoked device %s\n", args[0])
-			return nil
+			return f.run(cmd.Context(), env, func(ctx context.Context, c *chat.Client) (string, error) {
+				return "revoked device " + args[0], c.RevokeDevice(ctx, args[0])
+			})
 		},
 	}
 }
@@ -479,21 +420,49 @@ func newChatDifficultyCmd(env *Env, f *chatFlags) *cobra.Command {
 			if _, err := fmt.Sscanf(args[0], "%d", &bits); err != nil {
 				return exitf(ExitUsage, "difficulty %q is not a number", args[0])
 			}
-			c, err := f.client(env)
-			if err != nil {
-				return err
-			}
-			if err := c.SetDifficulty(cmd.Context(), bits); err != nil {
-				return chatErr(err)
-			}
-			fmt.Fprintf(env.Stdout, "difficulty set to %d bits\n", bits)
-			return nil
+			return f.run(cmd.Context(), env, func(ctx context.Context, c *chat.Client) (string, error) {
+				return fmt.Sprintf("difficulty set to %d bits", bits), c.SetDifficulty(ctx, bits)
+			})
 		},
 	}
 }
 
 func (f *chatFlags) client(env *Env) (*chat.Client, error) {
 	return f.clientWith(env, "")
+}
+
+// run is the body of a subcommand that acts through the chat client: it
+// builds the client, calls do, maps do's error with chatErr and, when do
+// succeeds with a non-empty line, prints the line.
+func (f *chatFlags) run(ctx context.Context, env *Env, do func(context.Context, *chat.Client) (line string, err error)) error {
+	c, err := f.client(env)
+	if err != nil {
+		return err
+	}
+	line, err := do(ctx, c)
+	if err != nil {
+		return chatErr(err)
+	}
+	if line != "" {
+		fmt.Fprintln(env.Stdout, line)
+	}
+	return nil
+}
+
+// changeMember is the body of group add and remove: it checks
+// --conversation and the address, then applies change and prints done
+// (a format of the address and the conversation).
+func (f *chatFlags) changeMember(ctx context.Context, env *Env, conversation, address string, change func(*chat.Client, context.Context, string, wallet.Address) error, done string) error {
+	if conversation == "" {
+		return &ExitError{Code: ExitUsage, Err: errors.New("--conversation is required")}
+	}
+	a, err := parseAddress(address)
+	if err != nil {
+		return err
+	}
+	return f.run(ctx, env, func(ctx context.Context, c *chat.Client) (string, error) {
+		return fmt.Sprintf(done, a, conversation), change(c, ctx, conversation, a)
+	})
 }
 
 // clientWith is client with agentPolicyFile (if non-empty) in place of
