@@ -102,15 +102,7 @@ func TestRunMetrics(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the gateway did not log that it serves")
 	}
-	code, body := opstest.Get(t, opsURL+"/readyz")
-	for _, c := range gateway.ReadinessChecks() {
-		if !strings.Contains(body, "[+]"+c+" ok") {
-			t.Errorf("/readyz once serving lacks %q: %q", c, body)
-		}
-	}
-	if code != http.StatusOK {
-		t.Errorf("/readyz once serving = %d %q, want 200", code, body)
-	}
+	opstest.Ready(t, opsURL, gateway.ReadinessChecks()...)
 
 	// Traffic.
 	base := "https://" + addr

@@ -40,6 +40,21 @@ func Metrics(t testing.TB, opsURL string) string {
 	return exp
 }
 
+// Ready reports an error unless opsURL/readyz answers 200 and lists each
+// of checks as passed ("[+]store ok").
+func Ready(t testing.TB, opsURL string, checks ...string) {
+	t.Helper()
+	code, body := Get(t, opsURL+"/readyz")
+	if code != http.StatusOK {
+		t.Errorf("/readyz = %d %q, want 200", code, body)
+	}
+	for _, c := range checks {
+		if !strings.Contains(body, "[+]"+c+" ok") {
+			t.Errorf("/readyz lacks passed check %q: %q", c, body)
+		}
+	}
+}
+
 // Value returns the value of series (name plus labels exactly as exposed)
 // in a text exposition, or -1 if the series is not there.
 func Value(exp, series string) float64 {
