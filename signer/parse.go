@@ -282,17 +282,27 @@ func (t *Tx) add(prog solana.PublicKey, accts []solana.PublicKey, data []byte) e
 	return nil
 }
 
+// wantShape checks that an instruction's data is exactly size bytes and
+// that it has at least accounts accounts, naming the instruction in the
+// error.
+func wantShape(ins *Instruction, name string, data []byte, size, accounts int) error {
+	if len(data) != size {
+		return fmt.Errorf("%s of %d bytes, want %d", name, len(data), size)
+	}
+	if len(ins.Accounts) < accounts {
+		return fmt.Errorf("%s takes %d accounts, has %d", name, accounts, len(ins.Accounts))
+	}
+	return nil
+}
+
 func (t *Tx) system(ins *Instruction, data []byte) error {
 	if len(data) < 4 {
 		return errors.New("system instruction shorter than its tag")
 	}
 	switch tag := binary.LittleEndian.Uint32(data); tag {
 	case 2:
-		if len(data) != 12 {
-			return fmt.Errorf("transfer of %d bytes, want 12", len(data))
-		}
-		if len(ins.Accounts) < 2 {
-			return fmt.Errorf("transfer takes 2 accounts, has %d", len(ins.Accounts))
+		if err := wantShape(ins, "transfer", data, 12, 2); err != nil {
+			return err
 		}
 		ins.Kind = KindSOLTransfer
 		t.SOLTransfers = append(t.SOLTransfers, SOLTransfer{From: ins.Accounts[0], To: ins.Accounts[1], Lamports: binary.LittleEndian.Uint64(data[4:])})
@@ -317,11 +327,8 @@ func (t *Tx) token(ins *Instruction, data []byte) error {
 	}
 	switch data[0] {
 	case 3:
-		if len(data) != 9 {
-			return fmt.Errorf("transfer of %d bytes, want 9", len(data))
-		}
-		if len(ins.Accounts) < 3 {
-			return fmt.Errorf("transfer takes 3 accounts, has %d", len(ins.Accounts))
+		if err := wantShape(ins, "transfer", data, 9, 3); err != nil {
+			return err
 		}
 		ins.Kind = KindTransfer
 		t.TokenTransfers = append(t.TokenTransfers, TokenTransfer{
@@ -329,11 +336,8 @@ func (t *Tx) token(ins *Instruction, data []byte) error {
 			Source: ins.Accounts[0], Destination: ins.Accounts[1], Authority: ins.Accounts[2],
 		})
 	case 12:
-		if len(data) != 10 {
-			return fmt.Errorf("transfer_checked of %d bytes, want 10", len(data))
-		}
-		if len(ins.Accounts) < 4 {
-			return fmt.Errorf("transfer_checked takes 4 accounts, has %d", len(ins.Accounts))
+		if err := wantShape(ins, "transfer_checked", data, 10, 4); err != nil {
+			return err
 		}
 		ins.Kind = KindTransferChecked
 		t.TokenTransfers = append(t.TokenTransfers, TokenTransfer{
@@ -356,13 +360,13 @@ func (t *Tx) computeBudget(ins *Instruction, data []byte) error {
 	}
 	switch data[0] {
 	case 1:
-		if len(data) != 5 {
-			return fmt.Errorf("request_heap_frame of %d bytes, want 5", len(data))
+		if err := wantShape(ins, "request_heap_frame", data, 5, 0); err != nil {
+			return err
 		}
 		ins.Kind = KindHeapFrame
 	case 2:
-		if len(data) != 5 {
-			return fmt.Errorf("set_compute_unit_limit of %d bytes, want 5", len(data))
+		if err := wantShape(ins, "set_compute_unit_limit", data, 5, 0); err != nil {
+			return err
 		}
 		if t.ComputeUnitLimit != nil {
 			return errors.New("compute unit limit set twice")
@@ -370,8 +374,8 @@ func (t *Tx) computeBudget(ins *Instruction, data []byte) error {
 		v := binary.LittleEndian.Uint32(data[1:])
 		t.ComputeUnitLimit, ins.Kind = &v, KindComputeUnitLimit
 	case 3:
-		if len(data) != 9 {
-			return fmt.Errorf("set_compute_unit_price of %d bytes, want 9", len(data))
+		if err := wantShape(ins, "set_compute_unit_price", data, 9, 0); err != nil {
+			return err
 		}
 		if t.ComputeUnitPrice != nil {
 			return errors.New("compute unit price set twice")
