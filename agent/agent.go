@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,6 +40,9 @@ type Options struct {
 	Model *ModelClient
 	// Gateway opens tool sessions. If nil, no tools are offered.
 	Gateway *Gateway
+	// Payer pays for paid tools (Config.Pay). If nil, a payment-required
+	// answer is the call's result.
+	Payer *Payer
 	// Data is the directory for cursors.json (which messages were
 	// handled: sequence numbers, never plaintext). Required.
 	Data string
@@ -86,6 +90,10 @@ func New(o *Options) (*Agent, error) {
 	}
 	if err := o.Config.Validate(); err != nil {
 		return nil, err
+	}
+	if p := o.Config.Pay; (p == nil) != (o.Payer == nil) || (p != nil && (o.Payer.Pay == nil || o.Payer.Signer == nil || o.Payer.Pay.MaxAmount != p.MaxPerCall ||
+		o.Payer.Pay.Network != p.Network || !slices.Equal(o.Payer.Pay.Assets, p.Assets) || o.Payer.URL != p.Signer)) {
+		return nil, errors.New("agent: Payer must be set exactly when Config.Pay is, with its signer, network, assets and max_per_call")
 	}
 	a := &Agent{o: *o, self: o.Writer.Address(), device: o.Writer.Device(), digest: o.Config.Digest(),
 		mention: regexp.MustCompile(`(?i)(^|[^\w@])@` + regexp.QuoteMeta(o.Config.Name) + `\b`),

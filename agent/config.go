@@ -10,6 +10,8 @@ import (
 
 	"github.com/chatmcp/chatmcp/agentapi"
 	"github.com/chatmcp/chatmcp/attest"
+	"github.com/chatmcp/chatmcp/x402"
+	"github.com/gagliardetto/solana-go"
 )
 
 // MaxConfigFile caps the configuration file.
@@ -47,13 +49,31 @@ type File struct {
 		URL    string `yaml:"url"`
 		Policy string `yaml:"policy"`
 	} `yaml:"gateway"`
-	SystemPrompt string `yaml:"system_prompt"`
+	// Pay, if set, lets the agent pay for paid tools (x402) through
+	// chatmcp-signer.
+	Pay          *PayFile `yaml:"pay"`
+	SystemPrompt string   `yaml:"system_prompt"`
 	Limits       struct {
 		MaxTokens        int `yaml:"max_tokens"`
 		ToolCallsPerTurn int `yaml:"tool_calls_per_turn"`
 		TurnsPerMinute   int `yaml:"turns_per_minute"`
 		ContextMessages  int `yaml:"context_messages"`
 	} `yaml:"limits"`
+}
+
+// PayFile is the pay block: the signer (RA-TLS under Policy) that holds
+// the paying key, the capability token it was minted (a KBS secret, like
+// the wallet), the Solana RPC endpoint for decimals and blockhashes, and
+// the agent's own limits on top of the token's budget.
+type PayFile struct {
+	Signer string    `yaml:"signer"`
+	Policy string    `yaml:"policy"`
+	Token  SecretRef `yaml:"token"`
+	RPC    string    `yaml:"rpc"`
+	// Network is the CAIP-2 network; if empty, Solana mainnet.
+	Network    string   `yaml:"network"`
+	MaxPerCall uint64   `yaml:"max_per_call"`
+	Assets     []string `yaml:"assets"`
 }
 
 // Loaded is a validated configuration: the file, its effective
@@ -65,6 +85,8 @@ type Loaded struct {
 	// ModelPolicy is nil for an unattested model endpoint.
 	ModelPolicy   *attest.Policy
 	GatewayPolicy *attest.Policy
+	// SignerPolicy is the pay block's signer policy; nil without pay.
+	SignerPolicy *attest.Policy
 }
 
 // LoadConfig reads, parses and validates the configuration file at path.
@@ -154,6 +176,38 @@ func ParseConfig(b []byte, dir string) (*Loaded, error) {
 		return nil, fmt.Errorf("config: model: attested is true but no policy is given (model.policy)")
 	case f.Model.Attested == nil && !agentapi.IsLoopback(f.Model.URL):
 		return nil, fmt.Errorf("config: model: %s is off loopback and unattested: the agent would send conversations to an endpoint nobody verified; give model.policy (RA-TLS), or say model.attested: false to accept that (members see it in the agent's attested configuration)", truncate(f.Model.URL, 100))
+	}
+	if p := f.Pay; p != nil {
+		p.Policy = abs(p.Policy)
+		if p.Network == "" {
+			p.Network = x402.SolanaMainnet
+		}
+		switch {
+		case p.Signer == "":
+			return nil, fmt.Errorf("config: pay.signer: a URL is required")
+		case p.Policy == "":
+			return nil, fmt.Errorf("config: pay.policy: the signer's attestation policy file is required")
+		case p.Token.Secret == "":
+			return nil, fmt.Errorf("config: pay.token: {secret: NAME} (the signer capability token) is required")
+		case p.RPC == "":
+			return nil, fmt.Errorf("config: pay.rpc: a Solana RPC URL is required")
+		case p.MaxPerCall == 0:
+			return nil, fmt.Errorf("config: pay.max_per_call: a positive amount in atomic units is required")
+		case len(p.Assets) == 0:
+			return nil, fmt.Errorf("config: pay.assets: at least one mint is required")
+		}
+		if n, err := x402.ParseNetwork(p.Network); err != nil || !n.IsSolana() {
+			return nil, fmt.Errorf("config: pay.network: %q is not a Solana CAIP-2 network", truncate(p.Network, 100))
+		}
+		for _, a := range p.Assets {
+			if _, err := solana.PublicKeyFromBase58(a); err != nil {
+				return nil, fmt.Errorf("config: pay.assets: %q is not a mint address", truncate(a, 100))
+			}
+		}
+		if l.SignerPolicy, digest, err = loadPolicy(p.Policy); err != nil {
+			return nil, fmt.Errorf("config: pay.policy: %w", err)
+		}
+		e.Pay = &agentapi.Pay{Signer: p.Signer, PolicySHA256: digest, Network: p.Network, Assets: p.Assets, MaxPerCall: p.MaxPerCall}
 	}
 	if err := e.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)

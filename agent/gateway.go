@@ -144,6 +144,12 @@ func (s *ToolSession) Tools(ctx context.Context) ([]*mcp.Tool, error) {
 // Call calls a tool with the exact argument bytes args. onHeld is called
 // (once per approval id) when the gateway holds the call for a person.
 func (s *ToolSession) Call(ctx context.Context, name string, args json.RawMessage, onHeld func(HeldCall)) (*mcp.CallToolResult, error) {
+	return s.CallMeta(ctx, name, args, onHeld, nil)
+}
+
+// CallMeta is Call with meta as the call's _meta (a payment:
+// x402.MetaPayment).
+func (s *ToolSession) CallMeta(ctx context.Context, name string, args json.RawMessage, onHeld func(HeldCall), meta mcp.Meta) (*mcp.CallToolResult, error) {
 	s.mu.Lock()
 	s.onHeld = onHeld
 	s.mu.Unlock()
@@ -152,7 +158,7 @@ func (s *ToolSession) Call(ctx context.Context, name string, args json.RawMessag
 		s.onHeld = nil
 		s.mu.Unlock()
 	}()
-	p := &mcp.CallToolParams{Name: name, Arguments: args}
+	p := &mcp.CallToolParams{Meta: meta, Name: name, Arguments: args}
 	p.SetProgressToken("agent-call")
 	return s.cs.CallTool(ctx, p)
 }

@@ -18,6 +18,24 @@ type Config struct {
 	SystemPrompt string  `json:"system_prompt"`
 	Gateway      Gateway `json:"gateway"`
 	Limits       Limits  `json:"limits"`
+	// Pay is set when the agent may pay for paid tools (x402): through
+	// which signer and up to what. Nil: it never pays.
+	Pay *Pay `json:"pay,omitempty"`
+}
+
+// Pay is what the agent may pay for a tool call: never its signer token.
+type Pay struct {
+	// Signer is the chatmcp-signer URL (RA-TLS).
+	Signer string `json:"signer"`
+	// PolicySHA256 is the SHA-256 of the signer attestation policy file.
+	PolicySHA256 Digest `json:"policy_sha256"`
+	// Network is the CAIP-2 network it pays on.
+	Network string `json:"network"`
+	// Assets are the mints it pays in.
+	Assets []string `json:"assets"`
+	// MaxPerCall is the most one tool call may cost, in atomic units; the
+	// signer token's budget and the signer's policy bound it further.
+	MaxPerCall uint64 `json:"max_per_call"`
 }
 
 // Model is the model endpoint.
@@ -76,6 +94,21 @@ func (c *Config) Validate() error {
 	}
 	if err := checkURL("gateway url", c.Gateway.URL, true); err != nil {
 		return err
+	}
+	if p := c.Pay; p != nil {
+		switch {
+		case p.PolicySHA256.IsZero():
+			return errorf(CheckConfig, "pay: no signer policy hash")
+		case p.MaxPerCall == 0:
+			return errorf(CheckConfig, "pay: max_per_call is 0")
+		case len(p.Assets) == 0 || len(p.Assets) > 16:
+			return errorf(CheckConfig, "pay: want 1 to 16 assets")
+		case p.Network == "" || len(p.Network) > 128:
+			return errorf(CheckConfig, "pay: want a network")
+		}
+		if err := checkURL("pay signer url", p.Signer, true); err != nil {
+			return err
+		}
 	}
 	l := c.Limits
 	for _, f := range []struct {
@@ -137,6 +170,19 @@ func (c *Config) Canonical() []byte {
 	b.bytes(c.Gateway.PolicySHA256[:])
 	for _, v := range []int{c.Limits.MaxTokens, c.Limits.ToolCallsPerTurn, c.Limits.TurnsPerMinute, c.Limits.ContextMessages} {
 		b.i64(int64(v))
+	}
+	// Appended only when set, so configurations without pay keep their
+	// digests; it ends the bytes, so its presence is unambiguous.
+	if p := c.Pay; p != nil {
+		b.str("pay")
+		b.str(p.Signer)
+		b.bytes(p.PolicySHA256[:])
+		b.str(p.Network)
+		b.list(len(p.Assets))
+		for _, a := range p.Assets {
+			b.str(a)
+		}
+		b.u64(p.MaxPerCall)
 	}
 	return b.done()
 }

@@ -1,6 +1,8 @@
 package agentapi
 
 import (
+	"slices"
+
 	"github.com/chatmcp/chatmcp/envelope"
 	"github.com/chatmcp/chatmcp/wallet"
 )
@@ -58,6 +60,9 @@ type ToolCall struct {
 	ResultSHA256    Digest `json:"result_sha256"`
 	Outcome         string `json:"outcome"`
 	ApprovalID      string `json:"approval_id,omitempty"`
+	// Payment is the transaction signature of the x402 payment the agent
+	// made for the call (the gateway's settlement receipt), if any.
+	Payment string `json:"payment,omitempty"`
 }
 
 // Validate checks the receipt's shape (not its signature).
@@ -80,7 +85,7 @@ func (r *Receipt) Validate() error {
 		}
 	}
 	for _, t := range r.Tools {
-		if t.Tool == "" || len(t.Tool) > MaxToolName || len(t.Outcome) > 32 || (t.ApprovalID != "" && !validID(t.ApprovalID)) {
+		if t.Tool == "" || len(t.Tool) > MaxToolName || len(t.Outcome) > 32 || (t.ApprovalID != "" && !validID(t.ApprovalID)) || len(t.Payment) > 128 {
 			return errorf(CheckMalformed, "receipt: malformed tool call")
 		}
 	}
@@ -117,6 +122,15 @@ func (r *Receipt) signed() []byte {
 		c.str(t.ApprovalID)
 	}
 	c.bytes(r.ReplySHA256[:])
+	// Payments are appended only when a call was paid, so receipts
+	// without payments keep their bytes; they end the bytes, so their
+	// presence is unambiguous.
+	if slices.ContainsFunc(r.Tools, func(t ToolCall) bool { return t.Payment != "" }) {
+		c.str("payments")
+		for _, t := range r.Tools {
+			c.str(t.Payment)
+		}
+	}
 	return c.done()
 }
 

@@ -347,7 +347,8 @@ func (e *StatementRefusal) Error() string { return e.Msg }
 // expired, not too far ahead); the request is pending (a statement is
 // single-use); the token names an approver, the statement's wallet is
 // exactly it and not the token's holder; it names the held message's
-// digest. A refusal leaves the request pending; every verified statement
+// digest, or the SHA-256 of the request's Arguments (an approval request
+// in a conversation). A refusal leaves the request pending; every verified statement
 // is audited.
 func (s *Signer) DecideByStatement(ctx context.Context, id string, body []byte) error {
 	st, err := agentapi.ParseApprovalStatement(body)
@@ -376,8 +377,8 @@ func (s *Signer) DecideByStatement(ctx context.Context, id string, body []byte) 
 		refusal = &StatementRefusal{signerapi.ReasonNotApprover, wallet + " holds the token: a holder never approves its own requests"}
 	case wallet != p.a.Approver:
 		refusal = &StatementRefusal{signerapi.ReasonNotApprover, fmt.Sprintf("the token names %s as its approver, not %s", p.a.Approver, wallet)}
-	case st.ArgumentsSHA256.String() != p.a.MessageSHA256:
-		refusal = &StatementRefusal{signerapi.ReasonArgumentsMismatch, fmt.Sprintf("the statement approves %s, the held message is %s", st.ArgumentsSHA256, p.a.MessageSHA256)}
+	case st.ArgumentsSHA256.String() != p.a.MessageSHA256 && st.ArgumentsSHA256 != agentapi.Sum(p.a.Arguments()):
+		refusal = &StatementRefusal{signerapi.ReasonArgumentsMismatch, fmt.Sprintf("the statement approves %s, the held message is %s (arguments %s)", st.ArgumentsSHA256, p.a.MessageSHA256, agentapi.Sum(p.a.Arguments()))}
 	default:
 		delete(s.pending, id)
 	}

@@ -6,6 +6,7 @@
 package signerapi
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/chatmcp/chatmcp/internal/edge"
@@ -122,6 +123,22 @@ type Approval struct {
 	Created  time.Time `json:"created"`
 	Expires  time.Time `json:"expires"`
 }
+
+// Arguments are the held request as the arguments of an approval request
+// in a conversation (agentapi.ApprovalRequest, tool ToolPayment): canonical
+// JSON (keys sorted, no white space) of what the person approves, the
+// transaction message digest included. An approval statement may name the
+// SHA-256 of these bytes instead of MessageSHA256; the signer computes
+// them from its own record, so the holder cannot make the person read
+// another amount than the one signed.
+func (a *Approval) Arguments() []byte {
+	b, _ := json.Marshal(map[string]any{"amount": a.Amount, "message_sha256": a.MessageSHA256, "mint": a.Mint,
+		"recipient": a.Recipient, "signature": a.Signature, "principal": a.Principal})
+	return b
+}
+
+// ToolPayment is the tool name of an approval request for a held payment.
+const ToolPayment = "x402 payment"
 
 // ReleaseRequest is the body of POST PathRelease: the signer's signature
 // naming a reservation an operator knows was never used.

@@ -28,7 +28,10 @@ import (
 	"github.com/chatmcp/chatmcp/internal/ops"
 	"github.com/chatmcp/chatmcp/kbsclient"
 	"github.com/chatmcp/chatmcp/ratls"
+	"github.com/chatmcp/chatmcp/signerclient"
+	"github.com/chatmcp/chatmcp/solrpc"
 	"github.com/chatmcp/chatmcp/wallet"
+	"github.com/chatmcp/chatmcp/x402pay"
 )
 
 // Options configure Run.
@@ -84,7 +87,7 @@ func Run(ctx context.Context, o *Options) error {
 			return err
 		}
 	} else {
-		for what, p := range map[string]*attest.Policy{"gateway.policy": cfg.GatewayPolicy, "model.policy": cfg.ModelPolicy} {
+		for what, p := range map[string]*attest.Policy{"gateway.policy": cfg.GatewayPolicy, "model.policy": cfg.ModelPolicy, "pay.policy": cfg.SignerPolicy} {
 			if p.Allows(attest.Sim) {
 				return fmt.Errorf("%s allows the simulated TEE (sim): only with --dev", what)
 			}
@@ -121,6 +124,25 @@ func Run(ctx context.Context, o *Options) error {
 	modelHTTP := &http.Client{Timeout: 2 * time.Minute}
 	if cfg.ModelPolicy != nil {
 		modelHTTP.Transport = &http.Transport{TLSClientConfig: ratls.ClientConfig(ratls.NewVerifier(checker, cfg.ModelPolicy, nil))}
+	}
+
+	var payer *agent.Payer
+	if p := cfg.Pay; p != nil {
+		// The signer token is a secret like the wallet: it spends the
+		// token's budget.
+		tb, err := kc.Fetch(ctx, p.Token.Secret)
+		if err != nil {
+			return fmt.Errorf("fetching the signer token %q from the KBS: %w", p.Token.Secret, err)
+		}
+		sc := &signerclient.Client{BaseURL: p.Signer, Token: strings.TrimSpace(string(tb)),
+			HTTP: &http.Client{Transport: &http.Transport{TLSClientConfig: ratls.ClientConfig(ratls.NewVerifier(checker, cfg.SignerPolicy, nil)), ForceAttemptHTTP2: true}}}
+		remote, err := x402pay.NewRemote(ctx, sc)
+		if err != nil {
+			return fmt.Errorf("pay.signer %s: %w", p.Signer, err)
+		}
+		payer = &agent.Payer{Signer: sc, URL: p.Signer, Pay: &x402pay.Payer{RPC: &solrpc.Client{URL: p.RPC}, Address: remote.Key, Signer: remote,
+			Network: p.Network, Assets: p.Assets, MaxAmount: p.MaxPerCall}}
+		fmt.Fprintf(stderr, "chatmcp-agent: paid tools are paid by %s through the signer at %s, at most %d a call on %s\n", remote.Key, p.Signer, p.MaxPerCall, p.Network)
 	}
 
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
@@ -170,6 +192,7 @@ func Run(ctx context.Context, o *Options) error {
 	a, err := agent.New(&agent.Options{Config: cfg.Effective, Reader: reader, Writer: writer,
 		Model:   &agent.ModelClient{URL: cfg.Model.URL, Model: cfg.Model.Model, APIKey: apiKey, HTTPClient: modelHTTP},
 		Gateway: &agent.Gateway{URL: cfg.Gateway.URL, HTTPClient: gwHTTP},
+		Payer:   payer,
 		Data:    cfg.Data, Logger: log, TurnTimeout: o.TurnTimeout, ApprovalWait: o.ApprovalWait,
 		Refresh: publish, RefreshEvery: o.RefreshEvery})
 	if err != nil {
