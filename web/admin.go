@@ -15,6 +15,7 @@ import (
 	"github.com/chatmcp/chatmcp/audit"
 	"github.com/chatmcp/chatmcp/captoken"
 	"github.com/chatmcp/chatmcp/gwclient"
+	"github.com/chatmcp/chatmcp/internal/linediff"
 )
 
 type approvalView struct {
@@ -24,7 +25,24 @@ type approvalView struct {
 
 type toolView struct {
 	gwclient.PendingTool
-	Pretty string
+	// Diff is the line diff of the pinned and the new definition; with no
+	// pinned definition recorded, the new one as added lines.
+	Diff []diffLine
+}
+
+// diffLine is a line of a definition diff, with its op as a class.
+type diffLine struct {
+	Class string // "same", "removed" or "added"
+	Text  string // the line in unified style: op, then text
+}
+
+func definitionDiff(t gwclient.PendingTool) []diffLine {
+	var out []diffLine
+	for _, l := range linediff.JSON(t.OldDefinition, t.Definition) {
+		c := map[linediff.Op]string{linediff.Same: "same", linediff.Removed: "removed", linediff.Added: "added"}[l.Op]
+		out = append(out, diffLine{Class: c, Text: l.String()})
+	}
+	return out
 }
 
 type auditLine struct {
@@ -98,7 +116,7 @@ func (s *Server) handleAdmin(w http.ResponseWriter, r *http.Request, sess *sessi
 		errMsg = join(errMsg, "Listing changed tools: "+err.Error())
 	} else {
 		for _, t := range l {
-			d.Tools = append(d.Tools, toolView{PendingTool: t, Pretty: pretty(t.Definition)})
+			d.Tools = append(d.Tools, toolView{PendingTool: t, Diff: definitionDiff(t)})
 		}
 	}
 	if s.opts.AuditFile != "" {

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/chatmcp/chatmcp/gatewayapi"
 	"github.com/chatmcp/chatmcp/gwclient"
+	"github.com/chatmcp/chatmcp/internal/linediff"
 )
 
 func newToolsCmd(env *Env) *cobra.Command {
@@ -54,12 +56,33 @@ func newToolsPendingCmd(env *Env) *cobra.Command {
 			for _, t := range l {
 				fmt.Fprintf(tw, "%s\t%.16s…\t%s\n", t.Name, t.OldSHA256, t.NewSHA256)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, t := range l {
+				printDefinitionDiff(env.Stdout, t)
+			}
+			return nil
 		},
 	}
 	gf.register(c)
-	c.Flags().BoolVar(&asJSON, "json", false, "print the list, with the new definitions, as JSON")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the list, with the pinned and new definitions, as JSON")
 	return c
+}
+
+// printDefinitionDiff prints a unified-style line diff of a pending
+// tool's pinned and new definitions.
+func printDefinitionDiff(w io.Writer, t gwclient.PendingTool) {
+	fmt.Fprintf(w, "\n%s: approve with --sha256 %s\n", t.Name, t.NewSHA256)
+	if t.OldDefinition == nil {
+		fmt.Fprintf(w, "--- pinned %s (definition not recorded: the pins file predates recorded definitions)\n", t.OldSHA256)
+	} else {
+		fmt.Fprintf(w, "--- pinned %s\n", t.OldSHA256)
+	}
+	fmt.Fprintf(w, "+++ new %s\n", t.NewSHA256)
+	for _, line := range linediff.JSON(t.OldDefinition, t.Definition) {
+		fmt.Fprintln(w, line)
+	}
 }
 
 func newToolsApproveCmd(env *Env) *cobra.Command {
