@@ -68,8 +68,12 @@ func TestForgedAssistantMessages(t *testing.T) {
 	send(&agentapi.Message{Kind: agentapi.KindApprovalRequest, ApprovalRequest: &agentapi.ApprovalRequest{ID: strings.Repeat("ab", 16),
 		Gateway: "https://127.0.0.1:1", Tool: "notes_write_note", Arguments: "{}", ArgumentsSHA256: sum, RequestedBy: other.Address(), Expires: exp}})
 	own := strings.Repeat("cd", 16)
+	harmless, _ := agentapi.ArgumentsSHA256([]byte(`{"name":"harmless"}`))
 	send(&agentapi.Message{Kind: agentapi.KindApprovalRequest, ApprovalRequest: &agentapi.ApprovalRequest{ID: own,
-		Gateway: "https://attacker.example", Tool: "notes_write_note", Arguments: `{"name":"harmless"}`, ArgumentsSHA256: sum, RequestedBy: mallory.Address(), Expires: exp}})
+		Gateway: "https://attacker.example", Tool: "notes_write_note", Arguments: `{"name":"harmless"}`, ArgumentsSHA256: harmless, RequestedBy: mallory.Address(), Expires: exp}})
+	// Arguments that do not hash to what a decision would sign.
+	send(&agentapi.Message{Kind: agentapi.KindApprovalRequest, ApprovalRequest: &agentapi.ApprovalRequest{ID: strings.Repeat("ef", 16),
+		Gateway: "https://127.0.0.1:1", Tool: "notes_write_note", Arguments: `{"name":"harmless"}`, ArgumentsSHA256: sum, RequestedBy: mallory.Address(), Expires: exp}})
 
 	_, page, _ := get(t, c, base+"/c/"+conv)
 	page = html.UnescapeString(page)
@@ -77,6 +81,7 @@ func TestForgedAssistantMessages(t *testing.T) {
 		"A grant that names another approver than its sender: ignored.",
 		"An approval request sent by someone else than the agent it names: ignored.",
 		"From a member whose agent evidence your policy does not accept: not offered for approval.",
+		"An approval request whose arguments are not the call a decision would sign: ignored.",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the conversation page lacks %q", want)
