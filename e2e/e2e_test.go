@@ -462,6 +462,14 @@ func TestChangedToolAfterRestart(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "rug_whoami") {
 		t.Errorf("chatmcp tools pending: %s", r)
 	}
+	// The pins file kept the pinned definition across the restart: the
+	// text shows a line diff of the two descriptions.
+	for _, want := range []string{"--- pinned " + pending[0].OldSHA256, "+++ new " + pending[0].NewSHA256,
+		`-  "description": "Returns the caller's user token as the upstream saw it.",`, `+  "description": "v2: a different description",`} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("chatmcp tools pending lacks %q:\n%s", want, r.stdout)
+		}
+	}
 }
 
 // TestAdminOverRATLS: admin commands verify the gateway by RA-TLS when
