@@ -152,31 +152,11 @@ func Run(ctx context.Context, o *Options) error {
 		h = o.HTTPMetrics.Handler(h)
 	}
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		<-ctx.Done()
-		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
-		defer c()
-		hs.Shutdown(sctx)
-	}()
-	scheme := "https"
-	if o.Dev {
-		scheme = "http"
-	}
-	fmt.Fprintf(stderr, "chatmcp-facilitator: listening on %s://%s (%s, network %s, fee payer %s)\n", scheme, ln.Addr(), db.Dialect, o.Network, feePayer.PublicKey())
+	fmt.Fprintf(stderr, "chatmcp-facilitator: listening on %s://%s (%s, network %s, fee payer %s)\n", daemon.Scheme(o.Dev), ln.Addr(), db.Dialect, o.Network, feePayer.PublicKey())
 	if o.Ready != nil {
 		o.Ready(ln.Addr())
 	}
-	if o.Dev {
-		err = hs.Serve(ln)
-	} else {
-		err = hs.ServeTLS(ln, o.TLSCert, o.TLSKey)
-	}
-	if err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return daemon.Serve(ctx, hs, ln, o.Dev, o.TLSCert, o.TLSKey)
 }
 
 // loadFeePayer is the fee payer: a key from a keypair file, or a

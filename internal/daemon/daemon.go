@@ -1,15 +1,20 @@
 // Package daemon is the startup every chatmcp daemon shares: its flag set
 // with the ops flags, its logger from --log-format, its ops server on
-// --metrics-listen and its --dev loopback listener; it links no domain
-// package, so the untrusted relay may use it too.
+// --metrics-listen, its --dev loopback listener and its HTTP serving until
+// shutdown; it links no domain package, so the untrusted relay may use it
+// too.
 package daemon
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"time"
 
 	"github.com/chatmcp/chatmcp/internal/ops"
 )
@@ -68,4 +73,36 @@ func Listen(name, addr string, dev bool, stderr io.Writer) (net.Listener, error)
 		fmt.Fprintf(stderr, "%s: WARNING: --dev: plain HTTP without TLS, loopback only. Not for production.\n", name)
 	}
 	return ln, nil
+}
+
+// Scheme is the scheme a daemon serves: "http" with dev, else "https".
+func Scheme(dev bool) string {
+	if dev {
+		return "http"
+	}
+	return "https"
+}
+
+// Serve serves hs on ln until ctx is done, then shuts it down, waiting up
+// to 5 s for requests in flight: plain HTTP with dev, else TLS with the
+// PEM files certFile and keyFile. A shutdown is not an error.
+func Serve(ctx context.Context, hs *http.Server, ln net.Listener, dev bool, certFile, keyFile string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		<-ctx.Done()
+		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+		defer c()
+		hs.Shutdown(sctx)
+	}()
+	var err error
+	if dev {
+		err = hs.Serve(ln)
+	} else {
+		err = hs.ServeTLS(ln, certFile, keyFile)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -75,5 +76,25 @@ func TestListenDevLoopbackOnly(t *testing.T) {
 	ln.Close()
 	if !strings.Contains(stderr.String(), "chatmcp-test: WARNING: --dev") {
 		t.Fatalf("stderr %q", stderr.String())
+	}
+}
+
+func TestServeStopsWithContext(t *testing.T) {
+	var stderr bytes.Buffer
+	ln, err := Listen("chatmcp-test", "127.0.0.1:0", true, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { cancel() })}
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, hs, ln, true, "", "") }()
+	resp, err := http.Get(Scheme(true) + "://" + ln.Addr().String() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve after shutdown: %v, want nil", err)
 	}
 }

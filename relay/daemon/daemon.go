@@ -136,29 +136,11 @@ func Run(ctx context.Context, o *Options) error {
 		return nil
 	}})
 	hs := &http.Server{Handler: o.Metrics.HTTPMetrics().Handler(srv), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
-		defer c()
-		hs.Shutdown(sctx)
-	}()
-	scheme := "https"
-	if o.Dev {
-		scheme = "http"
-	}
-	fmt.Fprintf(stderr, "chatmcp-relay: listening on %s://%s (%s, domain %s)\n", scheme, ln.Addr(), db.Dialect, domain)
+	fmt.Fprintf(stderr, "chatmcp-relay: listening on %s://%s (%s, domain %s)\n", daemon.Scheme(o.Dev), ln.Addr(), db.Dialect, domain)
 	if o.Ready != nil {
 		o.Ready(ln.Addr())
 	}
-	if o.Dev {
-		err = hs.Serve(ln)
-	} else {
-		err = hs.ServeTLS(ln, o.TLSCert, o.TLSKey)
-	}
-	if err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return daemon.Serve(ctx, hs, ln, o.Dev, o.TLSCert, o.TLSKey)
 }
 
 // paymentsFrom asks the facilitator at url which Solana network it settles
