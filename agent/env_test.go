@@ -28,6 +28,7 @@ import (
 	"github.com/chatmcp/chatmcp/chat"
 	"github.com/chatmcp/chatmcp/devstack"
 	"github.com/chatmcp/chatmcp/gwclient"
+	"github.com/chatmcp/chatmcp/internal/gwtest"
 	"github.com/chatmcp/chatmcp/ratls"
 	"github.com/chatmcp/chatmcp/wallet"
 )
@@ -251,7 +252,7 @@ func (e *env) say(from *member, conv, text string) string {
 func (e *env) callAsAlice(tool string, args map[string]any) *mcp.CallToolResult {
 	e.t.Helper()
 	ctx := context.Background()
-	hc := &http.Client{Transport: &bearerRT{token: e.aliceToken, base: e.st.Admin.HTTP.Transport}}
+	hc := gwtest.Client(e.aliceToken, e.st.Admin.HTTP.Transport)
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "alice"}, nil).Connect(ctx,
 		&mcp.StreamableClientTransport{Endpoint: e.st.GatewayURL + "/mcp", HTTPClient: hc, MaxRetries: -1, DisableStandaloneSSE: true}, nil)
 	if err != nil {
@@ -263,17 +264,6 @@ func (e *env) callAsAlice(tool string, args map[string]any) *mcp.CallToolResult 
 		e.t.Fatal(err)
 	}
 	return res
-}
-
-type bearerRT struct {
-	token string
-	base  http.RoundTripper
-}
-
-func (b *bearerRT) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.base.RoundTrip(r)
 }
 
 // auditEntries returns the gateway's audit entries of type typ.

@@ -13,6 +13,7 @@ import (
 	"github.com/chatmcp/chatmcp/attest/sim"
 	"github.com/chatmcp/chatmcp/chat"
 	"github.com/chatmcp/chatmcp/gwclient"
+	"github.com/chatmcp/chatmcp/internal/gwtest"
 	"github.com/chatmcp/chatmcp/internal/ops/opstest"
 	"github.com/chatmcp/chatmcp/kbsclient"
 	"github.com/chatmcp/chatmcp/wallet"
@@ -62,7 +63,7 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := &http.Client{Transport: &bearer{token: m.Token, base: st.Admin.HTTP.Transport}}
+	hc := gwtest.Client(m.Token, st.Admin.HTTP.Transport)
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "ops-test"}, nil).Connect(ctx,
 		&mcp.StreamableClientTransport{Endpoint: st.GatewayURL + "/mcp", HTTPClient: hc, MaxRetries: -1, DisableStandaloneSSE: true}, nil)
 	if err != nil {
@@ -160,15 +161,4 @@ func TestMetrics(t *testing.T) {
 			opstest.AtLeastOne(t, exp, series...)
 		})
 	}
-}
-
-type bearer struct {
-	token string
-	base  http.RoundTripper
-}
-
-func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.base.RoundTrip(r)
 }

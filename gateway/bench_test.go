@@ -23,6 +23,7 @@ import (
 	"github.com/chatmcp/chatmcp/attest/sim"
 	"github.com/chatmcp/chatmcp/audit"
 	"github.com/chatmcp/chatmcp/gateway"
+	"github.com/chatmcp/chatmcp/internal/gwtest"
 )
 
 // BenchmarkToolsCall measures tools/call against one streamable-HTTP
@@ -56,8 +57,8 @@ func BenchmarkToolsCall(b *testing.B) {
 	}{
 		{"direct", upSrv.URL, "echo", &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}},
 		{"reverseproxy", proxy.URL, "echo", &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}},
-		{"gateway", gwURL + "/mcp", "up_echo", &http.Client{Transport: &bearerRT{token: token, base: &http.Transport{MaxIdleConnsPerHost: 64, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}}},
-		{"gateway-memaudit", memURL + "/mcp", "up_echo", &http.Client{Transport: &bearerRT{token: memToken, base: &http.Transport{MaxIdleConnsPerHost: 64, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}}},
+		{"gateway", gwURL + "/mcp", "up_echo", gwtest.Client(token, &http.Transport{MaxIdleConnsPerHost: 64, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}})},
+		{"gateway-memaudit", memURL + "/mcp", "up_echo", gwtest.Client(memToken, &http.Transport{MaxIdleConnsPerHost: 64, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}})},
 	}
 	for _, sessions := range []int{1, 8} {
 		for _, tg := range targets {

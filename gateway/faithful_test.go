@@ -15,6 +15,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/chatmcp/chatmcp/gateway"
+	"github.com/chatmcp/chatmcp/internal/gwtest"
 )
 
 // Tests of issue 10 items 1, 3 and 4 against real go-sdk servers and
@@ -232,7 +233,7 @@ func TestShutdownCancelsHungCalls(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- h.gw.Serve(ctx, l) }()
-	hc := &http.Client{Transport: &bearerRT{token: tok, base: h.client.Transport}}
+	hc := gwtest.Client(tok, h.client.Transport)
 	c := mcp.NewClient(&mcp.Implementation{Name: "test-client"}, nil)
 	a, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: "https://" + l.Addr().String() + "/mcp", HTTPClient: hc, MaxRetries: -1, DisableStandaloneSSE: true}, nil)
 	if err != nil {
@@ -293,7 +294,7 @@ func TestCompletionAndSubscriptionsFiltered(t *testing.T) {
 		updates <- r.Params.URI
 	}}
 	// Updates come on the standalone stream, which mustConnect leaves off.
-	hc := &http.Client{Transport: &bearerRT{token: h.mint("alice", "p_*").Token, base: h.client.Transport}}
+	hc := gwtest.Client(h.mint("alice", "p_*").Token, h.client.Transport)
 	a, err := mcp.NewClient(&mcp.Implementation{Name: "test-client"}, opts).Connect(context.Background(),
 		&mcp.StreamableClientTransport{Endpoint: h.url + "/mcp", HTTPClient: hc, MaxRetries: -1},
 		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
@@ -347,7 +348,7 @@ func TestRootsReachTheCaller(t *testing.T) {
 	client := func(name, root string) *mcp.ClientSession {
 		c := mcp.NewClient(&mcp.Implementation{Name: name}, nil)
 		c.AddRoots(&mcp.Root{URI: root})
-		hc := &http.Client{Transport: &bearerRT{token: h.mint(name, "p_*").Token, base: h.client.Transport}}
+		hc := gwtest.Client(h.mint(name, "p_*").Token, h.client.Transport)
 		cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: h.url + "/mcp", HTTPClient: hc, MaxRetries: -1, DisableStandaloneSSE: true},
 			&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 		if err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/chatmcp/chatmcp/audit"
 	"github.com/chatmcp/chatmcp/captoken"
 	"github.com/chatmcp/chatmcp/gateway"
+	"github.com/chatmcp/chatmcp/internal/gwtest"
 	"github.com/chatmcp/chatmcp/ratls"
 )
 
@@ -310,23 +311,12 @@ func (h *harness) mint(subject string, tools ...string) gateway.MintResponse {
 	return m
 }
 
-type bearerRT struct {
-	token string
-	base  http.RoundTripper
-}
-
-func (b *bearerRT) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.base.RoundTrip(r)
-}
-
 // connect opens an MCP client session through the gateway with token, on
 // the session protocol (2025-11-25: most tests here are about sessions,
 // elicitation and logging/setLevel). protocol_test.go runs the guarantees
 // with a 2026-07-28 client too (connectVersion).
 func (h *harness) connect(token string, copts *mcp.ClientOptions) (*mcp.ClientSession, error) {
-	hc := &http.Client{Transport: &bearerRT{token: token, base: h.client.Transport}}
+	hc := gwtest.Client(token, h.client.Transport)
 	c := mcp.NewClient(&mcp.Implementation{Name: "test-client"}, copts)
 	return c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: h.url + "/mcp", HTTPClient: hc, MaxRetries: -1, DisableStandaloneSSE: true},
 		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})

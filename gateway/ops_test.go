@@ -21,6 +21,7 @@ import (
 
 	"github.com/chatmcp/chatmcp/gateway"
 	"github.com/chatmcp/chatmcp/gateway/daemon"
+	"github.com/chatmcp/chatmcp/internal/gwtest"
 	"github.com/chatmcp/chatmcp/internal/ops/opstest"
 )
 
@@ -132,7 +133,7 @@ func TestRunMetrics(t *testing.T) {
 	}
 	mc := mcp.NewClient(&mcp.Implementation{Name: "ops-test"}, nil)
 	cs, err := mc.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: base + gateway.PathMCP,
-		HTTPClient: &http.Client{Transport: &bearerRT{token: minted.Token, base: hc.Transport}}, MaxRetries: -1, DisableStandaloneSSE: true}, nil)
+		HTTPClient: gwtest.Client(minted.Token, hc.Transport), MaxRetries: -1, DisableStandaloneSSE: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

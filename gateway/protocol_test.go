@@ -20,6 +20,7 @@ import (
 	"github.com/chatmcp/chatmcp/audit"
 	"github.com/chatmcp/chatmcp/gateway/credential"
 	"github.com/chatmcp/chatmcp/gwclient"
+	"github.com/chatmcp/chatmcp/internal/gwtest"
 	"github.com/chatmcp/chatmcp/mcpbridge"
 )
 
@@ -28,7 +29,7 @@ import (
 // per-request _meta, no Mcp-Session-Id), older ones initialize a session.
 func (h *harness) connectVersion(t *testing.T, token, version string, copts *mcp.ClientOptions) (*mcp.ClientSession, error) {
 	t.Helper()
-	hc := &http.Client{Transport: &bearerRT{token: token, base: h.client.Transport}}
+	hc := gwtest.Client(token, h.client.Transport)
 	c := mcp.NewClient(&mcp.Implementation{Name: "test-client-" + version}, copts)
 	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: h.url + "/mcp", HTTPClient: hc, MaxRetries: -1, DisableStandaloneSSE: true},
 		&mcp.ClientSessionOptions{ProtocolVersion: version})

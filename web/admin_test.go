@@ -19,19 +19,9 @@ import (
 
 	"github.com/chatmcp/chatmcp/devstack"
 	"github.com/chatmcp/chatmcp/gwclient"
+	"github.com/chatmcp/chatmcp/internal/gwtest"
 	"github.com/chatmcp/chatmcp/web"
 )
-
-type bearer struct {
-	token string
-	base  http.RoundTripper
-}
-
-func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.base.RoundTrip(r)
-}
 
 // TestAdminAndAttestation runs the admin pages and the attestation viewer
 // against a real development stack: a destructive call waits, shows on
@@ -70,7 +60,7 @@ func TestAdminAndAttestation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := &http.Client{Transport: &bearer{token: m.Token, base: st.Admin.HTTP.Transport}}
+	hc := gwtest.Client(m.Token, st.Admin.HTTP.Transport)
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "web-test"}, nil).Connect(ctx,
 		&mcp.StreamableClientTransport{Endpoint: st.GatewayURL + "/mcp", HTTPClient: hc, MaxRetries: -1, DisableStandaloneSSE: true}, nil)
 	if err != nil {

@@ -3,7 +3,6 @@ package web_test
 import (
 	"context"
 	"crypto/rand"
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/chatmcp/chatmcp/chat"
 	"github.com/chatmcp/chatmcp/devstack"
 	"github.com/chatmcp/chatmcp/gwclient"
+	"github.com/chatmcp/chatmcp/internal/gwtest"
 	"github.com/chatmcp/chatmcp/internal/tinyllm"
 	"github.com/chatmcp/chatmcp/wallet"
 	"github.com/chatmcp/chatmcp/web"
@@ -135,7 +135,7 @@ func TestBrowserAssistant(t *testing.T) {
 
 // connectMCP opens an MCP session at the stack's gateway with token.
 func connectMCP(ctx context.Context, st *devstack.Stack, token string) (*mcp.ClientSession, error) {
-	hc := &http.Client{Transport: &bearer{token: token, base: st.Admin.HTTP.Transport}}
+	hc := gwtest.Client(token, st.Admin.HTTP.Transport)
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "web-test"}, nil).Connect(ctx,
 		&mcp.StreamableClientTransport{Endpoint: st.GatewayURL + "/mcp", HTTPClient: hc, MaxRetries: -1, DisableStandaloneSSE: true}, nil)
 	if err == nil {

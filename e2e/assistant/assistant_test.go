@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,6 +21,7 @@ import (
 	"github.com/chatmcp/chatmcp/cmd/chatmcp/cli"
 	"github.com/chatmcp/chatmcp/devstack"
 	"github.com/chatmcp/chatmcp/gwclient"
+	"github.com/chatmcp/chatmcp/internal/gwtest"
 	"github.com/chatmcp/chatmcp/internal/tinyllm"
 	"github.com/chatmcp/chatmcp/wallet"
 )
@@ -196,20 +196,9 @@ func count(entries []map[string]any, f func(map[string]any) bool) int {
 
 // connect opens an MCP session at the gateway with token (RA-TLS pinned).
 func (s *stack) connect(token string) (*mcp.ClientSession, error) {
-	hc := &http.Client{Transport: &bearerRT{token: token, base: s.st.Admin.HTTP.Transport}}
+	hc := gwtest.Client(token, s.st.Admin.HTTP.Transport)
 	return mcp.NewClient(&mcp.Implementation{Name: "e2e"}, nil).Connect(context.Background(),
 		&mcp.StreamableClientTransport{Endpoint: s.st.GatewayURL + "/mcp", HTTPClient: hc, MaxRetries: -1, DisableStandaloneSSE: true}, nil)
-}
-
-type bearerRT struct {
-	token string
-	base  http.RoundTripper
-}
-
-func (b *bearerRT) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.base.RoundTrip(r)
 }
 
 // TestAssistant walks issue 11 item 7 through the CLI, each step an attack

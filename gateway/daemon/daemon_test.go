@@ -21,18 +21,8 @@ import (
 
 	"github.com/chatmcp/chatmcp/gateway"
 	"github.com/chatmcp/chatmcp/gateway/daemon"
+	"github.com/chatmcp/chatmcp/internal/gwtest"
 )
-
-type bearer struct {
-	token string
-	base  http.RoundTripper
-}
-
-func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.base.RoundTrip(r)
-}
 
 // The process's shutdown (what SIGTERM does: Run's context ends) with a
 // call hung upstream returns within gateway.ShutdownTimeout, and the
@@ -86,7 +76,7 @@ func TestRunStopsWithinBound(t *testing.T) {
 	resp.Body.Close()
 
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "c"}, nil).Connect(context.Background(),
-		&mcp.StreamableClientTransport{Endpoint: base + "/mcp", HTTPClient: &http.Client{Transport: &bearer{m.Token, tr}}, MaxRetries: -1}, nil)
+		&mcp.StreamableClientTransport{Endpoint: base + "/mcp", HTTPClient: gwtest.Client(m.Token, tr), MaxRetries: -1}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
