@@ -107,6 +107,22 @@ func TestBrowserAssistant(t *testing.T) {
 		t.Fatalf("approving failed: %s", evalJS[string](t, a, `document.getElementById('error').textContent`))
 	}
 
+	// A second write, denied from the page: the upstream never receives
+	// it (the notebook lists the same notes) and the assistant reports
+	// the call as failed.
+	before := listNotes(t, ctx, st, m.Token)
+	do(t, a, "alice asks for a second write", chromedp.SendKeys(chromedp.ID("text"), "@assistant write a note called secret saying nothing"),
+		chromedp.Click(chromedp.ID("send")), chromedp.WaitVisible(chromedp.ID("messages")))
+	waitJSLong(t, a, "the second approval request", `!!document.querySelector('.approval button.deny')`)
+	do(t, a, "alice denies from the page", chromedp.Click(chromedp.CSS(".approval button.deny")))
+	waitJSLong(t, a, "the assistant's reply naming the failed write", `!!document.getElementById('error') || `+hasTextContaining(".tools", "notes_write_note (error)"))
+	if n := evalJS[float64](t, a, `document.querySelectorAll('#error').length`); n != 0 {
+		t.Fatalf("denying failed: %s", evalJS[string](t, a, `document.getElementById('error').textContent`))
+	}
+	if after := listNotes(t, ctx, st, m.Token); after != before {
+		t.Fatalf("the denied write reached the upstream: notes were %q, now %q", before, after)
+	}
+
 	do(t, a, "alice removes the assistant", chromedp.Click(chromedp.ID("remove-agent")))
 	waitJSLong(t, a, "the assistant is gone", `!!document.getElementById('error') || (!document.querySelector('.agent') && document.querySelectorAll('#members li').length === 2)`)
 	if n := evalJS[float64](t, a, `document.querySelectorAll('#error').length`); n != 0 {
@@ -142,6 +158,30 @@ func connectMCP(ctx context.Context, st *devstack.Stack, token string) (*mcp.Cli
 		cs.Close()
 	}
 	return cs, err
+}
+
+// listNotes returns what the stack's notes upstream lists, through the
+// gateway with token.
+func listNotes(t *testing.T, ctx context.Context, st *devstack.Stack, token string) string {
+	t.Helper()
+	hc := gwtest.Client(token, st.Admin.HTTP.Transport)
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "web-test"}, nil).Connect(ctx,
+		&mcp.StreamableClientTransport{Endpoint: st.GatewayURL + "/mcp", HTTPClient: hc, MaxRetries: -1, DisableStandaloneSSE: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "notes_list_notes", Arguments: map[string]any{}})
+	if err != nil || res.IsError {
+		t.Fatalf("listing notes: %v %+v", err, res)
+	}
+	var out string
+	for _, c := range res.Content {
+		if tc, ok := c.(*mcp.TextContent); ok {
+			out += tc.Text
+		}
+	}
+	return out
 }
 
 func jsString(s string) string {
