@@ -158,7 +158,7 @@ func (a *Agent) callTool(ctx context.Context, c *conv, s *ToolSession, offered m
 		rec.Outcome = OutcomeRefused
 		return "error: the arguments must be one JSON object", rec
 	}
-	res, err := s.Call(ctx, tc.Function.Name, raw, func(h HeldCall) {
+	res, err := a.callPaying(ctx, c, s, tc.Function.Name, raw, &rec, func(h HeldCall) {
 		rec.ApprovalID = h.ID
 		// The complete canonical arguments, not the gateway's redacted
 		// text: the approver's client checks that they hash to argsSum and

@@ -49,6 +49,9 @@ type Options struct {
 	// on loopback, behind an X-Api-Key header holding the KBS secret
 	// NotesSecret.
 	Upstreams string
+	// GatewayConfig is appended to the gateway config: more top-level keys
+	// in YAML (e.g. "facilitator:" for paid tools). If empty, none.
+	GatewayConfig string
 	// Secrets are put into the KBS before the gateway starts, each under a
 	// policy that releases it only to this process's simulated measurement.
 	Secrets map[string][]byte
@@ -208,6 +211,7 @@ func Start(ctx context.Context, o *Options) (_ *Stack, err error) {
 	if o.ApprovalTimeout > 0 {
 		cfgYAML += fmt.Sprintf("approval_timeout: %s\n", o.ApprovalTimeout)
 	}
+	cfgYAML += o.GatewayConfig
 	cfg, err := gateway.ParseConfig([]byte(cfgYAML))
 	if err != nil {
 		ln.Close()

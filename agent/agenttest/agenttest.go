@@ -55,8 +55,18 @@ type Options struct {
 	SystemPrompt string
 	// Limits; zero fields take the agent's defaults.
 	Limits agentapi.Limits
+	// Pay, if set, is written as the pay block (docs/agent.md).
+	Pay *Pay
 	// TurnTimeout, ApprovalWait and RefreshEvery are passed to the daemon.
 	TurnTimeout, ApprovalWait, RefreshEvery time.Duration
+}
+
+// Pay is the agent's pay block: the signer and its policy file, the KBS
+// secret holding the signer token, the RPC URL, the network and limits.
+type Pay struct {
+	Signer, Policy, TokenSecret, RPC, Network string
+	MaxPerCall                                uint64
+	Assets                                    []string
 }
 
 // Agent is a running agent.
@@ -144,6 +154,10 @@ func WriteConfig(t testing.TB, o *Options) (file, data string) {
 	}
 	if o.SystemPrompt != "" {
 		cfg["system_prompt"] = o.SystemPrompt
+	}
+	if p := o.Pay; p != nil {
+		cfg["pay"] = map[string]any{"signer": p.Signer, "policy": p.Policy, "token": map[string]string{"secret": p.TokenSecret},
+			"rpc": p.RPC, "network": p.Network, "max_per_call": p.MaxPerCall, "assets": p.Assets}
 	}
 	b, err := yaml.Marshal(cfg)
 	if err != nil {

@@ -46,7 +46,7 @@ func Rules() []Rule {
 		{Root: "cmd/chatmcp-agent", Forbidden: []string{"kbs", "gateway", "relay", "store", "audit", "devstack", "examples"},
 			Why: "the agent enclave image links clients only (chat, an MCP client, kbsclient, ratls): no KBS, gateway or relay server, no storage"},
 		{Root: "cmd/chatmcp-agent", Forbidden: []string{"gwclient", "mcpbridge", "cmd/chatmcp/cli", "web", "signer", "facilitator"},
-			Why: "the agent links no admin client, desktop bridge, CLI, web app or payment signer"},
+			Why: "the agent links no admin client, desktop bridge, CLI, web app or payment signer (it pays through signerclient and x402pay, clients of the signer)"},
 		{Root: "agentapi", Forbidden: []string{"chat", "agent", "kbs", "gateway", "relay", "store"},
 			Why: "the agent protocol is shared by the agent, members' clients and the gateway: it links none of them"},
 		{Root: "cmd/chatmcp-signer", Forbidden: []string{"gateway", "gatewayapi", "relay", "relayapi", "chat", "agent", "web", "devstack", "examples"},
