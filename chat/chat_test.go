@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,29 +14,15 @@ import (
 	"github.com/chatmcp/chatmcp/chat"
 	"github.com/chatmcp/chatmcp/internal/keyfile"
 	"github.com/chatmcp/chatmcp/relay"
+	"github.com/chatmcp/chatmcp/relay/relaytest"
 	"github.com/chatmcp/chatmcp/relayapi"
-	"github.com/chatmcp/chatmcp/store"
 	"github.com/chatmcp/chatmcp/wallet"
 )
 
 // startRelay serves a real relay on SQLite over loopback HTTP, with a low
 // stamp difficulty so first contacts mint quickly.
 func startRelay(t *testing.T) string {
-	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "relay.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	ts := httptest.NewUnstartedServer(nil)
-	srv, err := relay.New(context.Background(), db, &relay.Options{Domain: ts.Listener.Addr().String(), DefaultDifficulty: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts.Config.Handler = srv
-	ts.Start()
-	t.Cleanup(ts.Close)
-	return ts.URL
+	return relaytest.Start(t, nil, relay.Options{DefaultDifficulty: relaytest.Difficulty}).URL
 }
 
 func newWallet(t *testing.T) *wallet.Keypair {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/chatmcp/chatmcp/envelope"
 	"github.com/chatmcp/chatmcp/relay"
+	"github.com/chatmcp/chatmcp/relay/relaytest"
 	"github.com/chatmcp/chatmcp/relayapi"
 	"github.com/chatmcp/chatmcp/stamp"
 	"github.com/chatmcp/chatmcp/store"
@@ -85,7 +86,7 @@ func token(t *testing.T, url, domain string, w *wallet.Keypair, d *envelope.Devi
 
 func TestSignInRejects(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		r := startRelay(t, db, relay.Options{DefaultDifficulty: testBits})
+		r := relaytest.Start(t, db, relay.Options{DefaultDifficulty: testBits})
 		domain := strings.TrimPrefix(r.URL, "http://")
 		w, _ := wallet.Generate(rand.Reader)
 		other, _ := wallet.Generate(rand.Reader)
@@ -143,7 +144,7 @@ func TestSignInRejects(t *testing.T) {
 func TestSendRejects(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		r := startRelay(t, db, relay.Options{DefaultDifficulty: testBits})
+		r := relaytest.Start(t, db, relay.Options{DefaultDifficulty: testBits})
 		domain := strings.TrimPrefix(r.URL, "http://")
 		aw, _ := wallet.Generate(rand.Reader)
 		bw, _ := wallet.Generate(rand.Reader)

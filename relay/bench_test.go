@@ -8,6 +8,7 @@ import (
 
 	"github.com/chatmcp/chatmcp/envelope"
 	"github.com/chatmcp/chatmcp/relay"
+	"github.com/chatmcp/chatmcp/relay/relaytest"
 	"github.com/chatmcp/chatmcp/store"
 	"github.com/chatmcp/chatmcp/store/storetest"
 	"github.com/chatmcp/chatmcp/wallet"
@@ -27,7 +28,7 @@ func BenchmarkSend(b *testing.B) {
 				db = storetest.Postgres(b)
 			}
 			ctx := context.Background()
-			r := startRelay(b, db, relay.Options{DefaultDifficulty: testBits})
+			r := relaytest.Start(b, db, relay.Options{DefaultDifficulty: testBits})
 			alice, bob := newPerson(b), newPerson(b)
 			ac, bc := alice.client(b, r.URL), bob.client(b, r.URL)
 			if err := bc.Login(ctx); err != nil {

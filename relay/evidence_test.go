@@ -9,6 +9,7 @@ import (
 
 	"github.com/chatmcp/chatmcp/envelope"
 	"github.com/chatmcp/chatmcp/relay"
+	"github.com/chatmcp/chatmcp/relay/relaytest"
 	"github.com/chatmcp/chatmcp/relayapi"
 	"github.com/chatmcp/chatmcp/store"
 	"github.com/chatmcp/chatmcp/store/storetest"
@@ -25,7 +26,7 @@ import (
 // What the evidence says is the members' clients' to verify (chat, agentapi).
 func TestDeviceEvidence(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		r := startRelay(t, db, relay.Options{DefaultDifficulty: testBits})
+		r := relaytest.Start(t, db, relay.Options{DefaultDifficulty: testBits})
 		domain := strings.TrimPrefix(r.URL, "http://")
 		w, _ := wallet.Generate(rand.Reader)
 		d, _ := envelope.NewDevice(rand.Reader, w, time.Now())

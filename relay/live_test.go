@@ -10,6 +10,7 @@ import (
 	"github.com/chatmcp/chatmcp/chat"
 	"github.com/chatmcp/chatmcp/envelope"
 	"github.com/chatmcp/chatmcp/relay"
+	"github.com/chatmcp/chatmcp/relay/relaytest"
 	"github.com/chatmcp/chatmcp/stamp"
 	"github.com/chatmcp/chatmcp/store"
 	"github.com/chatmcp/chatmcp/store/storetest"
@@ -52,7 +53,7 @@ func TestWatchLive(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		r := startRelay(t, db, relay.Options{DefaultDifficulty: testBits})
+		r := relaytest.Start(t, db, relay.Options{DefaultDifficulty: testBits})
 		alice, bob := newPerson(t), newPerson(t)
 		ac, bc := alice.client(t, r.URL), bob.client(t, r.URL)
 		if err := bc.Login(ctx); err != nil {
@@ -85,8 +86,8 @@ func TestReplicasLive(t *testing.T) {
 	}
 	// Poll only every hour: a delivery within seconds proves the
 	// notification, not the poll, woke the watcher.
-	r1 := startRelay(t, open(), relay.Options{DefaultDifficulty: testBits, PollInterval: time.Hour})
-	r2 := startRelay(t, open(), relay.Options{DefaultDifficulty: testBits, PollInterval: time.Hour})
+	r1 := relaytest.Start(t, open(), relay.Options{DefaultDifficulty: testBits, PollInterval: time.Hour})
+	r2 := relaytest.Start(t, open(), relay.Options{DefaultDifficulty: testBits, PollInterval: time.Hour})
 	alice, bob := newPerson(t), newPerson(t)
 	ac, bc := alice.client(t, r1.URL), bob.client(t, r2.URL)
 	if err := bc.Login(ctx); err != nil {
@@ -119,7 +120,7 @@ func TestReplicasLive(t *testing.T) {
 func TestRevokedDevice(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		r := startRelay(t, db, relay.Options{DefaultDifficulty: testBits})
+		r := relaytest.Start(t, db, relay.Options{DefaultDifficulty: testBits})
 		alice, bob := newPerson(t), newPerson(t)
 		laptop := alice.client(t, r.URL)
 		phoneHome := &person{w: alice.w, home: t.TempDir()}
@@ -170,7 +171,7 @@ func TestRevokedDevice(t *testing.T) {
 func TestDefaultDifficulty(t *testing.T) {
 	db := storetest.SQLite(t)
 	ctx := context.Background()
-	r := startRelay(t, db, relay.Options{}) // zero: the relay's default
+	r := relaytest.Start(t, db, relay.Options{}) // zero: the relay's default
 	alice, bob := newPerson(t), newPerson(t)
 	ac, bc := alice.client(t, r.URL), bob.client(t, r.URL)
 	if err := bc.Login(ctx); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/chatmcp/chatmcp/facilitator"
 	"github.com/chatmcp/chatmcp/internal/svmtest"
 	"github.com/chatmcp/chatmcp/relay"
+	"github.com/chatmcp/chatmcp/relay/relaytest"
 	"github.com/chatmcp/chatmcp/relayapi"
 	"github.com/chatmcp/chatmcp/stamp"
 	"github.com/chatmcp/chatmcp/store/storetest"
@@ -28,7 +29,7 @@ import (
 // price, and alice who holds 1 test USDC and pays from her chat wallet.
 type payWorld struct {
 	svm        *svmtest.SVM
-	relay      *testRelay
+	relay      *relaytest.Relay
 	mint       solana.PublicKey
 	alice, bob *person
 	aliceATA   solana.PublicKey
@@ -63,7 +64,7 @@ func newPayWorld(t *testing.T) *payWorld {
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
 	w.feePayer = svmtest.PublicKey(fp).String()
-	w.relay = startRelay(t, storetest.SQLite(t), relay.Options{DefaultDifficulty: 30, Payments: &stamp.Payment{
+	w.relay = relaytest.Start(t, storetest.SQLite(t), relay.Options{DefaultDifficulty: 30, Payments: &stamp.Payment{
 		Facilitator: &x402.FacilitatorClient{URL: "http://" + ln.Addr().String()},
 		FeePayer:    svmtest.PublicKey(fp).String(), Network: x402.SolanaLocal, Assets: []string{mint.String()}, MinAmount: 1000}})
 	return w
@@ -231,7 +232,7 @@ func TestPaidStampRefusals(t *testing.T) {
 		t.Errorf("alice holds %d after one accepted payment, want 950000", a)
 	}
 	// A relay without a facilitator refuses prices.
-	plain := startRelay(t, storetest.SQLite(t), relay.Options{})
+	plain := relaytest.Start(t, storetest.SQLite(t), relay.Options{})
 	c, err := chat.New(&chat.Options{Relay: plain.URL, Wallet: w.bob.w, Home: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/chatmcp/chatmcp/chat"
 	"github.com/chatmcp/chatmcp/envelope"
 	"github.com/chatmcp/chatmcp/relay"
+	"github.com/chatmcp/chatmcp/relay/relaytest"
 	"github.com/chatmcp/chatmcp/relayapi"
 	"github.com/chatmcp/chatmcp/store"
 	"github.com/chatmcp/chatmcp/store/storetest"
@@ -27,31 +27,6 @@ import (
 // testBits is the proof-of-work difficulty of test relays: cheap, but
 // stamps are still minted and checked.
 const testBits = 8
-
-type testRelay struct {
-	URL string
-	Srv *relay.Server
-}
-
-// startRelay serves a relay over db on a loopback listener.
-func startRelay(t testing.TB, db *store.DB, opts relay.Options) *testRelay {
-	t.Helper()
-	ts := httptest.NewUnstartedServer(nil)
-	opts.Domain = ts.Listener.Addr().String()
-	srv, err := relay.New(context.Background(), db, &opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts.Config.Handler = srv
-	ts.Start()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
-	done := make(chan struct{})
-	go func() { srv.Run(ctx, ready); close(done) }()
-	<-ready
-	t.Cleanup(func() { cancel(); <-done; ts.Close() })
-	return &testRelay{URL: ts.URL, Srv: srv}
-}
 
 type person struct {
 	w    *wallet.Keypair
@@ -105,7 +80,7 @@ func eq(a, b []string) bool {
 func TestMessaging(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		r := startRelay(t, db, relay.Options{DefaultDifficulty: testBits})
+		r := relaytest.Start(t, db, relay.Options{DefaultDifficulty: testBits})
 		alice, bob, carol := newPerson(t), newPerson(t), newPerson(t)
 		ac, bc, cc := alice.client(t, r.URL), bob.client(t, r.URL), carol.client(t, r.URL)
 		for _, c := range []*chat.Client{ac, bc, cc} {

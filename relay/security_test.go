@@ -17,6 +17,7 @@ import (
 	"github.com/chatmcp/chatmcp/chat"
 	"github.com/chatmcp/chatmcp/envelope"
 	"github.com/chatmcp/chatmcp/relay"
+	"github.com/chatmcp/chatmcp/relay/relaytest"
 	"github.com/chatmcp/chatmcp/relayapi"
 	"github.com/chatmcp/chatmcp/store"
 	"github.com/chatmcp/chatmcp/store/storetest"
@@ -65,7 +66,7 @@ func countRows(t *testing.T, db *store.DB, query string, args ...any) int {
 func TestDMSquattingRefused(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		r := startRelay(t, db, relay.Options{DefaultDifficulty: testBits})
+		r := relaytest.Start(t, db, relay.Options{DefaultDifficulty: testBits})
 		domain := strings.TrimPrefix(r.URL, "http://")
 		alice, bob, mallory := newPerson(t), newPerson(t), newPerson(t)
 		cs := loggedIn(t, r.URL, alice, bob, mallory)
@@ -143,7 +144,7 @@ func TestDMSquattingRefused(t *testing.T) {
 func TestFormerMemberSeesOpsOnlyUntilRemoval(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		r := startRelay(t, db, relay.Options{DefaultDifficulty: testBits})
+		r := relaytest.Start(t, db, relay.Options{DefaultDifficulty: testBits})
 		domain := strings.TrimPrefix(r.URL, "http://")
 		alice, bob, carol, dave := newPerson(t), newPerson(t), newPerson(t), newPerson(t)
 		cs := loggedIn(t, r.URL, alice, bob, carol, dave)
@@ -203,7 +204,7 @@ func TestFormerMemberSeesOpsOnlyUntilRemoval(t *testing.T) {
 func TestUnsolicitedGroupNeedsStampAndWaitsInRequests(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		r := startRelay(t, db, relay.Options{DefaultDifficulty: testBits})
+		r := relaytest.Start(t, db, relay.Options{DefaultDifficulty: testBits})
 		domain := strings.TrimPrefix(r.URL, "http://")
 		mallory, bob, carol := newPerson(t), newPerson(t), newPerson(t)
 		cs := loggedIn(t, r.URL, mallory, bob, carol)
@@ -293,7 +294,7 @@ func TestUnsolicitedGroupNeedsStampAndWaitsInRequests(t *testing.T) {
 func TestRevokedSenderDeviceRejected(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		r := startRelay(t, db, relay.Options{DefaultDifficulty: testBits})
+		r := relaytest.Start(t, db, relay.Options{DefaultDifficulty: testBits})
 		alice, bob := newPerson(t), newPerson(t)
 		cs := loggedIn(t, r.URL, alice, bob)
 		ac, bc := cs[0], cs[1]
@@ -360,7 +361,7 @@ func TestRevokedSenderDeviceRejected(t *testing.T) {
 func TestRevokedDeviceCannotChangeGroup(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		r := startRelay(t, db, relay.Options{DefaultDifficulty: testBits})
+		r := relaytest.Start(t, db, relay.Options{DefaultDifficulty: testBits})
 		alice, bob, mallory := newPerson(t), newPerson(t), newPerson(t)
 		cs := loggedIn(t, r.URL, alice, bob, mallory)
 		ac, bc := cs[0], cs[1]
@@ -406,7 +407,7 @@ func TestRevokedDeviceCannotChangeGroup(t *testing.T) {
 func TestClientErrorsCarryReasonCodes(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		r := startRelay(t, db, relay.Options{DefaultDifficulty: testBits})
+		r := relaytest.Start(t, db, relay.Options{DefaultDifficulty: testBits})
 		alice, bob := newPerson(t), newPerson(t)
 		cs := loggedIn(t, r.URL, alice, bob)
 		ac := cs[0]

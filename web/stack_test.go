@@ -7,14 +7,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/chatmcp/chatmcp/relay"
-	"github.com/chatmcp/chatmcp/store"
+	"github.com/chatmcp/chatmcp/relay/relaytest"
 	"github.com/chatmcp/chatmcp/wallet"
 	"github.com/chatmcp/chatmcp/web"
 )
@@ -22,21 +21,7 @@ import (
 // startRelay serves a real relay on SQLite over loopback, with a low stamp
 // difficulty so first contacts mint quickly.
 func startRelay(t testing.TB) string {
-	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "relay.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	ts := httptest.NewUnstartedServer(nil)
-	srv, err := relay.New(context.Background(), db, &relay.Options{Domain: ts.Listener.Addr().String(), DefaultDifficulty: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts.Config.Handler = srv
-	ts.Start()
-	t.Cleanup(ts.Close)
-	return ts.URL
+	return relaytest.Start(t, nil, relay.Options{DefaultDifficulty: relaytest.Difficulty}).URL
 }
 
 // startWeb serves a web app for relayURL on a loopback port and returns

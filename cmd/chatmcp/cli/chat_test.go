@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/chatmcp/chatmcp/chat"
 	"github.com/chatmcp/chatmcp/relay"
+	"github.com/chatmcp/chatmcp/relay/relaytest"
 	"github.com/chatmcp/chatmcp/store"
 )
 
@@ -43,21 +43,8 @@ func startTestRelay(t *testing.T) string {
 }
 
 func startTestRelayDB(t *testing.T) (string, *store.DB) {
-	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "relay.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	ts := httptest.NewUnstartedServer(nil)
-	srv, err := relay.New(context.Background(), db, &relay.Options{Domain: ts.Listener.Addr().String(), DefaultDifficulty: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts.Config.Handler = srv
-	ts.Start()
-	t.Cleanup(ts.Close)
-	return ts.URL, db
+	r := relaytest.Start(t, nil, relay.Options{DefaultDifficulty: relaytest.Difficulty})
+	return r.URL, r.DB
 }
 
 func TestChatCLI(t *testing.T) {
