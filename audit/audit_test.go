@@ -24,17 +24,25 @@ func fixedClock() func() time.Time {
 	return func() time.Time { t = t.Add(time.Second); return t }
 }
 
-// writeLog makes a closed log with n entries and returns its path.
-func writeLog(t testing.TB, n int, opts *Options) string {
+// openLog opens a new log at audit.jsonl in a fresh temporary directory
+// and returns it with its path.
+func openLog(t testing.TB, opts *Options) (*Log, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
-	if opts == nil {
-		opts = &Options{Signer: testKey(1), Now: fixedClock()}
-	}
 	l, err := Open(context.Background(), path, opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
+	return l, path
+}
+
+// writeLog makes a closed log with n entries and returns its path.
+func writeLog(t testing.TB, n int, opts *Options) string {
+	t.Helper()
+	if opts == nil {
+		opts = &Options{Signer: testKey(1), Now: fixedClock()}
+	}
+	l, path := openLog(t, opts)
 	for i := 0; i < n; i++ {
 		if err := l.Append(context.Background(), Entry{Type: "kbs.release", Actor: "test", Secret: "db", Version: i + 1, Decision: "granted"}); err != nil {
 			t.Fatalf("Append: %v", err)

@@ -16,12 +16,8 @@ import (
 // checks that every entry is in the log exactly once, the chain verifies,
 // and the log ends sealed.
 func TestConcurrentAppendsGroupCommit(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "audit.jsonl")
 	key := testKey(1)
-	l, err := Open(context.Background(), path, &Options{Signer: key})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, path := openLog(t, &Options{Signer: key})
 	const workers, each = 16, 20
 	var wg sync.WaitGroup
 	errs := make(chan error, workers*each)

@@ -18,12 +18,8 @@ import (
 // synced; many concurrent stages verify as one chain; a durable waited
 // after Close still succeeds (Close synced everything).
 func TestStage(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "audit.jsonl")
 	key := testKey(2)
-	l, err := Open(context.Background(), path, &Options{Signer: key})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, path := openLog(t, &Options{Signer: key})
 	durable, err := l.Stage(context.Background(), Entry{Type: "test", Reason: "first"})
 	if err != nil {
 		t.Fatal(err)
@@ -113,13 +109,9 @@ func TestStageRejectsReserved(t *testing.T) {
 // commit), is written on its own after DeferDelay when no Stage comes, and
 // Close writes what is still queued; the log verifies and ends sealed.
 func TestDefer(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "audit.jsonl")
 	key := testKey(4)
 	obs := &countObserver{}
-	l, err := Open(context.Background(), path, &Options{Signer: key, Observer: obs, DeferDelay: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, path := openLog(t, &Options{Signer: key, Observer: obs, DeferDelay: time.Hour})
 	if err := l.Defer(Entry{Type: "test", Reason: "outcome-1"}); err != nil {
 		t.Fatal(err)
 	}
