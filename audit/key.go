@@ -31,3 +31,12 @@ func LoadOrCreateKey(path string) (ed25519.PrivateKey, error) {
 	}
 	return ed25519.NewKeyFromSeed(seed), nil
 }
+
+// WritePublicKey writes the public half of key, hex and a newline, to path
+// (mode 0644, atomically), where verifiers of the audit log read it.
+func WritePublicKey(path string, key ed25519.PrivateKey) error {
+	if err := keyfile.WriteAtomic(path, []byte(hex.EncodeToString(key.Public().(ed25519.PublicKey))+"\n"), 0o644); err != nil {
+		return fmt.Errorf("writing audit public key: %w", err)
+	}
+	return nil
+}

@@ -52,6 +52,15 @@ type DB struct {
 	DSN string
 }
 
+// OpenIn opens dsn or, when dsn is empty, the SQLite file name in the data
+// directory dir: the --db or --data choice every daemon offers.
+func OpenIn(ctx context.Context, dsn, dir, name string) (*DB, error) {
+	if dsn == "" {
+		dsn = filepath.Join(dir, name)
+	}
+	return Open(ctx, dsn)
+}
+
 // Open opens dsn: a postgres:// or postgresql:// URL opens PostgreSQL, and
 // anything else is a SQLite file path (created with its directory if
 // missing). SQLite runs in WAL mode with synchronous=FULL, so a transaction

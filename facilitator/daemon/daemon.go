@@ -130,11 +130,7 @@ func Run(ctx context.Context, o *Options) error {
 		return err
 	}
 	defer ln.Close()
-	src := o.DB
-	if src == "" {
-		src = filepath.Join(o.Data, "facilitator.db")
-	}
-	db, err := store.Open(ctx, src)
+	db, err := store.OpenIn(ctx, o.DB, o.Data, "facilitator.db")
 	if err != nil {
 		return err
 	}

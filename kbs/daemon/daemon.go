@@ -6,7 +6,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
@@ -125,14 +124,10 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	if err := keyfile.WriteAtomic(filepath.Join(o.Data, FileAuditPub), []byte(hex.EncodeToString(akey.Public().(ed25519.PublicKey))+"\n"), 0o644); err != nil {
-		return fmt.Errorf("writing audit public key: %w", err)
+	if err := audit.WritePublicKey(filepath.Join(o.Data, FileAuditPub), akey); err != nil {
+		return err
 	}
-	dsn := o.DB
-	if dsn == "" {
-		dsn = filepath.Join(o.Data, FileDB)
-	}
-	db, err := store.Open(ctx, dsn)
+	db, err := store.OpenIn(ctx, o.DB, o.Data, FileDB)
 	if err != nil {
 		return err
 	}

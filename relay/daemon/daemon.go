@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -94,11 +93,7 @@ func Run(ctx context.Context, o *Options) error {
 	if domain == "" {
 		domain = ln.Addr().String()
 	}
-	src := o.DB
-	if src == "" {
-		src = filepath.Join(o.Data, "relay.db")
-	}
-	db, err := store.Open(ctx, src)
+	db, err := store.OpenIn(ctx, o.DB, o.Data, "relay.db")
 	if err != nil {
 		return err
 	}

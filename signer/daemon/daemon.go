@@ -7,7 +7,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
@@ -172,14 +171,10 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	if err := keyfile.WriteAtomic(filepath.Join(cfg.Data, FileAuditPub), []byte(hex.EncodeToString(akey.Public().(ed25519.PublicKey))+"\n"), 0o644); err != nil {
-		return fmt.Errorf("writing audit public key: %w", err)
+	if err := audit.WritePublicKey(filepath.Join(cfg.Data, FileAuditPub), akey); err != nil {
+		return err
 	}
-	dsn := cfg.DB
-	if dsn == "" {
-		dsn = filepath.Join(cfg.Data, FileDB)
-	}
-	db, err := store.Open(ctx, dsn)
+	db, err := store.OpenIn(ctx, cfg.DB, cfg.Data, FileDB)
 	if err != nil {
 		return err
 	}
