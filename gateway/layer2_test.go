@@ -57,6 +57,24 @@ func (h *harness) credentialKey(t *testing.T) []byte {
 	return pub.PublicKey
 }
 
+// upstreamSawOnly fails the test unless the upstream received an
+// X-User-Token header and every one it received was want (alice's
+// credential: never another person's, never none).
+func (h *harness) upstreamSawOnly(t *testing.T, want string) {
+	t.Helper()
+	h.up.mu.Lock()
+	seen := append([]string(nil), h.up.userTok...)
+	h.up.mu.Unlock()
+	if len(seen) == 0 {
+		t.Fatal("upstream never saw alice's credential")
+	}
+	for _, v := range seen {
+		if v != want {
+			t.Fatalf("upstream saw X-User-Token %q", v)
+		}
+	}
+}
+
 func (h *harness) postCredentials(t *testing.T, token, session string, sealed *credential.Sealed) int {
 	t.Helper()
 	b, _ := json.Marshal(sealed)
@@ -116,17 +134,7 @@ func TestLayer2Credentials(t *testing.T) {
 	if err != nil || !res.IsError || !strings.Contains(callText(res), `credential "user-token" not provided`) {
 		t.Fatalf("bob's call without credentials: %v %q", err, callText(res))
 	}
-	h.up.mu.Lock()
-	seen := append([]string(nil), h.up.userTok...)
-	h.up.mu.Unlock()
-	if len(seen) == 0 {
-		t.Fatal("upstream never saw alice's credential")
-	}
-	for _, v := range seen {
-		if v != "alice-user-secret" {
-			t.Fatalf("upstream saw X-User-Token %q", v)
-		}
-	}
+	h.upstreamSawOnly(t, "alice-user-secret")
 	// The session ends: its credentials are dropped, so a new session of
 	// the same token must send them again.
 	as.Close()
