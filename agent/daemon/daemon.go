@@ -25,6 +25,7 @@ import (
 	"github.com/chatmcp/chatmcp/attest/sim"
 	"github.com/chatmcp/chatmcp/attest/verifiers"
 	"github.com/chatmcp/chatmcp/chat"
+	"github.com/chatmcp/chatmcp/internal/daemon"
 	"github.com/chatmcp/chatmcp/internal/ops"
 	"github.com/chatmcp/chatmcp/kbsclient"
 	"github.com/chatmcp/chatmcp/ratls"
@@ -64,14 +65,7 @@ type Options struct {
 
 // Run starts the agent and serves until ctx is done.
 func Run(ctx context.Context, o *Options) error {
-	stderr := o.Stderr
-	if stderr == nil {
-		stderr = os.Stderr
-	}
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(stderr, nil))
-	}
+	stderr, log := daemon.Output(o.Stderr, o.Logger)
 	o.Readiness.Declare("relay")
 	if o.Config == "" {
 		return errors.New("--config FILE is required")

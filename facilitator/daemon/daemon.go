@@ -81,14 +81,7 @@ const TokenFile = "facilitator.token"
 
 // Run serves the facilitator until ctx is done.
 func Run(ctx context.Context, o *Options) error {
-	stderr := o.Stderr
-	if stderr == nil {
-		stderr = os.Stderr
-	}
-	logger := o.Logger
-	if logger == nil {
-		logger = slog.New(slog.NewTextHandler(stderr, nil))
-	}
+	stderr, logger := daemon.Output(o.Stderr, o.Logger)
 	o.Readiness.Declare("store")
 	switch {
 	case o.Data == "":

@@ -16,6 +16,7 @@ import (
 	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/attest/sim"
 	"github.com/chatmcp/chatmcp/gateway"
+	"github.com/chatmcp/chatmcp/internal/daemon"
 	"github.com/chatmcp/chatmcp/internal/ops"
 )
 
@@ -75,14 +76,7 @@ func Run(ctx context.Context, o *Options) error {
 	if o.Config == nil {
 		return errors.New("usage: chatmcp-gateway --config FILE [--dev]")
 	}
-	stderr := o.Stderr
-	if stderr == nil {
-		stderr = os.Stderr
-	}
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(stderr, nil))
-	}
+	stderr, log := daemon.Output(o.Stderr, o.Logger)
 	getenv := o.Getenv
 	if getenv == nil {
 		getenv = os.Getenv

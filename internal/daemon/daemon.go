@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/chatmcp/chatmcp/internal/ops"
@@ -105,4 +106,17 @@ func Serve(ctx context.Context, hs *http.Server, ln net.Listener, dev bool, cert
 		return err
 	}
 	return nil
+}
+
+// Output returns the zero-value defaults of a daemon's Options.Stderr and
+// Options.Logger: stderr, or os.Stderr when nil, and log, or a text logger
+// on that stderr when nil.
+func Output(stderr io.Writer, log *slog.Logger) (io.Writer, *slog.Logger) {
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+	return stderr, log
 }

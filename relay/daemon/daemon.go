@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -69,14 +68,7 @@ type Options struct {
 
 // Run serves the relay until ctx is done, then shuts down.
 func Run(ctx context.Context, o *Options) error {
-	stderr := o.Stderr
-	if stderr == nil {
-		stderr = os.Stderr
-	}
-	logger := o.Logger
-	if logger == nil {
-		logger = slog.New(slog.NewTextHandler(stderr, nil))
-	}
+	stderr, logger := daemon.Output(o.Stderr, o.Logger)
 	o.Readiness.Declare(relay.ReadinessChecks()...)
 	if o.DB == "" && o.Data == "" {
 		return errors.New("--data DIR (or --db DSN) is required")

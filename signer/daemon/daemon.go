@@ -28,6 +28,7 @@ import (
 	"github.com/chatmcp/chatmcp/attest/sim"
 	"github.com/chatmcp/chatmcp/audit"
 	"github.com/chatmcp/chatmcp/captoken"
+	"github.com/chatmcp/chatmcp/internal/daemon"
 	"github.com/chatmcp/chatmcp/internal/keyfile"
 	"github.com/chatmcp/chatmcp/internal/ops"
 	"github.com/chatmcp/chatmcp/ratls"
@@ -108,14 +109,7 @@ func Run(ctx context.Context, o *Options) error {
 		return errors.New("usage: chatmcp-signer --config FILE [--dev]")
 	}
 	cfg := o.Config
-	stderr := o.Stderr
-	if stderr == nil {
-		stderr = os.Stderr
-	}
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(stderr, nil))
-	}
+	stderr, log := daemon.Output(o.Stderr, o.Logger)
 	o.Readiness.Declare(ReadinessChecks()...)
 	a := o.Attester
 	var err error
