@@ -18,7 +18,6 @@ import (
 	"github.com/chatmcp/chatmcp/agent"
 	"github.com/chatmcp/chatmcp/agent/agenttest"
 	"github.com/chatmcp/chatmcp/agentapi"
-	"github.com/chatmcp/chatmcp/attest"
 	"github.com/chatmcp/chatmcp/attest/verifiers"
 	"github.com/chatmcp/chatmcp/captoken"
 	"github.com/chatmcp/chatmcp/chat"
@@ -28,8 +27,7 @@ import (
 	"github.com/chatmcp/chatmcp/internal/svmtest"
 	"github.com/chatmcp/chatmcp/kbsclient"
 	"github.com/chatmcp/chatmcp/ratls"
-	"github.com/chatmcp/chatmcp/signer"
-	signerdaemon "github.com/chatmcp/chatmcp/signer/daemon"
+	"github.com/chatmcp/chatmcp/signer/daemon/daemontest"
 	"github.com/chatmcp/chatmcp/signer/signertest"
 	"github.com/chatmcp/chatmcp/signerapi"
 	"github.com/chatmcp/chatmcp/signerclient"
@@ -103,19 +101,16 @@ func TestPaidTools(t *testing.T) {
 
 	// The signer, and its token for the agent: a budget, alice as the
 	// approver, the agent as the holder; a KBS secret like the wallet.
-	signerURL, signerData := startSigner(t, ctx, st.KBSURL, fmt.Sprintf(`programs: [TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA, ComputeBudget111111111111111111111111111111, MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr]
-  mints: [%s]
-  recipients: [%s]
-  max_per_tx: 1000000
-  max_compute_unit_price: 5000000
-  window: {period: 24h, max: 3000000}
-  approve_above: 500000`, mint, payTo))
+	sd := daemontest.Start(t, st.KBSURL, "pay-key", fmt.Sprintf(`programs: [TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA, ComputeBudget111111111111111111111111111111, MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr]
+mints: [%s]
+recipients: [%s]
+max_per_tx: 1000000
+max_compute_unit_price: 5000000
+window: {period: 24h, max: 3000000}
+approve_above: 500000`, mint, payTo))
+	signerURL := sd.URL
 	raTLS := &http.Client{Transport: &http.Transport{TLSClientConfig: ratls.ClientConfig(ratls.NewVerifier(verifiers.New(nil), policy, nil))}}
-	adminTok, err := os.ReadFile(filepath.Join(signerData, signerdaemon.FileAdminToken))
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := &signerclient.Admin{Client: signerclient.Client{BaseURL: signerURL, Token: strings.TrimSpace(string(adminTok)), HTTP: raTLS}}
+	admin := &signerclient.Admin{Client: signerclient.Client{BaseURL: signerURL, Token: sd.AdminToken(t), HTTP: raTLS}}
 	minted, err := admin.Mint(ctx, signerapi.MintRequest{Budget: fmt.Sprintf("%d/24h", budget), TTL: "1h", Subject: "assistant"})
 	if err != nil {
 		t.Fatal(err)
@@ -288,45 +283,3 @@ func (u *countingUpstream) server() *mcp.Server {
 	}
 	return srv
 }
-
-// startSigner runs chatmcp-signer (--dev: the INSECURE simulated TEE) with
-// its key from the KBS secret pay-key, and returns its URL and data
-// directory.
-func startSigner(t *testing.T, ctx context.Context, kbsURL, policy string) (string, string) {
-	t.Helper()
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "signer.yaml")
-	cfg := fmt.Sprintf("listen: 127.0.0.1:0\ndata: ./signer-data\nkbs: %s\nkey: {secret: pay-key}\napproval_timeout: 30s\npolicy:\n  %s\n", kbsURL, policy)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := signer.LoadConfig(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	ready := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	log := &agenttest.Buffer{}
-	go func() {
-		done <- signerdaemon.Run(rctx, &signerdaemon.Options{Config: c, Dev: true, Stderr: log, Deps: signerdaemon.Deps{
-			Ready: func(a net.Addr) { ready <- a },
-			NewSecretSource: func(url string, a attest.Attester) (signerdaemon.SecretSource, error) {
-				return &kbsclient.Client{BaseURL: url, Attester: a}, nil
-			}}})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("signer: %v", err)
-		}
-	})
-	select {
-	case a := <-ready:
-		return "https://" + a.String(), filepath.Join(dir, "signer-data")
-	case err := <-done:
-		t.Fatalf("signer: %v\n%s", err, log.Bytes())
-	}
-	return "", ""
-}
-
