@@ -27,7 +27,7 @@ func (s *Server) routeChat(w http.ResponseWriter, r *http.Request, sess *session
 	case p == "/" && m == http.MethodGet:
 		s.inbox(w, r, sess, u, "")
 	case p == "/events" && m == http.MethodGet:
-		s.events(w, r, u)
+		s.events(w, r, sess, u)
 	case p == "/requests" && m == http.MethodGet:
 		s.requests(w, r, sess, u, "")
 	case (p == "/requests/allow" || p == "/requests/deny") && m == http.MethodPost:
@@ -426,7 +426,7 @@ func (s *Server) changeMembers(w http.ResponseWriter, r *http.Request, sess *ses
 }
 
 // events streams the user's live updates as server-sent events.
-func (s *Server) events(w http.ResponseWriter, r *http.Request, u *user) {
+func (s *Server) events(w http.ResponseWriter, r *http.Request, sess *session, u *user) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
@@ -448,6 +448,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, u *user) {
 		case <-s.ctx.Done():
 			return
 		case <-ping.C:
+			// An open page is activity; a session past its lifetime
+			// ends its stream too.
+			if !s.touch(sess) {
+				return
+			}
 			fmt.Fprint(w, ": ping\n\n")
 			fl.Flush()
 		case ev := <-ch:

@@ -54,7 +54,7 @@ func FuzzAssistantMessages(f *testing.F) {
 	w, _ := wallet.ParseAddress("4vJ9JU1bJJE96FWSJKvHsmmFADCg4gpZQff4P3bkLKi")
 	for _, m := range []*agentapi.Message{
 		{Kind: agentapi.KindText, Text: "hello"},
-		{Kind: agentapi.KindApprovalRequest, ApprovalRequest: &agentapi.ApprovalRequest{ID: strings.Repeat("ab", 16), Gateway: "https://g", Tool: "t",
+		{Kind: agentapi.KindApprovalRequest, ApprovalRequest: &agentapi.ApprovalRequest{ID: strings.Repeat("ab", 16), Gateway: "https://g", Tool: "t", Arguments: "{}",
 			ArgumentsSHA256: sum, RequestedBy: w, Expires: time.Unix(1e9, 0)}},
 	} {
 		text, err := agentapi.Encode(m)

@@ -98,7 +98,7 @@ func (s *Server) session(r *http.Request) *session {
 	now := s.opts.Now()
 	for id, se := range s.sessions {
 		if subtle.ConstantTimeCompare([]byte(id), []byte(c.Value)) == 1 {
-			if !now.Before(se.seen.Add(sessionIdle)) || !now.Before(se.created.Add(sessionLifetime)) {
+			if s.expired(se, now) {
 				delete(s.sessions, id)
 				return nil
 			}
@@ -107,6 +107,26 @@ func (s *Server) session(r *http.Request) *session {
 		}
 	}
 	return nil
+}
+
+// touch marks se active now, unless it expired: then it is dropped and
+// touch reports false.
+func (s *Server) touch(se *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.opts.Now()
+	if _, ok := s.sessions[se.id]; !ok || s.expired(se, now) {
+		delete(s.sessions, se.id)
+		return false
+	}
+	se.seen = now
+	return true
+}
+
+// expired reports whether se is past its idle timeout or its lifetime at
+// now. s.mu is held.
+func (s *Server) expired(se *session, now time.Time) bool {
+	return !now.Before(se.seen.Add(sessionIdle)) || !now.Before(se.created.Add(sessionLifetime))
 }
 
 // handleLaunch redeems the one-time launch secret for a session cookie.
