@@ -2,71 +2,19 @@ package facilitator_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"fmt"
-	"net/http/httptest"
-	"path/filepath"
 	"testing"
 
-	"github.com/chatmcp/chatmcp/audit"
-	"github.com/chatmcp/chatmcp/captoken"
 	"github.com/chatmcp/chatmcp/facilitator"
 	"github.com/chatmcp/chatmcp/internal/svmtest"
-	"github.com/chatmcp/chatmcp/signer"
+	"github.com/chatmcp/chatmcp/signer/signertest"
 	"github.com/chatmcp/chatmcp/signerapi"
 	"github.com/chatmcp/chatmcp/signerclient"
 	"github.com/chatmcp/chatmcp/store/storetest"
-	"github.com/chatmcp/chatmcp/wallet"
 	"github.com/chatmcp/chatmcp/x402"
 	"github.com/chatmcp/chatmcp/x402pay"
 	"github.com/gagliardetto/solana-go"
 )
-
-// startSigner serves a real chatmcp-signer (package signer, over
-// loopback HTTP: its RA-TLS is the daemon's and tested there) holding key
-// under policy, and returns a client with a token of the given budget.
-func startSigner(t *testing.T, key ed25519.PrivateKey, policy, budget string) *signerclient.Client {
-	t.Helper()
-	ctx := context.Background()
-	kp, err := wallet.NewKeypair(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := signer.ParsePolicy([]byte(policy))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ledger, err := signer.OpenLedger(ctx, storetest.SQLite(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	akey, err := audit.LoadOrCreateKey(filepath.Join(dir, "audit.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	alog, err := audit.Open(ctx, filepath.Join(dir, "audit.jsonl"), &audit.Options{Signer: akey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { alog.Close() })
-	s, err := signer.New(&signer.Options{Key: kp, Policy: pol, Ledger: ledger, Audit: alog})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tk, err := captoken.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	const admin = "0123456789abcdef0123456789abcdef"
-	srv := httptest.NewServer(signer.Handler(&signer.ServerOptions{Signer: s, TokenKey: tk, Audience: "signer", AdminToken: admin}))
-	t.Cleanup(srv.Close)
-	m, err := (&signerclient.Admin{Client: signerclient.Client{BaseURL: srv.URL, Token: admin}}).Mint(ctx, signerapi.MintRequest{Budget: budget, Subject: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &signerclient.Client{BaseURL: srv.URL, Token: m.Token}
-}
 
 // TestThroughSigners: the payer's key and the facilitator's fee-payer key
 // each live in a chatmcp-signer. The payer's signer (a payment policy, a
@@ -88,8 +36,8 @@ window: {period: 24h, max: 3000000}
 max_compute_unit_price: 5000000
 %s`, w.mint, w.payTo, extra)
 	}
-	payerSigner := startSigner(t, w.payer, policy(""), "100000/24h")
-	feeSigner := startSigner(t, w.feePayer, policy("fee_payer_only: true\nmax_compute_unit_limit: 200000\n"), "")
+	payerSigner := signertest.Serve(t, w.payer, policy(""), "100000/24h")
+	feeSigner := signertest.Serve(t, w.feePayer, policy("fee_payer_only: true\nmax_compute_unit_limit: 200000\n"), "")
 	feeRemote, err := x402pay.NewRemote(ctx, feeSigner)
 	if err != nil {
 		t.Fatal(err)

@@ -2,11 +2,9 @@ package gateway_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,15 +12,12 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/chatmcp/chatmcp/audit"
-	"github.com/chatmcp/chatmcp/captoken"
 	"github.com/chatmcp/chatmcp/facilitator"
 	"github.com/chatmcp/chatmcp/internal/svmtest"
-	"github.com/chatmcp/chatmcp/signer"
+	"github.com/chatmcp/chatmcp/signer/signertest"
 	"github.com/chatmcp/chatmcp/signerapi"
 	"github.com/chatmcp/chatmcp/signerclient"
 	"github.com/chatmcp/chatmcp/store/storetest"
-	"github.com/chatmcp/chatmcp/wallet"
 	"github.com/chatmcp/chatmcp/x402"
 	"github.com/chatmcp/chatmcp/x402pay"
 )
@@ -141,51 +136,6 @@ facilitator:
 	}
 }
 
-// startSigner serves a real chatmcp-signer (package signer, over loopback
-// HTTP) holding key under policy, with a token of the given budget.
-func startSigner(t *testing.T, key ed25519.PrivateKey, policy, budget string) *signerclient.Client {
-	t.Helper()
-	ctx := context.Background()
-	kp, err := wallet.NewKeypair(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := signer.ParsePolicy([]byte(policy))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ledger, err := signer.OpenLedger(ctx, storetest.SQLite(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	akey, err := audit.LoadOrCreateKey(filepath.Join(dir, "audit.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	alog, err := audit.Open(ctx, filepath.Join(dir, "audit.jsonl"), &audit.Options{Signer: akey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { alog.Close() })
-	s, err := signer.New(&signer.Options{Key: kp, Policy: pol, Ledger: ledger, Audit: alog})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tk, err := captoken.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	const admin = "0123456789abcdef0123456789abcdef"
-	srv := httptest.NewServer(signer.Handler(&signer.ServerOptions{Signer: s, TokenKey: tk, Audience: "signer", AdminToken: admin}))
-	t.Cleanup(srv.Close)
-	m, err := (&signerclient.Admin{Client: signerclient.Client{BaseURL: srv.URL, Token: admin}}).Mint(ctx, signerapi.MintRequest{Budget: budget, Subject: "agent"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &signerclient.Client{BaseURL: srv.URL, Token: m.Token}
-}
-
 // TestPaidToolThroughSigners: an agent pays a paid tool from a key held by
 // a chatmcp-signer whose token allows 0.05 test USDC a day, and the
 // facilitator co-signs with a fee-payer-only signer; two calls at 0.025
@@ -204,7 +154,7 @@ func TestPaidToolThroughSigners(t *testing.T) {
 	s.Fund(t, svmtest.PublicKey(fpKey), 1_000_000_000)
 	policy := fmt.Sprintf("programs: [TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA, ComputeBudget111111111111111111111111111111, MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr]\nmints: [%s]\nrecipients: [%s]\nmax_per_tx: 1000000\nwindow: {period: 24h, max: 3000000}\nmax_compute_unit_price: 5000000\n", mint, payTo)
 	ctx := context.Background()
-	feeRemote, err := x402pay.NewRemote(ctx, startSigner(t, fpKey, policy+"fee_payer_only: true\nmax_compute_unit_limit: 200000\n", ""))
+	feeRemote, err := x402pay.NewRemote(ctx, signertest.Serve(t, fpKey, policy+"fee_payer_only: true\nmax_compute_unit_limit: 200000\n", ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +177,7 @@ facilitator:
   url: http://` + ln.Addr().String() + `
 `
 	}})
-	payRemote, err := x402pay.NewRemote(ctx, startSigner(t, payerKey, policy, "50000/24h"))
+	payRemote, err := x402pay.NewRemote(ctx, signertest.Serve(t, payerKey, policy, "50000/24h"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 // Package signertest builds real Solana transactions for the signer's
 // tests (solana-go's SPL Token, Compute Budget, System, Memo and
 // Associated Token Account instruction builders): no mock, the bytes a
-// wallet would send.
+// wallet would send; and serves a real signer for its clients' tests.
 package signertest
 
 import (
