@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gagliardetto/solana-go"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/chatmcp/chatmcp/facilitator"
@@ -22,6 +24,36 @@ import (
 	"github.com/chatmcp/chatmcp/x402pay"
 )
 
+// newPaidWorld makes a test mint (6 decimals) on s, a payer whose token
+// account holds 1_000_000 of it, a payee with an empty token account (dst)
+// and a fee payer funded with 1 SOL.
+func newPaidWorld(t *testing.T, s *svmtest.SVM) (mint solana.PublicKey, payer ed25519.PrivateKey, payTo, dst solana.PublicKey, feePayer ed25519.PrivateKey) {
+	t.Helper()
+	mint, mintAuth := s.NewMint(t, 6)
+	_, payer = svmtest.NewKey(t)
+	payTo, _ = svmtest.NewKey(t)
+	src := s.CreateATA(t, svmtest.PublicKey(payer), mint)
+	dst = s.CreateATA(t, payTo, mint)
+	s.MintTo(t, mint, mintAuth, src, 1_000_000)
+	_, feePayer = svmtest.NewKey(t)
+	s.Fund(t, svmtest.PublicKey(feePayer), 1_000_000_000)
+	return mint, payer, payTo, dst, feePayer
+}
+
+// serveFacilitator serves fac over loopback HTTP until the test ends and
+// returns its URL.
+func serveFacilitator(t *testing.T, fac *facilitator.Facilitator) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: fac.Handler()}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	return "http://" + ln.Addr().String()
+}
+
 // TestPaidTool: a priced tool answers a call without payment with the
 // MCP transport's payment-required result; a call with a payment in
 // _meta is settled through a real facilitator on litesvm (TEST runtime)
@@ -30,26 +62,13 @@ import (
 // payment of another amount, are refused and the upstream is not called.
 func TestPaidTool(t *testing.T) {
 	s := svmtest.Start(t)
-	mint, mintAuth := s.NewMint(t, 6)
-	_, payer := svmtest.NewKey(t)
-	payTo, _ := svmtest.NewKey(t)
-	src := s.CreateATA(t, svmtest.PublicKey(payer), mint)
-	dst := s.CreateATA(t, payTo, mint)
-	s.MintTo(t, mint, mintAuth, src, 1_000_000)
-	_, fp := svmtest.NewKey(t)
-	s.Fund(t, svmtest.PublicKey(fp), 1_000_000_000)
+	mint, payer, payTo, dst, fp := newPaidWorld(t, s)
 	fac, err := facilitator.New(context.Background(), storetest.SQLite(t), &facilitator.Options{
 		Network: x402.SolanaLocal, RPC: s.RPC, FeePayer: facilitator.LocalKey{Key: fp}, Token: "fac-secret"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: fac.Handler()}
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close() })
+	facURL := serveFacilitator(t, fac)
 	tokenFile := filepath.Join(t.TempDir(), "fac.token")
 	os.WriteFile(tokenFile, []byte("fac-secret\n"), 0o600)
 
@@ -58,7 +77,7 @@ func TestPaidTool(t *testing.T) {
       - tools: "ech*"
         price: {amount: "25000", asset: ` + mint.String() + `, pay_to: ` + payTo.String() + `, network: "` + x402.SolanaLocal + `"}
 facilitator:
-  url: http://` + ln.Addr().String() + `
+  url: ` + facURL + `
   token_file: ` + tokenFile + `
 `
 	}})
@@ -144,14 +163,7 @@ facilitator:
 // payment is made and the upstream never sees the call.
 func TestPaidToolThroughSigners(t *testing.T) {
 	s := svmtest.Start(t)
-	mint, mintAuth := s.NewMint(t, 6)
-	_, payerKey := svmtest.NewKey(t)
-	payTo, _ := svmtest.NewKey(t)
-	src := s.CreateATA(t, svmtest.PublicKey(payerKey), mint)
-	dst := s.CreateATA(t, payTo, mint)
-	s.MintTo(t, mint, mintAuth, src, 1_000_000)
-	_, fpKey := svmtest.NewKey(t)
-	s.Fund(t, svmtest.PublicKey(fpKey), 1_000_000_000)
+	mint, payerKey, payTo, dst, fpKey := newPaidWorld(t, s)
 	policy := fmt.Sprintf("programs: [TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA, ComputeBudget111111111111111111111111111111, MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr]\nmints: [%s]\nrecipients: [%s]\nmax_per_tx: 1000000\nwindow: {period: 24h, max: 3000000}\nmax_compute_unit_price: 5000000\n", mint, payTo)
 	ctx := context.Background()
 	feeRemote, err := x402pay.NewRemote(ctx, signertest.Serve(t, fpKey, policy+"fee_payer_only: true\nmax_compute_unit_limit: 200000\n", ""))
@@ -162,19 +174,13 @@ func TestPaidToolThroughSigners(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: fac.Handler()}
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close() })
+	facURL := serveFacilitator(t, fac)
 	h := newHarness(t, hopts{upstream: func(*testUpstream) string {
 		return `    prices:
       - tools: echo
         price: {amount: "25000", asset: ` + mint.String() + `, pay_to: ` + payTo.String() + `, network: "` + x402.SolanaLocal + `"}
 facilitator:
-  url: http://` + ln.Addr().String() + `
+  url: ` + facURL + `
 `
 	}})
 	payRemote, err := x402pay.NewRemote(ctx, signertest.Serve(t, payerKey, policy, "50000/24h"))
