@@ -193,32 +193,38 @@ func newChatGroupCreateCmd(env *Env, f *chatFlags) *cobra.Command {
 
 // newChatGroupRemoveCmd is `chatmcp chat group remove`.
 func newChatGroupRemoveCmd(env *Env, f *chatFlags) *cobra.Command {
-	var conversation string
-	remove := &cobra.Command{
-		Use:   "remove --conversation ID ADDRESS",
-		Short: "Remove a member from a group you created",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return f.changeMember(cmd.Context(), env, conversation, args[0], (*chat.Client).RemoveMember, "removed %s from %s")
-		},
-	}
-	remove.Flags().StringVar(&conversation, "conversation", "", "conversation ID")
-	return remove
+	return newChatGroupMemberCmd(env, f, "remove", "Remove a member from a group you created", (*chat.Client).RemoveMember, "removed %s from %s")
 }
 
 // newChatGroupAddCmd is `chatmcp chat group add`.
 func newChatGroupAddCmd(env *Env, f *chatFlags) *cobra.Command {
+	return newChatGroupMemberCmd(env, f, "add", "Add a member to a group you created (mints a stamp if they have not allowed you)", (*chat.Client).AddMember, "added %s to %s")
+}
+
+// newChatGroupMemberCmd is a `chatmcp chat group` subcommand named use that
+// applies change to one member of --conversation and prints done (a format
+// of the address and the conversation).
+func newChatGroupMemberCmd(env *Env, f *chatFlags, use, short string, change func(*chat.Client, context.Context, string, wallet.Address) error, done string) *cobra.Command {
 	var conversation string
-	add := &cobra.Command{
-		Use:   "add --conversation ID ADDRESS",
-		Short: "Add a member to a group you created (mints a stamp if they have not allowed you)",
+	cmd := &cobra.Command{
+		Use:   use + " --conversation ID ADDRESS",
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return f.changeMember(cmd.Context(), env, conversation, args[0], (*chat.Client).AddMember, "added %s to %s")
+			if conversation == "" {
+				return &ExitError{Code: ExitUsage, Err: errors.New("--conversation is required")}
+			}
+			a, err := parseAddress(args[0])
+			if err != nil {
+				return err
+			}
+			return f.run(cmd.Context(), env, func(ctx context.Context, c *chat.Client) (string, error) {
+				return fmt.Sprintf(done, a, conversation), change(c, ctx, conversation, a)
+			})
 		},
 	}
-	add.Flags().StringVar(&conversation, "conversation", "", "conversation ID")
-	return add
+	cmd.Flags().StringVar(&conversation, "conversation", "", "conversation ID")
+	return cmd
 }
 
 // newChatConversationsCmd is `chatmcp chat conversations`.
@@ -447,22 +453,6 @@ func (f *chatFlags) run(ctx context.Context, env *Env, do func(context.Context, 
 		fmt.Fprintln(env.Stdout, line)
 	}
 	return nil
-}
-
-// changeMember is the body of group add and remove: it checks
-// --conversation and the address, then applies change and prints done
-// (a format of the address and the conversation).
-func (f *chatFlags) changeMember(ctx context.Context, env *Env, conversation, address string, change func(*chat.Client, context.Context, string, wallet.Address) error, done string) error {
-	if conversation == "" {
-		return &ExitError{Code: ExitUsage, Err: errors.New("--conversation is required")}
-	}
-	a, err := parseAddress(address)
-	if err != nil {
-		return err
-	}
-	return f.run(ctx, env, func(ctx context.Context, c *chat.Client) (string, error) {
-		return fmt.Sprintf(done, a, conversation), change(c, ctx, conversation, a)
-	})
 }
 
 // clientWith is client with agentPolicyFile (if non-empty) in place of
