@@ -1,13 +1,11 @@
 package agent_test
 
 import (
-	"bytes"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/chatmcp/chatmcp/agent"
+	"github.com/chatmcp/chatmcp/agent/agenttest"
 	"github.com/chatmcp/chatmcp/agentapi"
 	"github.com/chatmcp/chatmcp/captoken"
 	"github.com/chatmcp/chatmcp/chat"
@@ -55,34 +53,5 @@ func TestTinyModelListsNotes(t *testing.T) {
 	e.reply(conv)
 	e.agent.Stop()
 	t.Logf("agent log:\n%s", e.agent.Log.Bytes())
-	assertAbsent(t, canary, e.agent.Data, e.agent.Log.Bytes())
-}
-
-// assertAbsent searches every file under dir and log for canary.
-func assertAbsent(t *testing.T, canary, dir string, log []byte) {
-	t.Helper()
-	n := 0
-	err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
-		if err != nil || info.IsDir() {
-			return err
-		}
-		n++
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if bytes.Contains(b, []byte(canary)) {
-			t.Errorf("the canary is in %s", p)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n == 0 {
-		t.Fatalf("no files under %s: the search proves nothing", dir)
-	}
-	if len(log) == 0 || bytes.Contains(log, []byte(canary)) {
-		t.Errorf("the canary is in the agent's log (or the log is empty: %d bytes)", len(log))
-	}
+	agenttest.AssertAbsent(t, canary, e.agent.Data, e.agent.Log.Bytes())
 }

@@ -423,7 +423,7 @@ func testCanaryNotLogged(t *testing.T, s *scripted, e *env) {
 			t.Errorf("outcomes %v, want %s", outcomes, c.want)
 		}
 	}
-	assertAbsent(t, canary, e.agent.Data, e.agent.Log.Bytes())
+	agenttest.AssertAbsent(t, canary, e.agent.Data, e.agent.Log.Bytes())
 }
 
 // testContext: the prompt holds the system prompt and the last

@@ -480,36 +480,7 @@ func TestAssistant(t *testing.T) {
 
 	t.Run("the canary is in no file or log of the agent or the gateway", func(t *testing.T) {
 		s.agent.Stop()
-		assertAbsent(t, canary, s.agent.Data, s.agent.Log.Bytes())
-		assertAbsent(t, canary, st.GatewayData, gwLog.Bytes())
+		agenttest.AssertAbsent(t, canary, s.agent.Data, s.agent.Log.Bytes())
+		agenttest.AssertAbsent(t, canary, st.GatewayData, gwLog.Bytes())
 	})
-}
-
-// assertAbsent searches every file under dir, and log, for canary.
-func assertAbsent(t *testing.T, canary, dir string, log []byte) {
-	t.Helper()
-	n := 0
-	err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
-		if err != nil || info.IsDir() {
-			return err
-		}
-		n++
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if bytes.Contains(b, []byte(canary)) {
-			t.Errorf("the canary is in %s", p)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n == 0 {
-		t.Fatalf("no files under %s: the search proves nothing", dir)
-	}
-	if bytes.Contains(log, []byte(canary)) {
-		t.Errorf("the canary is in the log (%d bytes)", len(log))
-	}
 }
