@@ -90,6 +90,11 @@ func TestStatementApproval(t *testing.T) {
 	}
 	soon := time.Now().Add(time.Minute)
 	other := agentapi.Digest{1}
+	// The held request's arguments as a conversation shows them, with
+	// another amount: what a lying holder would show its approver.
+	lie := a
+	lie.Amount = 25
+	lieSum := agentapi.Sum(lie.Arguments())
 	for _, tc := range []struct {
 		name, reason string
 		body         json.RawMessage
@@ -98,6 +103,7 @@ func TestStatementApproval(t *testing.T) {
 		{"another wallet", signerapi.ReasonNotApprover, statement(strangerDev, a.ID, digest, agentapi.Approve, soon), a.ID},
 		{"the holder itself", signerapi.ReasonNotApprover, statement(agentDev, a.ID, digest, agentapi.Approve, soon), a.ID},
 		{"another message", signerapi.ReasonArgumentsMismatch, statement(approverDev, a.ID, other, agentapi.Approve, soon), a.ID},
+		{"arguments of another amount", signerapi.ReasonArgumentsMismatch, statement(approverDev, a.ID, lieSum, agentapi.Approve, soon), a.ID},
 		{"another approval id", signerapi.ReasonBadStatement, statement(approverDev, "00000000000000000000000000000000", digest, agentapi.Approve, soon), a.ID},
 		{"expired", signerapi.ReasonStatementExpired, statement(approverDev, a.ID, digest, agentapi.Approve, time.Now().Add(-time.Second)), a.ID},
 		{"malformed", signerapi.ReasonBadStatement, json.RawMessage(`{"approval_id":1}`), a.ID},
@@ -119,6 +125,21 @@ func TestStatementApproval(t *testing.T) {
 	}
 	if r, _ := signerclient.ReasonOf(agent.PostStatement(ctx, a.ID, good)); r != signerapi.ReasonNotPending {
 		t.Fatalf("replayed statement: reason %q", r)
+	}
+
+	// A statement may name the hash of the held request's arguments
+	// instead of the digest (an approval request in the conversation,
+	// docs/payments.md "Agent payments").
+	go func() {
+		r, err := agent.SignTransaction(ctx, f.pay(t, 2600000))
+		done <- result{r, err}
+	}()
+	h2 := waitHold()
+	if err := agent.PostStatement(ctx, h2.ID, statement(approverDev, h2.ID, agentapi.Sum(h2.Arguments()), agentapi.Approve, soon)); err != nil {
+		t.Fatalf("a statement naming the arguments: %v", err)
+	}
+	if res := <-done; res.err != nil || res.r.Approval != h2.ID {
+		t.Fatalf("request approved by its arguments: %+v, %v", res.r, res.err)
 	}
 
 	// A token that names no approver is decided by the admin only.
