@@ -37,7 +37,7 @@ func TestTinyModelListsNotes(t *testing.T) {
 	if len(r.Receipt.Model) != 2 || len(r.Receipt.Read) != 1 {
 		t.Errorf("receipt has %d model calls and %d messages read, want 2 and 1", len(r.Receipt.Model), len(r.Receipt.Read))
 	}
-	calls := e.auditEntries("gateway.call")
+	calls := agenttest.AuditEntries(t, e.st.GatewayData, "gateway.call")
 	found := false
 	for _, c := range calls {
 		if c["tool"] == "notes_list_notes" && c["token_chain"] == v.ChainID() && c["decision"] == "granted" {

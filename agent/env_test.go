@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -264,29 +263,6 @@ func (e *env) callAsAlice(tool string, args map[string]any) *mcp.CallToolResult 
 		e.t.Fatal(err)
 	}
 	return res
-}
-
-// auditEntries returns the gateway's audit entries of type typ.
-func (e *env) auditEntries(typ string) []map[string]any {
-	e.t.Helper()
-	b, err := os.ReadFile(filepath.Join(e.st.GatewayData, "audit.jsonl"))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		var rec map[string]any
-		if json.Unmarshal([]byte(line), &rec) != nil {
-			continue
-		}
-		if ent, ok := rec["entry"].(map[string]any); ok {
-			rec = ent
-		}
-		if rec["type"] == typ {
-			out = append(out, rec)
-		}
-	}
-	return out
 }
 
 // scripted is a small OpenAI-compatible chat-completions server written for

@@ -161,29 +161,6 @@ type stack struct {
 	model    string
 }
 
-// auditEntries returns the gateway's audit entries of type typ.
-func (s *stack) auditEntries(t *testing.T, typ string) []map[string]any {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(s.st.GatewayData, "audit.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		var rec map[string]any
-		if json.Unmarshal([]byte(line), &rec) != nil {
-			continue
-		}
-		if ent, ok := rec["entry"].(map[string]any); ok {
-			rec = ent
-		}
-		if rec["type"] == typ {
-			out = append(out, rec)
-		}
-	}
-	return out
-}
-
 func count(entries []map[string]any, f func(map[string]any) bool) int {
 	n := 0
 	for _, e := range entries {
@@ -346,7 +323,7 @@ func TestAssistant(t *testing.T) {
 			t.Fatalf("receipt tool calls %+v, want one notes_list_notes that succeeded", tools)
 		}
 		v, _ := captoken.Parse(grant.Token)
-		if n := count(s.auditEntries(t, "gateway.call"), func(e map[string]any) bool {
+		if n := count(agenttest.AuditEntries(t, s.st.GatewayData, "gateway.call"), func(e map[string]any) bool {
 			return e["tool"] == "notes_list_notes" && e["token_chain"] == v.ChainID() && e["decision"] == "granted"
 		}); n != 1 {
 			t.Fatalf("%d audited notes_list_notes calls under the grant's chain %s, want 1", n, v.ChainID())
@@ -359,7 +336,7 @@ func TestAssistant(t *testing.T) {
 
 	v, _ := captoken.Parse(grant.Token)
 	writes := func(t *testing.T, decision string) int {
-		return count(s.auditEntries(t, "gateway.call.result"), func(e map[string]any) bool {
+		return count(agenttest.AuditEntries(t, s.st.GatewayData, "gateway.call.result"), func(e map[string]any) bool {
 			return e["tool"] == "notes_write_note" && e["decision"] == decision
 		})
 	}
@@ -396,12 +373,12 @@ func TestAssistant(t *testing.T) {
 		if writes(t, "ok") != 1 {
 			t.Fatalf("%d successful notes_write_note results at the gateway, want 1", writes(t, "ok"))
 		}
-		if n := count(s.auditEntries(t, "gateway.approval"), func(e map[string]any) bool {
+		if n := count(agenttest.AuditEntries(t, s.st.GatewayData, "gateway.approval"), func(e map[string]any) bool {
 			return e["actor"] == "wallet:"+alice.addr.String() && e["token_chain"] == v.ChainID() && e["decision"] == "approved"
 		}); n != 1 {
 			t.Fatalf("no audit of alice approving under the grant")
 		}
-		if n := count(s.auditEntries(t, "gateway.approval"), func(e map[string]any) bool {
+		if n := count(agenttest.AuditEntries(t, s.st.GatewayData, "gateway.approval"), func(e map[string]any) bool {
 			return e["actor"] == "wallet:"+bob.addr.String() && e["decision"] == "denied"
 		}); n != 1 {
 			t.Fatalf("bob's refused statement is not audited")
@@ -421,7 +398,7 @@ func TestAssistant(t *testing.T) {
 		if writes(t, "ok") != 1 {
 			t.Fatalf("a denied write reached the upstream: %d writes", writes(t, "ok"))
 		}
-		if n := count(s.auditEntries(t, "gateway.call"), func(e map[string]any) bool {
+		if n := count(agenttest.AuditEntries(t, s.st.GatewayData, "gateway.call"), func(e map[string]any) bool {
 			return e["tool"] == "notes_write_note" && e["decision"] == "denied" && strings.Contains(e["reason"].(string), "denied by wallet "+alice.addr.String())
 		}); n != 1 {
 			t.Fatalf("the denial is not audited as alice's")
