@@ -2,7 +2,6 @@ package devstack
 
 import (
 	"context"
-	"crypto/rand"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,7 +15,7 @@ import (
 	"github.com/chatmcp/chatmcp/internal/gwtest"
 	"github.com/chatmcp/chatmcp/internal/ops/opstest"
 	"github.com/chatmcp/chatmcp/kbsclient"
-	"github.com/chatmcp/chatmcp/wallet"
+	"github.com/chatmcp/chatmcp/relay/relaytest"
 )
 
 // TestMetrics runs the whole stack with Metrics on and real traffic through
@@ -99,16 +98,8 @@ func TestMetrics(t *testing.T) {
 	}
 
 	// Relay: a live watcher receives a message carrying the canary.
-	newClient := func() (*chat.Client, *wallet.Keypair) {
-		w, _ := wallet.Generate(rand.Reader)
-		c, err := chat.New(&chat.Options{Relay: st.RelayURL, Wallet: w, Home: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c, w
-	}
-	ac, aw := newClient()
-	bc, bw := newClient()
+	ac, aw := relaytest.NewClient(t, st.RelayURL)
+	bc, bw := relaytest.NewClient(t, st.RelayURL)
 	if err := bc.Login(ctx); err != nil {
 		t.Fatal(err)
 	}

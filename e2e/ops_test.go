@@ -2,15 +2,13 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chatmcp/chatmcp/chat"
 	"github.com/chatmcp/chatmcp/internal/ops/opstest"
-	"github.com/chatmcp/chatmcp/wallet"
+	"github.com/chatmcp/chatmcp/relay/relaytest"
 )
 
 // TestOpsEndpoints curls /healthz, /readyz and /metrics of the stack's
@@ -32,16 +30,8 @@ func TestOpsEndpoints(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	newClient := func() (*chat.Client, *wallet.Keypair) {
-		w, _ := wallet.Generate(rand.Reader)
-		c, err := chat.New(&chat.Options{Relay: f.st.RelayURL, Wallet: w, Home: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c, w
-	}
-	ac, aw := newClient()
-	bc, bw := newClient()
+	ac, aw := relaytest.NewClient(t, f.st.RelayURL)
+	bc, bw := relaytest.NewClient(t, f.st.RelayURL)
 	if err := bc.Login(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package relay_test
 
 import (
 	"context"
-	"crypto/rand"
 	"io"
 	"net/http"
 	"testing"
@@ -11,7 +10,7 @@ import (
 	"github.com/chatmcp/chatmcp/chat"
 	"github.com/chatmcp/chatmcp/internal/ops/opstest"
 	"github.com/chatmcp/chatmcp/relay/daemon"
-	"github.com/chatmcp/chatmcp/wallet"
+	"github.com/chatmcp/chatmcp/relay/relaytest"
 )
 
 // TestMainMetrics runs chatmcp-relay with --metrics-listen, has bob watch
@@ -32,16 +31,8 @@ func TestMainMetrics(t *testing.T) {
 	opstest.Ready(t, opsURL, "store", "fanout")
 
 	canary := opstest.Canary()
-	newClient := func() (*chat.Client, *wallet.Keypair) {
-		w, _ := wallet.Generate(rand.Reader)
-		c, err := chat.New(&chat.Options{Relay: url, Wallet: w, Home: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c, w
-	}
-	ac, aw := newClient()
-	bc, bw := newClient()
+	ac, aw := relaytest.NewClient(t, url)
+	bc, bw := relaytest.NewClient(t, url)
 	if err := bc.Login(ctx); err != nil {
 		t.Fatal(err)
 	}
