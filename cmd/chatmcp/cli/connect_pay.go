@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -87,9 +89,50 @@ func (f *payFlags) pay(ctx context.Context, env *Env, gatewayPolicy string) (mcp
 	return func(ctx context.Context, pr *x402.PaymentRequired) (*x402.PaymentPayload, error) {
 		for i := range pr.Accepts {
 			if a := &pr.Accepts[i]; a.Scheme == x402.SchemeExact && a.Network == f.network {
-				return payer.Pay(ctx, a, pr.Resource)
+				hctx, stop := context.WithCancel(ctx)
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					announceHeld(hctx, sc, env.Stderr)
+				}()
+				p, err := payer.Pay(ctx, a, pr.Resource)
+				stop()
+				<-done
+				return p, err
 			}
 		}
 		return nil, fmt.Errorf("no accepted payment is %s on %s", x402.SchemeExact, f.network)
 	}, nil
+}
+
+// announceHeld says on w, once per request, which payment the signer
+// holds for a person (above its approve_above) while the call waits, so
+// the user can pass its id on to the token's approver or the signer's
+// operator. It polls the token's own held requests until ctx ends.
+func announceHeld(ctx context.Context, sc *signerclient.Client, w io.Writer) {
+	seen := map[string]bool{}
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		l, err := sc.Approvals(ctx)
+		if err != nil {
+			continue
+		}
+		for _, a := range l {
+			if seen[a.ID] {
+				continue
+			}
+			seen[a.ID] = true
+			who := "the signer's operator"
+			if a.Approver != "" {
+				who = "approver " + a.Approver
+			}
+			fmt.Fprintf(w, "chatmcp connect: the signer holds payment %s (%d of %s to %s) until %s decides it; the call waits\n", a.ID, a.Amount, a.Mint, a.Recipient, who)
+		}
+	}
 }

@@ -36,13 +36,15 @@ import (
 // a facilitator on litesvm (the TEST runtime); chatmcp-signer (--dev,
 // RA-TLS) holds the payer's key from the KBS. A desktop client's call is
 // paid once through the signer (balances move once, the receipt is in
-// _meta); the next call is over the token's budget: connect does not pay,
+// _meta); a call above the signer's approve_above waits, connect says
+// which payment the signer holds, and it is paid once the signer's
+// operator approves; the next call is over the token's budget: connect does not pay,
 // says the signer's rule, the client gets the payment-required result and
 // the upstream never sees the call.
 func TestConnectPayWith(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	const price = 30_000
+	const price, reportPrice = 30_000, 60_000
 	svm := svmtest.Start(t)
 	mint, mintAuth := svm.NewMint(t, 6)
 	payKey, payer := signertest.NewKeypair(t)
@@ -66,17 +68,19 @@ func TestConnectPayWith(t *testing.T) {
 
 	var upstreamCalls atomic.Int64
 	up := mcp.NewServer(&mcp.Implementation{Name: "paid", Version: "v0"}, nil)
-	up.AddTool(&mcp.Tool{Name: "quote", InputSchema: map[string]any{"type": "object"}, Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
-		func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			upstreamCalls.Add(1)
-			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "quote: 42"}}}, nil
-		})
+	for _, name := range []string{"quote", "report"} {
+		up.AddTool(&mcp.Tool{Name: name, InputSchema: map[string]any{"type": "object"}, Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
+			func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				upstreamCalls.Add(1)
+				return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: name + ": 42"}}}, nil
+			})
+	}
 	upSrv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil))
 	t.Cleanup(upSrv.Close)
 
 	st, err := devstack.Start(ctx, &devstack.Options{Dir: filepath.Join(t.TempDir(), "stack"), Secrets: map[string][]byte{"pay-key": payKey.MarshalKeypair()},
-		Upstreams: fmt.Sprintf("paid:\n  url: %q\n  prices:\n    - tools: quote\n      price: {amount: \"%d\", asset: %s, pay_to: %s, network: %q}\n",
-			upSrv.URL, price, mint, payTo, x402.SolanaLocal),
+		Upstreams: fmt.Sprintf("paid:\n  url: %q\n  prices:\n    - tools: quote\n      price: {amount: \"%d\", asset: %s, pay_to: %s, network: %q}\n    - tools: report\n      price: {amount: \"%d\", asset: %[3]s, pay_to: %[4]s, network: %[5]q}\n",
+			upSrv.URL, price, mint, payTo, x402.SolanaLocal, reportPrice),
 		GatewayConfig: fmt.Sprintf("facilitator: {url: \"http://%s\"}\n", fln.Addr())})
 	if err != nil {
 		t.Fatal(err)
@@ -87,14 +91,15 @@ mints: [%s]
 recipients: [%s]
 max_per_tx: 1000000
 max_compute_unit_price: 5000000
-window: {period: 24h, max: 3000000}`, mint, payTo))
+window: {period: 24h, max: 3000000}
+approve_above: 50000`, mint, payTo))
 	policy, err := attest.LoadPolicy(st.PolicyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	admin := &signerclient.Admin{Client: signerclient.Client{BaseURL: sd.URL, Token: sd.AdminToken(t),
 		HTTP: &http.Client{Transport: &http.Transport{TLSClientConfig: ratls.ClientConfig(ratls.NewVerifier(verifiers.New(nil), policy, nil))}}}}
-	payTok, err := admin.Mint(ctx, signerapi.MintRequest{Budget: fmt.Sprintf("%d/24h", price), TTL: "1h"})
+	payTok, err := admin.Mint(ctx, signerapi.MintRequest{Budget: fmt.Sprintf("%d/24h", price+reportPrice), TTL: "1h"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,16 +124,16 @@ window: {period: 24h, max: 3000000}`, mint, payTo))
 	if err != nil {
 		t.Fatalf("connect: %v\n%s", err, stderr.String())
 	}
-	call := func() *mcp.CallToolResult {
+	call := func(tool string) *mcp.CallToolResult {
 		t.Helper()
-		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "paid_quote", Arguments: map[string]any{}})
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tool, Arguments: map[string]any{}})
 		if err != nil {
 			t.Fatalf("call: %v\n%s", err, stderr.String())
 		}
 		return res
 	}
 
-	res := call()
+	res := call("paid_quote")
 	if res.IsError || len(res.Content) == 0 || res.Content[0].(*mcp.TextContent).Text != "quote: 42" {
 		t.Fatalf("paid call: %+v\n%s", res.Content, stderr.String())
 	}
@@ -142,18 +147,56 @@ window: {period: 24h, max: 3000000}`, mint, payTo))
 		t.Fatalf("payer holds %d, want %d", got, 1_000_000-price)
 	}
 
-	res = call()
+	// Above approve_above the call waits while the signer holds the
+	// payment; connect says which, and the signer's operator approves.
+	reported := make(chan *mcp.CallToolResult, 1)
+	go func() {
+		res, _ := cs.CallTool(ctx, &mcp.CallToolParams{Name: "paid_report", Arguments: map[string]any{}})
+		reported <- res
+	}()
+	var held []signerapi.Approval
+	for len(held) == 0 {
+		select {
+		case res := <-reported:
+			t.Fatalf("the call above approve_above did not wait: %+v\n%s", res, stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if held, err = admin.Approvals(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if svm.Balance(t, dst) != price || upstreamCalls.Load() != 1 {
+		t.Fatal("paid before the approval")
+	}
+	for !strings.Contains(stderr.String(), "the signer holds payment "+held[0].ID) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("connect did not say which payment waits:\n%s", stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if err := admin.Decide(ctx, held[0].ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if res := <-reported; res == nil || res.IsError || res.Content[0].(*mcp.TextContent).Text != "report: 42" {
+		t.Fatalf("approved call: %+v\n%s", res, stderr.String())
+	}
+	if got := svm.Balance(t, dst); got != price+reportPrice {
+		t.Fatalf("payTo holds %d, want %d", got, price+reportPrice)
+	}
+
+	res = call("paid_quote")
 	if pr, err := x402.RequiredFromResult(res.StructuredContent, ""); !res.IsError || err != nil || pr == nil {
 		t.Fatalf("over the budget: not the payment-required result: %+v", res.Content)
 	}
 	if !strings.Contains(stderr.String(), signerapi.RuleTokenBudget) {
 		t.Errorf("connect did not name rule %s:\n%s", signerapi.RuleTokenBudget, stderr.String())
 	}
-	if got := svm.Balance(t, dst); got != price {
-		t.Errorf("payTo holds %d after a refused payment, want %d", got, price)
+	if got := svm.Balance(t, dst); got != price+reportPrice {
+		t.Errorf("payTo holds %d after a refused payment, want %d", got, price+reportPrice)
 	}
-	if n := upstreamCalls.Load(); n != 1 {
-		t.Errorf("upstream saw %d calls, want 1", n)
+	if n := upstreamCalls.Load(); n != 2 {
+		t.Errorf("upstream saw %d calls, want 2", n)
 	}
 	cs.Close()
 	c2bW.Close()
