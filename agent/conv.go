@@ -29,6 +29,9 @@ type conv struct {
 	tools   []ToolDef
 	turns   []time.Time // start times of the turns of the last minute
 	noticed time.Time   // when the agent last said it is over its limit
+	// payNotes are this turn's refused payments, each naming its rule:
+	// the reply says them whatever the model makes of the tool result.
+	payNotes []string
 }
 
 // entry is one readable message.

@@ -148,9 +148,12 @@ func (a *Agent) callPaying(ctx context.Context, c *conv, s *ToolSession, name st
 	if err != nil {
 		var pe *PayRefusal
 		text := "not paid: the payment failed"
+		note := "(I did not pay for " + truncate(name, 100) + ": the payment failed.)"
 		if errors.As(err, &pe) {
 			text = "not paid: refused by rule " + pe.Rule + " (" + pe.Msg + ")"
+			note = "(I did not pay for " + truncate(name, 100) + ": refused by rule " + pe.Rule + ".)"
 		}
+		c.payNotes = append(c.payNotes, note)
 		a.o.Logger.Warn("not paying for a tool call", "conversation", c.id, "tool", name, "err", err)
 		return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: text}}}, nil
 	}

@@ -247,6 +247,9 @@ approve_above: 500000`, mint, payTo))
 		if len(r.Receipt.Tools) != 1 || r.Receipt.Tools[0].Outcome != agent.OutcomeError || r.Receipt.Tools[0].Payment != "" {
 			t.Fatalf("receipt tools %+v", r.Receipt.Tools)
 		}
+		if want := "(I did not pay for paid_quote: refused by rule " + signerapi.RuleTokenBudget + ".)"; !strings.Contains(r.Text, want) {
+			t.Errorf("reply %q does not say %q", r.Text, want)
+		}
 		if got := toolResult(s.requests()[1]); !strings.Contains(got, signerapi.RuleTokenBudget) {
 			t.Errorf("tool result %q does not name rule %s", got, signerapi.RuleTokenBudget)
 		}

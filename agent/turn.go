@@ -126,6 +126,7 @@ func (a *Agent) turn(ctx context.Context, c *conv, trigger entry) {
 	if text == "" {
 		text = "(no answer)"
 	}
+	notes, c.payNotes = append(notes, c.payNotes...), nil
 	if len(notes) > 0 {
 		text += "\n" + strings.Join(notes, "\n")
 	}
