@@ -100,6 +100,7 @@ func TestEffectiveConfigShowsUnattested(t *testing.T) {
 
 func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("name: a\ndata: d\nrelay: r\nkbs: k\nwallet: {secret: w}\nmodel: {url: 'http://127.0.0.1/v1', model: m}\ngateway: {url: 'https://g', policy: p}\n"))
+	f.Add([]byte("name: a\ndata: d\nrelay: r\nkbs: k\nwallet: {secret: w}\nmodel: {url: 'http://127.0.0.1/v1', model: m}\ngateway: {url: 'https://g', policy: p}\npay: {signer: 'https://s', policy: p, token: {secret: t}, rpc: 'http://r', max_per_call: 5, assets: [4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU]}\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		l, err := ParseConfig(b, t.TempDir())
 		if err == nil && l.Effective.Validate() != nil {
