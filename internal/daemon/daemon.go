@@ -120,3 +120,25 @@ func Output(stderr io.Writer, log *slog.Logger) (io.Writer, *slog.Logger) {
 	}
 	return stderr, log
 }
+
+// ConfigArgs parses the command line of a daemon configured by one file,
+// "NAME --config FILE [--dev]" with the ops flags already on fs: it adds
+// --config (doc says where the file format is documented) and --dev, which
+// sets *dev. done is true when Main returns code at once: 0 after --help,
+// 1 after a usage error, printed as "NAME: error: …".
+func ConfigArgs(fs *flag.FlagSet, name, doc string, args []string, stderr io.Writer, dev *bool) (path string, code int, done bool) {
+	configPath := fs.String("config", "", "configuration file (YAML, "+doc+")")
+	fs.BoolVar(dev, "dev", false, "use the INSECURE simulated TEE")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return "", 0, true
+		}
+		fmt.Fprintln(stderr, name+": error:", err)
+		return "", 1, true
+	}
+	if *configPath == "" || fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "%s: error: usage: %s --config FILE [--dev]\n", name, name)
+		return "", 1, true
+	}
+	return *configPath, 0, false
+}

@@ -98,3 +98,30 @@ func TestServeStopsWithContext(t *testing.T) {
 		t.Fatalf("Serve after shutdown: %v, want nil", err)
 	}
 }
+
+func TestConfigArgs(t *testing.T) {
+	for _, tc := range []struct {
+		args         []string
+		path, stderr string
+		code         int
+		done, dev    bool
+	}{
+		{args: []string{"--config", "c.yaml", "--dev"}, path: "c.yaml", dev: true},
+		{args: []string{"--config", "c.yaml"}, path: "c.yaml"},
+		{args: []string{"--help"}, done: true},
+		{args: nil, code: 1, done: true, stderr: "d: error: usage: d --config FILE [--dev]\n"},
+		{args: []string{"--config", "c.yaml", "extra"}, code: 1, done: true, stderr: "d: error: usage: d --config FILE [--dev]\n"},
+		{args: []string{"--nope"}, code: 1, done: true, stderr: "d: error: flag provided but not defined: -nope\n"},
+	} {
+		var stderr strings.Builder
+		fs, _ := FlagSet("d", &stderr)
+		var dev bool
+		path, code, done := ConfigArgs(fs, "d", "docs/x.md", tc.args, &stderr, &dev)
+		if path != tc.path || code != tc.code || done != tc.done || dev != tc.dev {
+			t.Errorf("%q: path %q code %d done %v dev %v, want %q %d %v %v", tc.args, path, code, done, dev, tc.path, tc.code, tc.done, tc.dev)
+		}
+		if tc.stderr != "" && !strings.HasSuffix(stderr.String(), tc.stderr) {
+			t.Errorf("%q: stderr %q, want it to end with %q", tc.args, stderr.String(), tc.stderr)
+		}
+	}
+}

@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 
@@ -24,19 +22,12 @@ func Main(ctx context.Context, args []string, stderr io.Writer, deps Deps) int {
 	}
 	fs, of := daemon.FlagSet("chatmcp-signer", stderr)
 	o := Options{Deps: deps, Stderr: stderr}
-	configPath := fs.String("config", "", "configuration file (YAML, docs/payments.md)")
-	fs.BoolVar(&o.Dev, "dev", false, "use the INSECURE simulated TEE")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return fail(err)
-	}
-	if *configPath == "" || fs.NArg() != 0 {
-		return fail(errors.New("usage: chatmcp-signer --config FILE [--dev]"))
+	configPath, code, done := daemon.ConfigArgs(fs, "chatmcp-signer", "docs/payments.md", args, stderr, &o.Dev)
+	if done {
+		return code
 	}
 	var err error
-	if o.Config, err = signer.LoadConfig(*configPath); err != nil {
+	if o.Config, err = signer.LoadConfig(configPath); err != nil {
 		return fail(err)
 	}
 	o.Readiness = ops.NewReadiness(ReadinessChecks()...)
