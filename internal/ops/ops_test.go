@@ -187,13 +187,25 @@ func TestHTTPHijack(t *testing.T) {
 		c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nConnection: close\r\n\r\n"))
 		c.Close()
 	})
-	srv := httptest.NewServer(h.Handler(mux))
+	// The client reads the 101 before the middleware records it, so the
+	// check waits for the wrapped handler to return, not for the response.
+	served := make(chan struct{}, 1)
+	inner := h.Handler(mux)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inner.ServeHTTP(w, r)
+		served <- struct{}{}
+	}))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/ws")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	select {
+	case <-served:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the hijacking handler did not return")
+	}
 	if n := testutil.ToFloat64(h.requests.WithLabelValues("GET /ws", "101")); n != 1 {
 		t.Errorf("hijacked request counted %v times with code 101, want 1", n)
 	}
