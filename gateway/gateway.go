@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -92,6 +93,11 @@ type Options struct {
 	// its caller a progress notification, when the caller sent a progress
 	// token. If zero, DefaultApprovalProgressInterval (10 seconds).
 	ApprovalProgressInterval time.Duration
+	// NoFastPath sends every request through the SDK's handlers, also the
+	// 2026-07-28 read-only tools/call that fastpath.go serves itself (for
+	// tests that compare the two, and for benchmarks). If false, the fast
+	// path is on.
+	NoFastPath bool
 }
 
 // Server is a running gateway. Create it with New, serve with Serve, stop
@@ -119,8 +125,10 @@ type Server struct {
 	adminToken []byte
 	secrets    map[string][]byte
 
-	mcp     *mcp.Server
-	handler http.Handler
+	mcp       *mcp.Server
+	impl      *mcp.Implementation // the gateway's name to clients
+	handler   http.Handler
+	fastCalls atomic.Int64 // requests served by the fast path (fastpath.go)
 
 	mu        sync.RWMutex
 	tools     map[string]*tool    // exposed name → tool, enabled or not
@@ -248,7 +256,8 @@ func New(ctx context.Context, cfg *Config, opts *Options) (_ *Server, err error)
 		return nil, fmt.Errorf("gateway: RA-TLS certificate: %w", err)
 	}
 
-	s.mcp = mcp.NewServer(&mcp.Implementation{Name: "chatmcp-gateway", Version: "v1"}, &mcp.ServerOptions{
+	s.impl = &mcp.Implementation{Name: "chatmcp-gateway", Version: "v1"}
+	s.mcp = mcp.NewServer(s.impl, &mcp.ServerOptions{
 		Logger: s.log,
 		Capabilities: &mcp.ServerCapabilities{
 			Tools:       &mcp.ToolCapabilities{ListChanged: true},

@@ -198,6 +198,8 @@ type hopts struct {
 	upstream  func(*testUpstream) string // extra YAML under upstreams
 	// progressEvery is Options.ApprovalProgressInterval.
 	progressEvery time.Duration
+	// noFastPath is Options.NoFastPath.
+	noFastPath bool
 }
 
 func newHarness(t *testing.T, o hopts) *harness {
@@ -245,6 +247,7 @@ upstreams:
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 
 		ApprovalProgressInterval: o.progressEvery,
+		NoFastPath:               o.noFastPath,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -47,6 +47,9 @@ func (s *Server) byProtocol(stateful http.Handler) http.Handler {
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if statelessRequest(r) {
+			if s.fastCall(w, r) {
+				return
+			}
 			stateless.ServeHTTP(w, r)
 			return
 		}

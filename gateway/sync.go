@@ -18,6 +18,8 @@ type tool struct {
 	def      *mcp.Tool // as the upstream sent it
 	readOnly bool
 	enabled  bool // pinned definition; false while a change awaits approval
+
+	paramHeaders bool // its schema declares Mcp-Param-* headers (fastpath.go)
 }
 
 // startUpstream connects to cfg's upstream (for per-session upstreams a
@@ -164,7 +166,8 @@ func (s *Server) pinTools(u *backend, list []*mcp.Tool, start bool) (map[string]
 			st = catalog.Changed
 		}
 		ro := def.Annotations != nil && def.Annotations.ReadOnlyHint
-		next[name] = &tool{exposed: name, upstream: u, def: def, readOnly: ro, enabled: st == catalog.Pinned}
+		next[name] = &tool{exposed: name, upstream: u, def: def, readOnly: ro, enabled: st == catalog.Pinned,
+			paramHeaders: hasParamHeaders(def)}
 		if st == catalog.Changed {
 			s.log.Warn("tool definition changed: disabled until approved", "tool", name)
 		}

@@ -1,0 +1,247 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/chatmcp/chatmcp/gateway/authz"
+)
+
+// The fast path. The SDK's stateless handler builds a whole server session
+// (a JSON-RPC connection, its goroutines, its initialization state) for
+// every 2026-07-28 request and tears it down after the answer; for the
+// commonest request of an agent, a tools/call of a read-only tool, that is
+// most of what the gateway costs beyond the upstream's round trip
+// (docs/BENCHMARKS.md). fastCall serves exactly that request without it:
+//
+//   - it decodes the message with the SDK's own JSON-RPC decoder and takes
+//     only a single tools/call whose params hold nothing but name,
+//     arguments and the 2026-07-28 _meta triple (protocol version, client
+//     info, client capabilities), with the Mcp-Method and Mcp-Name headers
+//     the SDK requires and matching;
+//   - the tool must be exposed, enabled, read-only (no person is asked),
+//     unpaid, and declare no Mcp-Param-* headers;
+//   - the client asks for nothing to be sent before the answer (no progress
+//     token, no log level), so a plain application/json answer says all.
+//
+// The request then goes through exactly what the SDK's handler would run:
+// the middleware's name refusal (refusal.go) and callTool (pipeline.go),
+// the whole call path with its audit, on a context cancelled when the HTTP
+// request ends or the gateway stops (cancel.go). The answer is encoded by
+// the SDK's encoder, with the result post-processing of the SDK's server
+// (content never null, resultType "complete"). Every other request, and any
+// request this code is not sure about, goes to the SDK's handler with its
+// body untouched; fastpath_test.go holds the two paths' answers equal.
+
+// maxFastBody is the largest body the fast path reads; a larger one goes
+// to the SDK's handler.
+const maxFastBody = 1 << 20
+
+// fastMeta are the _meta keys of a 2026-07-28 request the fast path takes.
+var fastMeta = map[string]bool{
+	mcp.MetaKeyProtocolVersion:    true,
+	mcp.MetaKeyClientInfo:         true,
+	mcp.MetaKeyClientCapabilities: true,
+}
+
+// fastCall serves r on the fast path and reports true, or reports false
+// with r (and its body) as it came, for the SDK's handler.
+func (s *Server) fastCall(w http.ResponseWriter, r *http.Request) bool {
+	if s.opts.NoFastPath || r.Method != http.MethodPost || r.Header.Get("Mcp-Protocol-Version") != ProtocolStateless ||
+		r.Header.Get("Mcp-Method") != "tools/call" || r.Header.Get("Mcp-Name") == "" || !fastHeaders(r) {
+		return false
+	}
+	p, _ := r.Context().Value(principalKey).(*authz.Principal)
+	if p == nil {
+		return false
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxFastBody+1))
+	if err != nil || len(body) > maxFastBody {
+		r.Body = readCloser{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
+		return false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	id, params, ok := fastRequest(body, r.Header.Get("Mcp-Name"))
+	if !ok || !s.fastTool(params.Name) {
+		return false
+	}
+	s.fastCalls.Add(1)
+
+	req := &mcp.CallToolRequest{Params: params, Extra: &mcp.RequestExtra{
+		TokenInfo: &auth.TokenInfo{UserID: p.ChainID, Expiration: p.Expires, Extra: map[string]any{"principal": p}},
+		Header:    r.Header,
+	}}
+	ctx, done := s.requestContext(r.Context(), req)
+	defer done()
+	var res *mcp.CallToolResult
+	if err = s.refuseCallName(ctx, p, params); err == nil {
+		res, err = s.callTool(ctx, req)
+	}
+	resp := &jsonrpc.Response{ID: id, Error: err}
+	if err == nil {
+		if resp.Result, err = completeResult(res, s.impl); err != nil {
+			resp.Result, resp.Error = nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: err.Error()}
+		}
+	}
+	data, err := jsonrpc.EncodeMessage(resp)
+	if err != nil {
+		s.log.Error("fast path: encoding the answer", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return true
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write(data)
+	return true
+}
+
+// readCloser reads from one reader and closes another.
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// fastHeaders reports whether r's Content-Type and Accept are what the
+// SDK's handler requires of a POST (its refusals are its own to make).
+func fastHeaders(r *http.Request) bool {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return false
+	}
+	var jsonOK, streamOK bool
+	for _, v := range r.Header.Values("Accept") {
+		for _, part := range strings.Split(v, ",") {
+			switch mt, _, _ := mime.ParseMediaType(strings.TrimSpace(part)); mt {
+			case "application/json":
+				jsonOK = true
+			case "text/event-stream":
+				streamOK = true
+			case "*/*", "application/*":
+				jsonOK = true
+			}
+		}
+	}
+	return jsonOK && streamOK
+}
+
+// fastRequest decodes body as a fast-path tools/call of the tool the
+// Mcp-Name header names: its id and params, or false.
+func fastRequest(body []byte, nameHeader string) (jsonrpc.ID, *mcp.CallToolParamsRaw, bool) {
+	msg, err := jsonrpc.DecodeMessage(body)
+	if err != nil {
+		return jsonrpc.ID{}, nil, false
+	}
+	req, ok := msg.(*jsonrpc.Request)
+	if !ok || !req.IsCall() || req.Method != "tools/call" {
+		return jsonrpc.ID{}, nil, false
+	}
+	// Exactly these keys, spelled exactly so: the SDK's decoder and this
+	// one then read the same fields.
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(req.Params, &fields) != nil {
+		return jsonrpc.ID{}, nil, false
+	}
+	var params mcp.CallToolParamsRaw
+	for k, v := range fields {
+		switch k {
+		case "name":
+			if json.Unmarshal(v, &params.Name) != nil {
+				return jsonrpc.ID{}, nil, false
+			}
+		case "arguments":
+			params.Arguments = v
+		case "_meta":
+			if json.Unmarshal(v, &params.Meta) != nil || !fastMetaOK(params.Meta) {
+				return jsonrpc.ID{}, nil, false
+			}
+		default:
+			return jsonrpc.ID{}, nil, false
+		}
+	}
+	if params.Name == "" || params.Name != nameHeader || params.Meta[mcp.MetaKeyProtocolVersion] != ProtocolStateless {
+		return jsonrpc.ID{}, nil, false
+	}
+	return req.ID, &params, true
+}
+
+// fastMetaOK reports whether meta holds only the 2026-07-28 triple, each
+// of its type.
+func fastMetaOK(meta mcp.Meta) bool {
+	for k, v := range meta {
+		if !fastMeta[k] {
+			return false
+		}
+		if k != mcp.MetaKeyProtocolVersion {
+			if _, ok := v.(map[string]any); !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// fastTool reports whether the exposed tool name may be called on the fast
+// path: enabled, read-only, unpaid, without Mcp-Param-* headers.
+func (s *Server) fastTool(name string) bool {
+	s.mu.RLock()
+	t := s.tools[name]
+	s.mu.RUnlock()
+	return t != nil && t.enabled && t.readOnly && !t.paramHeaders && priceOf(t) == nil
+}
+
+// hasParamHeaders reports whether def's input schema declares arguments
+// carried in Mcp-Param-* headers (x-mcp-header), which the SDK's handler
+// checks against the body.
+func hasParamHeaders(def *mcp.Tool) bool {
+	b, err := json.Marshal(def.InputSchema)
+	return err != nil || bytes.Contains(b, []byte(`"x-mcp-header"`))
+}
+
+// completeResult encodes res as the SDK's server (Server.callTool,
+// handleMultiRoundTripResult, annotateServerInfo) answers a 2026-07-28
+// client: content never null, resultType "complete", or "input_required"
+// for a result that asks for input, which may then carry no content, and
+// the server's identity (impl) in _meta unless the result has one.
+func completeResult(res *mcp.CallToolResult, impl *mcp.Implementation) (json.RawMessage, error) {
+	if res == nil {
+		return json.RawMessage("null"), nil
+	}
+	if _, ok := res.Meta[mcp.MetaKeyServerInfo]; !ok {
+		r := *res
+		r.Meta = make(mcp.Meta, len(res.Meta)+1)
+		for k, v := range res.Meta {
+			r.Meta[k] = v
+		}
+		r.Meta[mcp.MetaKeyServerInfo] = impl
+		res = &r
+	}
+	rt := `"complete"`
+	if res.InputRequests != nil {
+		if len(res.Content) > 0 || res.StructuredContent != nil {
+			return nil, errors.New("server bug: result has both content and inputRequests")
+		}
+		rt = `"input_required"`
+	} else if res.Content == nil {
+		r := *res
+		r.Content = []mcp.Content{}
+		res = &r
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return nil, err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return nil, err
+	}
+	fields["resultType"] = json.RawMessage(rt)
+	return json.Marshal(fields)
+}
