@@ -143,10 +143,10 @@ func fastRequest(body []byte, nameHeader string) (jsonrpc.ID, *mcp.CallToolParam
 	if !ok || !req.IsCall() || req.Method != "tools/call" {
 		return jsonrpc.ID{}, nil, false
 	}
-	// Exactly these keys, spelled exactly so: the SDK's decoder and this
-	// one then read the same fields.
+	// Exactly these keys, spelled exactly so and each once: the SDK's
+	// decoder and this one then read the same fields.
 	var fields map[string]json.RawMessage
-	if json.Unmarshal(req.Params, &fields) != nil {
+	if !uniqueKeys(req.Params) || json.Unmarshal(req.Params, &fields) != nil {
 		return jsonrpc.ID{}, nil, false
 	}
 	var params mcp.CallToolParamsRaw
@@ -159,7 +159,7 @@ func fastRequest(body []byte, nameHeader string) (jsonrpc.ID, *mcp.CallToolParam
 		case "arguments":
 			params.Arguments = v
 		case "_meta":
-			if json.Unmarshal(v, &params.Meta) != nil || !fastMetaOK(params.Meta) {
+			if !uniqueKeys(v) || json.Unmarshal(v, &params.Meta) != nil || !fastMetaOK(params.Meta) {
 				return jsonrpc.ID{}, nil, false
 			}
 		default:
@@ -170,6 +170,28 @@ func fastRequest(body []byte, nameHeader string) (jsonrpc.ID, *mcp.CallToolParam
 		return jsonrpc.ID{}, nil, false
 	}
 	return req.ID, &params, true
+}
+
+// uniqueKeys reports whether raw is a JSON object that names no key twice.
+func uniqueKeys(raw json.RawMessage) bool {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return false
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		k, ok := t.(string)
+		if err != nil || !ok || seen[k] {
+			return false
+		}
+		seen[k] = true
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // fastMetaOK reports whether meta holds only the 2026-07-28 triple, each
