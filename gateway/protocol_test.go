@@ -336,7 +336,9 @@ func statelessUpstream(t *testing.T) (url string, versions func() []string) {
 			if r, ok := req.Params.InputResponses["name"].(*mcp.ElicitResult); ok {
 				return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("%s %v", r.Action, r.Content["name"])}}}, nil
 			}
-			return &mcp.CallToolResult{InputRequests: mcp.InputRequestMap{"name": &mcp.ElicitParams{Mode: "form", Message: "your name? (" + canary + ")",
+			var a struct{ For string }
+			json.Unmarshal(req.Params.Arguments, &a)
+			return &mcp.CallToolResult{InputRequests: mcp.InputRequestMap{"name": &mcp.ElicitParams{Mode: "form", Message: "your name? (" + canary + ")" + a.For,
 				RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}}}}}}, nil
 		})
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{Stateless: true})
@@ -359,44 +361,101 @@ func statelessUpstream(t *testing.T) (url string, versions func() []string) {
 // TestStatelessUpstream: the gateway talks to a 2026-07-28 upstream (no
 // session, no server requests) as to any other: it speaks 2026-07-28 to
 // it, its tools are listed and pinned, and calls are redacted. An input
-// request the upstream returns (input_required) cannot be attributed to a
-// calling request yet (docs/gateway.md, "Known limits"): it is refused,
-// the client sees no form, and the call ends in an error result.
+// request the upstream returns (an input_required round) belongs to the
+// calling request by its context: a 2025-11-25 client that declared
+// elicitation is shown the form, redacted, and its answer completes the
+// call; a 2026-07-28 client, which the gateway has no session to ask, gets
+// an error result that says so, and no form.
 func TestStatelessUpstream(t *testing.T) {
 	url, versions := statelessUpstream(t)
 	h := newHarness(t, hopts{upstream: func(*testUpstream) string {
 		return fmt.Sprintf("  modern:\n    url: %s\n", url)
 	}})
-	var asked []string
-	var mu sync.Mutex
-	cs, err := h.connectVersion(t, h.mint("alice", "modern_*").Token, "2025-11-25", &mcp.ClientOptions{
-		ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+	for _, version := range []string{"2025-11-25", "2026-07-28"} {
+		t.Run(version, func(t *testing.T) {
+			var asked []string
+			var mu sync.Mutex
+			cs, err := h.connectVersion(t, h.mint("alice-"+version, "modern_*").Token, version, &mcp.ClientOptions{
+				ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+					mu.Lock()
+					asked = append(asked, req.Params.Message)
+					mu.Unlock()
+					return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"name": "alice"}}, nil
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "modern_hello", Arguments: map[string]any{}})
+			if err != nil || callText(res) != "hello from [REDACTED]" {
+				t.Fatalf("call to a stateless upstream: %q %v", callText(res), err)
+			}
+			res, err = cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "modern_ask", Arguments: map[string]any{}})
 			mu.Lock()
-			asked = append(asked, req.Params.Message)
-			mu.Unlock()
-			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"name": "alice"}}, nil
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "modern_hello", Arguments: map[string]any{}})
-	if err != nil || callText(res) != "hello from [REDACTED]" {
-		t.Fatalf("call to a stateless upstream: %q %v", callText(res), err)
-	}
-	res, err = cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "modern_ask", Arguments: map[string]any{}})
-	if err != nil || !res.IsError || strings.Contains(callText(res), canary) {
-		t.Fatalf("unattributed input request: %q %v, want a redacted error result", callText(res), err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(asked) != 0 {
-		t.Fatalf("forms shown %q for an unattributed input request", asked)
+			defer mu.Unlock()
+			if version == "2026-07-28" {
+				if err != nil || !res.IsError || !strings.Contains(callText(res), "cannot relay to a 2026-07-28") || strings.Contains(callText(res), canary) {
+					t.Fatalf("input request for a stateless client: %q %v, want a redacted error result that says why", callText(res), err)
+				}
+				if len(asked) != 0 {
+					t.Fatalf("forms shown %q to a stateless client", asked)
+				}
+				return
+			}
+			if err != nil || res.IsError || callText(res) != "accept alice" {
+				t.Fatalf("input_required round through the gateway: %q %v, want the upstream's answer to the form", callText(res), err)
+			}
+			if len(asked) != 1 || asked[0] != "your name? ([REDACTED])" {
+				t.Fatalf("forms shown: %q, want the upstream's one, redacted", asked)
+			}
+		})
 	}
 	for _, v := range versions() {
 		if v != "2026-07-28" {
 			t.Fatalf("the gateway spoke %q to a 2026-07-28 upstream", v)
 		}
 	}
+}
+
+// Input rounds of concurrent calls on one upstream connection reach each
+// its own caller: eight clients (one token, so they share the upstream
+// connection) each see exactly the one form of their own call.
+func TestUpstreamInputRoundsAttributed(t *testing.T) {
+	url, _ := statelessUpstream(t)
+	h := newHarness(t, hopts{upstream: func(*testUpstream) string {
+		return fmt.Sprintf("  modern:\n    url: %s\n", url)
+	}})
+	tok := h.mint("alice", "modern_*").Token
+	var wg sync.WaitGroup
+	for i := range 8 {
+		me := fmt.Sprintf(" for client %d", i)
+		var asked []string
+		var mu sync.Mutex
+		cs, err := h.connectVersion(t, tok, "2025-11-25", &mcp.ClientOptions{
+			ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+				mu.Lock()
+				asked = append(asked, req.Params.Message)
+				mu.Unlock()
+				time.Sleep(20 * time.Millisecond) // the rounds overlap
+				return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"name": me}}, nil
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "modern_ask", Arguments: map[string]any{"for": me}})
+			if err != nil || callText(res) != "accept "+me {
+				t.Errorf("client %d: %q %v", i, callText(res), err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(asked) != 1 || asked[0] != "your name? ([REDACTED])"+me {
+				t.Errorf("client %d was shown %q", i, asked)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // TestBridgeBothGenerations runs what `chatmcp connect` runs (mcpbridge,

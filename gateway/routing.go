@@ -92,8 +92,8 @@ func (s *Server) forwardRoots(ctx context.Context, c *upstream.Conn, in *mcp.Lis
 	if in != nil {
 		meta = in.Meta
 	}
-	cl, _ := c.Tagged(meta)
-	if cl == nil || cl.Session == nil {
+	cl, err := callerOf(ctx, c, meta)
+	if err != nil {
 		return &mcp.ListRootsResult{Roots: []*mcp.Root{}}, nil
 	}
 	if caps := clientCapabilities(cl.Session); caps == nil || caps.RootsV2 == nil {
@@ -143,12 +143,38 @@ func (s *Server) forwardLog(u *backend, c *upstream.Conn, p *mcp.LoggingMessageP
 // progress (upstream/tap.go): there is nobody to ask.
 var errUnattributed = errors.New("chatmcp-gateway: this request belongs to no call in progress; refused")
 
+// errNoSession refuses an upstream's request for input during the call of
+// a 2026-07-28 client: the gateway has no session to ask it on, and does
+// not yet relay the upstream's input_required round to it (docs/gateway.md,
+// "Known limits").
+var errNoSession = errors.New("chatmcp-gateway: the upstream asked for the user's input, which this gateway cannot relay to a 2026-07-28 (stateless) client; refused")
+
+// callerOf returns the call in flight that an upstream's request belongs
+// to: by the context of the calling request, for input requests that
+// arrived in a result (an input_required round the SDK's client fulfils
+// on that context), else by the tap's mark on a request the upstream sent
+// on the call's stream (upstream/tap.go). A call whose client has no
+// session to ask is refused with errNoSession.
+func callerOf(ctx context.Context, c *upstream.Conn, meta mcp.Meta) (*upstream.Call, error) {
+	cl := c.CallOf(ctx)
+	if cl == nil {
+		cl, _ = c.Tagged(meta)
+	}
+	switch {
+	case cl == nil:
+		return nil, errUnattributed
+	case cl.Session == nil || statelessSession(cl.Session):
+		return nil, errNoSession
+	}
+	return cl, nil
+}
+
 // forwardElicit sends the upstream's elicitation request, redacted, to the
 // caller of the call it belongs to, if that client declared elicitation.
 func (s *Server) forwardElicit(ctx context.Context, c *upstream.Conn, in *mcp.ElicitParams) (*mcp.ElicitResult, error) {
-	cl, _ := c.Tagged(in.Meta)
-	if cl == nil || cl.Session == nil {
-		return nil, errUnattributed
+	cl, err := callerOf(ctx, c, in.Meta)
+	if err != nil {
+		return nil, err
 	}
 	if caps := clientCapabilities(cl.Session); caps == nil || caps.Elicitation == nil {
 		return nil, errors.New("the client did not declare elicitation")
@@ -163,9 +189,9 @@ func (s *Server) forwardElicit(ctx context.Context, c *upstream.Conn, in *mcp.El
 
 // forwardSampling is forwardElicit for sampling requests.
 func (s *Server) forwardSampling(ctx context.Context, c *upstream.Conn, in *mcp.CreateMessageParams) (*mcp.CreateMessageResult, error) {
-	cl, _ := c.Tagged(in.Meta)
-	if cl == nil || cl.Session == nil {
-		return nil, errUnattributed
+	cl, err := callerOf(ctx, c, in.Meta)
+	if err != nil {
+		return nil, err
 	}
 	if caps := clientCapabilities(cl.Session); caps == nil || caps.Sampling == nil {
 		return nil, errors.New("the client did not declare sampling")

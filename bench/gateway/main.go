@@ -150,7 +150,8 @@ func runGateway(path string) error {
 		}
 	}()
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	gw, err := gateway.New(ctx, cfg, &gateway.Options{Attester: att, Dev: true, Logger: quiet})
+	gw, err := gateway.New(ctx, cfg, &gateway.Options{Attester: att, Dev: true, Logger: quiet,
+		NoFastPath: os.Getenv("CHATMCP_BENCH_NO_FAST_PATH") == "true"})
 	if err != nil {
 		return err
 	}
@@ -411,6 +412,7 @@ func bench() error {
 	flag.StringVar(&protocol, "protocol", protocol, "MCP revision of every measuring client: 2025-11-25 (sessions) or 2026-07-28 (stateless)")
 	dataParent := flag.String("data", "", "directory for the gateway's data (audit log); default a temporary directory")
 	profile := flag.String("cpuprofile", "", "write the gateway process's CPU profile here")
+	noFast := flag.Bool("no-fast-path", false, "run the gateway with its fast path off (gateway.Options.NoFastPath): every 2026-07-28 tools/call through the SDK's stateless handler")
 	flag.Parse()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	ctx := context.Background()
@@ -452,7 +454,8 @@ upstreams:
     env:
       %s: stdio-server
 `, filepath.Join(dir, "data"), cedar, upURL, self, modeEnv)), 0o600)
-	gw, err := startChild("gateway", "CHATMCP_BENCH_CONFIG="+cfgPath, "CHATMCP_BENCH_CPUPROFILE="+*profile)
+	gw, err := startChild("gateway", "CHATMCP_BENCH_CONFIG="+cfgPath, "CHATMCP_BENCH_CPUPROFILE="+*profile,
+		"CHATMCP_BENCH_NO_FAST_PATH="+strconv.FormatBool(*noFast))
 	if err != nil {
 		return err
 	}

@@ -172,6 +172,18 @@ func (c *Conn) Tagged(meta mcp.Meta) (*Call, uint64) {
 	return c.Call(id), id
 }
 
+// CallOf returns the call in flight on c that ctx was derived from, nil if
+// none: how an input request that the upstream returned in a result (a
+// 2026-07-28 input_required round, which the SDK's client fulfils on the
+// calling request's own context) is attributed, exactly and without a mark
+// the upstream could copy.
+func (c *Conn) CallOf(ctx context.Context) *Call {
+	if id := callOf(ctx); id != 0 {
+		return c.Call(id)
+	}
+	return nil
+}
+
 // Handled records that a handler dealt with a counted notification of
 // call id (Tagged), delivered or dropped, for Settle.
 func (c *Conn) Handled(id uint64) {
