@@ -32,6 +32,12 @@ func (s *Server) forward(ctx context.Context, c *toolCall) (*mcp.CallToolResult,
 	if !enabled {
 		return nil, errors.New("the tool's definition changed; call not forwarded")
 	}
+	if c.tool.paramHeaders && conn != c.tool.upstream.pool.Shared() {
+		// Its Mcp-Param-* headers go only with a tool the connection listed.
+		if err := conn.ToolsListed(ctx); err != nil {
+			return nil, err
+		}
+	}
 	// Ask the upstream for every log level (the 2026-07-28 protocol takes
 	// it per request); the client's own level filters what it receives.
 	params := &mcp.CallToolParams{Name: c.tool.def.Name, Arguments: canon,

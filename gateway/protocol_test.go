@@ -341,6 +341,11 @@ func statelessUpstream(t *testing.T) (url string, versions func() []string) {
 			return &mcp.CallToolResult{InputRequests: mcp.InputRequestMap{"name": &mcp.ElicitParams{Mode: "form", Message: "your name? (" + canary + ")" + a.For,
 				RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}}}}}}, nil
 		})
+	s.AddTool(&mcp.Tool{Name: "put", Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}, InputSchema: map[string]any{"type": "object",
+		"properties": map[string]any{"region": map[string]any{"type": "string", "x-mcp-header": "Region"}}}},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "put in " + req.Extra.Header.Get("Mcp-Param-Region")}}}, nil
+		})
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{Stateless: true})
 	var mu sync.Mutex
 	var seen []string
@@ -388,6 +393,15 @@ func TestStatelessUpstream(t *testing.T) {
 			res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "modern_hello", Arguments: map[string]any{}})
 			if err != nil || callText(res) != "hello from [REDACTED]" {
 				t.Fatalf("call to a stateless upstream: %q %v", callText(res), err)
+			}
+			// A tool that marks an argument for an Mcp-Param-* header: the
+			// gateway checks the client's header and sends its own upstream.
+			if _, err := cs.ListTools(context.Background(), nil); err != nil {
+				t.Fatal(err)
+			}
+			res, err = cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "modern_put", Arguments: map[string]any{"region": "eu"}})
+			if err != nil || res.IsError || callText(res) != "put in eu" {
+				t.Fatalf("call with an Mcp-Param header: %q %v", callText(res), err)
 			}
 			res, err = cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "modern_ask", Arguments: map[string]any{}})
 			mu.Lock()
@@ -538,5 +552,44 @@ func TestBridgeBothGenerations(t *testing.T) {
 				t.Fatalf("the upstream never saw the %s client's credential", version)
 			}
 		})
+	}
+}
+
+// A per-token connection (an upstream with layer-2 credentials) to a
+// 2026-07-28 upstream sends the Mcp-Param-* header a tool's schema asks
+// for on its first call: the connection lists the tools first, as the
+// shared one does when the gateway syncs.
+func TestParamHeadersPerTokenUpstream(t *testing.T) {
+	url, _ := statelessUpstream(t)
+	h := newHarness(t, hopts{upstream: func(*testUpstream) string {
+		return fmt.Sprintf("  modern:\n    url: %s\n    headers:\n      X-User-Token: {credential: user-token}\n", url)
+	}})
+	alice := h.mint("alice", "modern_*")
+	sealed, err := credential.Seal(h.credentialKey(t), chainID(t, alice.Token), []byte(`{"user-token":"alice-secret"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(sealed)
+	req, _ := http.NewRequest("POST", h.url+"/v1/credentials", bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+alice.Token)
+	req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
+	resp, err := h.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 204 {
+		t.Fatalf("stateless credentials: %d", resp.StatusCode)
+	}
+	cs, err := h.connectVersion(t, alice.Token, "2026-07-28", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.ListTools(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "modern_put", Arguments: map[string]any{"region": "eu"}})
+	if err != nil || res.IsError || callText(res) != "put in eu" {
+		t.Fatalf("call on a per-token connection: %q %v", callText(res), err)
 	}
 }

@@ -90,6 +90,8 @@ type bridge struct {
 
 	statelessReady bool // BeforeStateless ran (Run's goroutine only)
 
+	paramBindings map[string][]paramBinding // tool → its Mcp-Param-* marks (paramheaders.go), under mu
+
 	wg sync.WaitGroup
 }
 
@@ -287,6 +289,11 @@ func (b *bridge) send(ctx context.Context, msg jsonrpc.Message, deliver func(jso
 			req.Header.Set("Mcp-Method", r.Method)
 			if name := requestName(r); name != "" {
 				req.Header.Set("Mcp-Name", name)
+				if r.Method == "tools/call" {
+					for k, v := range b.paramHeaders(name, r.Params) {
+						req.Header.Set(k, v)
+					}
+				}
 			}
 		}
 	}
@@ -305,9 +312,16 @@ func (b *bridge) send(ctx context.Context, msg jsonrpc.Message, deliver func(jso
 		}
 		b.mu.Unlock()
 	}
+	listsTools := false
+	if r, ok := msg.(*jsonrpc.Request); ok && r.Method == "tools/list" {
+		listsTools = true
+	}
 	relay := func(m jsonrpc.Message) {
 		if r, ok := m.(*jsonrpc.Response); ok && isCall && r.ID == callID {
 			answered = true
+			if listsTools && r.Error == nil {
+				b.learnTools(r.Result)
+			}
 		}
 		deliver(m)
 	}

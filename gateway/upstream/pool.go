@@ -324,6 +324,31 @@ type Conn struct {
 
 	mu       sync.Mutex
 	inflight map[uint64]*Call
+	listed   bool // ToolsListed succeeded once
+}
+
+// ToolsListed lists the upstream's tools on c once (every page), so that
+// the SDK's client knows their schemas: a 2026-07-28 client sends the
+// Mcp-Param-* headers a tool's schema asks for only for tools it has
+// listed. The shared connection lists when the gateway syncs; a
+// per-session or per-token one lists here, before its first call of such
+// a tool.
+func (c *Conn) ToolsListed(ctx context.Context) error {
+	c.mu.Lock()
+	done := c.listed
+	c.mu.Unlock()
+	if done {
+		return nil
+	}
+	for _, err := range c.cs.Tools(ctx, nil) {
+		if err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	c.listed = true
+	c.mu.Unlock()
+	return nil
 }
 
 // Call is a call forwarded on a Conn and not yet answered: what routing
