@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gagliardetto/solana-go"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/chatmcp/chatmcp/x402"
@@ -194,6 +195,16 @@ func (s *Server) pay(ctx context.Context, c *toolCall) *refused {
 	if err != nil {
 		pr.Error = err.Error()
 		return paymentRequired(pr)
+	}
+	// No money moves unless the log can say so: the intent to settle is
+	// durable before the facilitator is asked (fail closed), and the
+	// decision entry then names the transaction.
+	e := s.entry(c, auditCallPayment)
+	e.Decision, e.Reason = "settling", fmt.Sprintf("payment of %s %s to %s on %s", req.Amount, req.Asset, req.PayTo, req.Network)
+	if err := s.appendAudit(ctx, e); err != nil {
+		s.log.Error("audit append failed: refusing a paid call before settlement", "err", err)
+		return deny("audit log unavailable", &jsonrpc.Error{Code: jsonrpc.CodeInternalError,
+			Message: "chatmcp-gateway: audit log unavailable; the payment was not settled and the call was not made"})
 	}
 	sr, err := fc.Settle(ctx, payment, req)
 	if err != nil {

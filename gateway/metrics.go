@@ -16,7 +16,10 @@ import (
 const (
 	auditCall       = "gateway.call"
 	auditCallResult = "gateway.call.result"
-	auditSuppressed = "gateway.refusals.suppressed"
+	// auditCallPayment is written before a paid call's payment is settled
+	// (call_pay.go).
+	auditCallPayment = "gateway.call.payment"
+	auditSuppressed  = "gateway.refusals.suppressed"
 )
 
 // instrument connects Options.Metrics: tools/call decisions and approval

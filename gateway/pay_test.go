@@ -15,6 +15,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/chatmcp/chatmcp/facilitator"
+	"github.com/chatmcp/chatmcp/gateway"
 	"github.com/chatmcp/chatmcp/internal/svmtest"
 	"github.com/chatmcp/chatmcp/signer/signertest"
 	"github.com/chatmcp/chatmcp/signerapi"
@@ -63,24 +64,7 @@ func serveFacilitator(t *testing.T, fac *facilitator.Facilitator) string {
 func TestPaidTool(t *testing.T) {
 	s := svmtest.Start(t)
 	mint, payer, payTo, dst, fp := newPaidWorld(t, s)
-	fac, err := facilitator.New(context.Background(), storetest.SQLite(t), &facilitator.Options{
-		Network: x402.SolanaLocal, RPC: s.RPC, FeePayer: facilitator.LocalKey{Key: fp}, Token: "fac-secret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	facURL := serveFacilitator(t, fac)
-	tokenFile := filepath.Join(t.TempDir(), "fac.token")
-	os.WriteFile(tokenFile, []byte("fac-secret\n"), 0o600)
-
-	h := newHarness(t, hopts{upstream: func(*testUpstream) string {
-		return `    prices:
-      - tools: "ech*"
-        price: {amount: "25000", asset: ` + mint.String() + `, pay_to: ` + payTo.String() + `, network: "` + x402.SolanaLocal + `"}
-facilitator:
-  url: ` + facURL + `
-  token_file: ` + tokenFile + `
-`
-	}})
+	h := paidGateway(t, s, mint, payTo, fp, nil)
 	cs := h.mustConnect(h.mint("alice", "up_*").Token, nil)
 	ctx := context.Background()
 	call := func(meta mcp.Meta) *mcp.CallToolResult {
@@ -152,6 +136,64 @@ facilitator:
 	}
 	if got := s.Balance(t, dst); got != 25_000 {
 		t.Errorf("payTo holds %d after refusals, want 25000", got)
+	}
+}
+
+// paidGateway is a gateway whose up_ech* tools cost 25000 of mint paid to
+// payTo, settled by a facilitator on s with fee payer fp, with audit log
+// al (nil: the default, on disk).
+func paidGateway(t *testing.T, s *svmtest.SVM, mint, payTo solana.PublicKey, fp ed25519.PrivateKey, al gateway.AuditLog) *harness {
+	t.Helper()
+	fac, err := facilitator.New(context.Background(), storetest.SQLite(t), &facilitator.Options{
+		Network: x402.SolanaLocal, RPC: s.RPC, FeePayer: facilitator.LocalKey{Key: fp}, Token: "fac-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	facURL := serveFacilitator(t, fac)
+	tokenFile := filepath.Join(t.TempDir(), "fac.token")
+	os.WriteFile(tokenFile, []byte("fac-secret\n"), 0o600)
+	return newHarness(t, hopts{audit: al, upstream: func(*testUpstream) string {
+		return `    prices:
+      - tools: "ech*"
+        price: {amount: "25000", asset: ` + mint.String() + `, pay_to: ` + payTo.String() + `, network: "` + x402.SolanaLocal + `"}
+facilitator:
+  url: ` + facURL + `
+  token_file: ` + tokenFile + `
+`
+	}})
+}
+
+// With the audit log down, a paid call is refused before its payment is
+// settled: no money moves that the log cannot record (fail closed), and
+// the upstream never sees the call.
+func TestPaidToolAuditDown(t *testing.T) {
+	s := svmtest.Start(t)
+	mint, payer, payTo, dst, fp := newPaidWorld(t, s)
+	h := paidGateway(t, s, mint, payTo, fp, &failingAudit{})
+	cs := h.mustConnect(h.mint("alice", "up_*").Token, nil)
+	ctx := context.Background()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "up_echo", Arguments: map[string]any{"text": "hi"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := x402.RequiredFromResult(res.StructuredContent, "")
+	if err != nil || pr == nil {
+		t.Fatalf("payment required: %v %v", pr, err)
+	}
+	p, err := x402.PayExact(&pr.Accepts[0], pr.Resource, svmtest.PublicKey(payer), x402.KeySigner(payer), 6, s.Blockhash(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := x402.ToMeta(p)
+	_, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "up_echo", Arguments: map[string]any{"text": "hi"}, Meta: mcp.Meta{x402.MetaPayment: m}})
+	if err == nil || !strings.Contains(err.Error(), "the payment was not settled") {
+		t.Fatalf("paid call with the audit log down: %v, want a refusal before settlement", err)
+	}
+	if got := s.Balance(t, dst); got != 0 {
+		t.Fatalf("payTo holds %d with the audit log down, want 0", got)
+	}
+	if got := h.up.called(); len(got) != 0 {
+		t.Fatalf("upstream saw %v", got)
 	}
 }
 
