@@ -3,7 +3,6 @@ package mcpbridge
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -37,20 +36,15 @@ func TestBridgeParamHeaders(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c2bR, c2bW := io.Pipe()
-	b2cR, b2cW := io.Pipe()
-	local, err := (&mcp.IOTransport{Reader: c2bR, Writer: b2cW}).Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	local, desktop, closeLocal := pipes(t, ctx)
 	ran := make(chan struct{})
 	defer func() { cancel(); <-ran }()
 	go func() {
 		defer close(ran)
 		Run(ctx, local, &Options{Endpoint: srv.URL, HTTP: http.DefaultClient, Logf: t.Logf})
-		b2cW.Close()
+		closeLocal()
 	}()
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "desktop"}, nil).Connect(ctx, &mcp.IOTransport{Reader: b2cR, Writer: c2bW},
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "desktop"}, nil).Connect(ctx, desktop,
 		&mcp.ClientSessionOptions{ProtocolVersion: ProtocolStateless})
 	if err != nil {
 		t.Fatal(err)

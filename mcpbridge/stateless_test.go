@@ -2,7 +2,6 @@ package mcpbridge
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -49,12 +48,7 @@ func TestBridgeStateless(t *testing.T) {
 			mu.Unlock()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			c2bR, c2bW := io.Pipe()
-			b2cR, b2cW := io.Pipe()
-			local, err := (&mcp.IOTransport{Reader: c2bR, Writer: b2cW}).Connect(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			local, desktop, closeLocal := pipes(t, ctx)
 			var hooks []string
 			ran := make(chan struct{})
 			defer func() { cancel(); <-ran }() // no log after the test
@@ -63,9 +57,9 @@ func TestBridgeStateless(t *testing.T) {
 				Run(ctx, local, &Options{Endpoint: srv.URL, HTTP: http.DefaultClient, Logf: t.Logf,
 					AfterInitialize: func(_ context.Context, sid string) error { hooks = append(hooks, "init:"+sid); return nil },
 					BeforeStateless: func(_ context.Context, v string) error { hooks = append(hooks, "stateless:"+v); return nil }})
-				b2cW.Close()
+				closeLocal()
 			}()
-			cs, err := mcp.NewClient(&mcp.Implementation{Name: "desktop"}, nil).Connect(ctx, &mcp.IOTransport{Reader: b2cR, Writer: c2bW},
+			cs, err := mcp.NewClient(&mcp.Implementation{Name: "desktop"}, nil).Connect(ctx, desktop,
 				&mcp.ClientSessionOptions{ProtocolVersion: version})
 			if err != nil {
 				t.Fatal(err)
