@@ -38,6 +38,18 @@ func (s *Server) forward(ctx context.Context, c *toolCall) (*mcp.CallToolResult,
 			return nil, err
 		}
 	}
+	if onFastPath(ctx) {
+		if endpoint, hc, version, ok := conn.StatelessHTTP(); ok {
+			// One POST, as the SDK's client would send it (call_forward_post.go).
+			r := &upstreamRequest{u: c.tool.upstream, conn: conn}
+			var res *mcp.CallToolResult
+			err = r.do(ctx, func(ctx context.Context, _ any) error {
+				res, err = s.postCall(ctx, hc, endpoint, version, c.tool.def.Name, canon)
+				return err
+			})
+			return res, err
+		}
+	}
 	// Ask the upstream for every log level (the 2026-07-28 protocol takes
 	// it per request); the client's own level filters what it receives.
 	params := &mcp.CallToolParams{Name: c.tool.def.Name, Arguments: canon,

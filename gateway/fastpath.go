@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -42,10 +43,6 @@ import (
 // request this code is not sure about, goes to the SDK's handler with its
 // body untouched; fastpath_test.go holds the two paths' answers equal.
 
-// maxFastBody is the largest body the fast path reads; a larger one goes
-// to the SDK's handler.
-const maxFastBody = 1 << 20
-
 // fastMeta are the _meta keys of a 2026-07-28 request the fast path takes.
 var fastMeta = map[string]bool{
 	mcp.MetaKeyProtocolVersion:    true,
@@ -82,6 +79,7 @@ func (s *Server) fastCall(w http.ResponseWriter, r *http.Request) bool {
 	}}
 	ctx, done := s.requestContext(r.Context(), req)
 	defer done()
+	ctx = context.WithValue(ctx, fastKey{}, true)
 	var res *mcp.CallToolResult
 	if err = s.refuseCallName(ctx, p, params); err == nil {
 		res, err = s.callTool(ctx, req)
@@ -102,6 +100,15 @@ func (s *Server) fastCall(w http.ResponseWriter, r *http.Request) bool {
 	w.WriteHeader(http.StatusOK)
 	w.Write(data)
 	return true
+}
+
+// fastKey marks the context of a call on the fast path: forward may post
+// it to a stateless upstream itself (call_forward_post.go).
+type fastKey struct{}
+
+func onFastPath(ctx context.Context) bool {
+	fast, _ := ctx.Value(fastKey{}).(bool)
+	return fast
 }
 
 // readCloser reads from one reader and closes another.

@@ -163,55 +163,102 @@ func TestFastPathMatchesSDK(t *testing.T) {
 	}
 }
 
-// A client that goes away ends its fast-path call upstream too.
+// A 2026-07-28 client that goes away ends its call upstream too, with the
+// fast path and without, on an upstream with sessions (the SDK's client)
+// and on a stateless one (the gateway's own POST on the fast path).
 func TestFastPathDisconnectCancelsUpstream(t *testing.T) {
-	cancelled := make(chan struct{})
-	started := make(chan struct{}, 1)
-	hang := mcp.NewServer(&mcp.Implementation{Name: "hang"}, nil)
-	hang.AddTool(&mcp.Tool{Name: "wait", InputSchema: map[string]any{"type": "object"}, Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
-		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			started <- struct{}{}
-			select {
-			case <-ctx.Done():
-				close(cancelled)
-			case <-time.After(30 * time.Second):
-			}
-			return &mcp.CallToolResult{}, nil
-		})
-	srv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return hang }, nil))
-	// Cleanups run last in, first out: the gateway closes its streams to
-	// this server before the server waits for them.
-	t.Cleanup(srv.Close)
-	h := newHarness(t, hopts{upstream: func(*testUpstream) string {
-		return "  hang:\n    url: " + srv.URL + "\n"
-	}})
-	tok := h.mint("u", "hang_wait").Token
+	for _, tc := range []struct{ stateless, noFast bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		stateless := tc.stateless
+		t.Run(fmt.Sprintf("stateless=%v,nofast=%v", tc.stateless, tc.noFast), func(t *testing.T) {
+			cancelled := make(chan struct{})
+			started := make(chan struct{}, 1)
+			hang := mcp.NewServer(&mcp.Implementation{Name: "hang"}, nil)
+			hang.AddTool(&mcp.Tool{Name: "wait", InputSchema: map[string]any{"type": "object"}, Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
+				func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+					started <- struct{}{}
+					select {
+					case <-ctx.Done():
+						close(cancelled)
+					case <-time.After(30 * time.Second):
+					}
+					return &mcp.CallToolResult{}, nil
+				})
+			srv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return hang },
+				// A 2026-07-28 server treats a closed stream as the
+				// cancellation (the spec's signal on streamable HTTP).
+				&mcp.StreamableHTTPOptions{Stateless: stateless, PropagateRequestCancellation: true}))
+			// Cleanups run last in, first out: the gateway closes its streams to
+			// this server before the server waits for them.
+			t.Cleanup(srv.Close)
+			h := newHarness(t, hopts{noFastPath: tc.noFast, upstream: func(*testUpstream) string {
+				return "  hang:\n    url: " + srv.URL + "\n"
+			}})
+			tok := h.mint("u", "hang_wait").Token
 
-	ctx, cancel := context.WithCancel(context.Background())
-	c := rawCall{name: "hang_wait", args: `{}`}
-	req, _ := http.NewRequestWithContext(ctx, "POST", h.url+"/mcp", bytes.NewReader(c.body()))
-	for k, v := range map[string]string{"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
-		"Mcp-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "hang_wait"} {
-		req.Header.Set(k, v)
+			ctx, cancel := context.WithCancel(context.Background())
+			c := rawCall{name: "hang_wait", args: `{}`}
+			req, _ := http.NewRequestWithContext(ctx, "POST", h.url+"/mcp", bytes.NewReader(c.body()))
+			for k, v := range map[string]string{"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+				"Mcp-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "hang_wait"} {
+				req.Header.Set(k, v)
+			}
+			errc := make(chan error, 1)
+			go func() {
+				resp, err := gwtest.Client(tok, h.client.Transport).Do(req)
+				if err == nil {
+					resp.Body.Close()
+				}
+				errc <- err
+			}()
+			select {
+			case <-started:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the call did not reach the upstream")
+			}
+			if want := map[bool]int64{false: 1, true: 0}[tc.noFast]; h.gw.FastCalls() != want {
+				t.Fatalf("%d calls on the fast path, want %d", h.gw.FastCalls(), want)
+			}
+			cancel()
+			<-errc
+			select {
+			case <-cancelled:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the upstream call went on after its client went away")
+			}
+		})
 	}
-	errc := make(chan error, 1)
-	go func() {
-		resp, err := gwtest.Client(tok, h.client.Transport).Do(req)
-		if err == nil {
-			resp.Body.Close()
-		}
-		errc <- err
-	}()
-	select {
-	case <-started:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the call did not reach the upstream")
-	}
-	cancel()
-	<-errc
-	select {
-	case <-cancelled:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the upstream call went on after its client went away")
+}
+
+// A fast-path call to a stateless upstream goes as one POST the gateway
+// sends itself (call_forward_post.go); the caller gets what the SDK's
+// client path gives it: the result, redacted; the upstream's error; and
+// for an upstream that asks for input, an error result that says why.
+func TestFastPathPostMatchesSDK(t *testing.T) {
+	url, _ := statelessUpstream(t)
+	up := func(*testUpstream) string { return fmt.Sprintf("  modern:\n    url: %s\n", url) }
+	fast := newHarness(t, hopts{upstream: up})
+	slow := newHarness(t, hopts{upstream: up, noFastPath: true})
+	ftok, stok := fast.mint("p", "modern_*").Token, slow.mint("p", "modern_*").Token
+	for _, tt := range []struct{ tool, want string }{
+		{"modern_hello", "hello from [REDACTED]"},
+		{"modern_fail", "modern upstream broke with key [REDACTED]"},
+		{"modern_ask", "cannot relay to a 2026-07-28"},
+	} {
+		t.Run(tt.tool, func(t *testing.T) {
+			n := fast.gw.FastCalls()
+			_, fmsg := fast.postCall(t, ftok, rawCall{name: tt.tool, args: `{}`})
+			_, smsg := slow.postCall(t, stok, rawCall{name: tt.tool, args: `{}`})
+			if fast.gw.FastCalls() != n+1 {
+				t.Fatal("not served by the fast path")
+			}
+			fb, _ := json.Marshal(fmsg)
+			sb, _ := json.Marshal(smsg)
+			if !bytes.Contains(fb, []byte(tt.want)) || !bytes.Contains(sb, []byte(tt.want)) || bytes.Contains(fb, []byte(canary)) {
+				t.Fatalf("fast path: %s\nSDK path: %s\nwant both to contain %q", fb, sb, tt.want)
+			}
+			if !reflect.DeepEqual(fmsg, smsg) {
+				t.Errorf("fast path answered\n%s\nthe SDK's path\n%s", fb, sb)
+			}
+		})
 	}
 }

@@ -129,6 +129,7 @@ type Server struct {
 	impl      *mcp.Implementation // the gateway's name to clients
 	handler   http.Handler
 	fastCalls atomic.Int64 // requests served by the fast path (fastpath.go)
+	postIDs   atomic.Int64 // JSON-RPC ids of the calls postCall sends
 
 	mu        sync.RWMutex
 	tools     map[string]*tool    // exposed name → tool, enabled or not

@@ -64,6 +64,12 @@ const (
 	// maxAuditName caps client-chosen names (tool names of refused calls)
 	// in audit entries, in bytes.
 	maxAuditName = 256
+	// maxFastBody caps the body the fast path reads (fastpath.go); a
+	// larger one goes to the SDK's handler.
+	maxFastBody = 1 << 20
+	// maxUpstreamAnswer caps one message of an upstream's answer to a call
+	// the gateway posts itself (call_forward_post.go).
+	maxUpstreamAnswer = 8 << 20
 )
 
 // The audit rate limit of refusals before authorization (refusal.go): a

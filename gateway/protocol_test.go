@@ -341,6 +341,10 @@ func statelessUpstream(t *testing.T) (url string, versions func() []string) {
 			return &mcp.CallToolResult{InputRequests: mcp.InputRequestMap{"name": &mcp.ElicitParams{Mode: "form", Message: "your name? (" + canary + ")" + a.For,
 				RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}}}}}}, nil
 		})
+	s.AddTool(&mcp.Tool{Name: "fail", InputSchema: obj, Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return nil, fmt.Errorf("modern upstream broke with key %s", canary)
+		})
 	s.AddTool(&mcp.Tool{Name: "put", Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}, InputSchema: map[string]any{"type": "object",
 		"properties": map[string]any{"region": map[string]any{"type": "string", "x-mcp-header": "Region"}}}},
 		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -200,6 +201,7 @@ func (p *Pool) dial(ctx context.Context, key Key, sp *Spec) (*Conn, error) {
 		dopts = *p.opts.Dial
 	}
 	dopts.tap = c
+	dopts.route = &c.route
 	dopts.Client, dopts.Receiving = nil, nil
 	if p.opts.Client != nil {
 		dopts.Client = p.opts.Client(c)
@@ -322,10 +324,32 @@ type Conn struct {
 	ids   *atomic.Uint64
 	nonce string // of the marks on what the upstream sends (tap.go)
 
+	route route // a streamable-HTTP upstream's endpoint and client (Dial)
+
 	mu       sync.Mutex
 	inflight map[uint64]*Call
 	listed   bool // ToolsListed succeeded once
 }
+
+// StatelessHTTP returns how to reach c's upstream when c speaks the
+// stateless protocol (2026-07-28 or later, no session) over streamable
+// HTTP: a call on it is then one POST standing alone, which the gateway
+// may send itself (gateway/fastpath.go). The client sets the upstream's
+// configured headers and has no tap: what the upstream sends on such a
+// POST reaches only its sender. ok is false for any other connection.
+func (c *Conn) StatelessHTTP() (endpoint string, hc *http.Client, version string, ok bool) {
+	if c.route.http == nil || c.cs.ID() != "" {
+		return "", nil, "", false
+	}
+	ir := c.cs.InitializeResult()
+	if ir == nil || ir.ProtocolVersion < statelessProtocol {
+		return "", nil, "", false
+	}
+	return c.route.endpoint, c.route.http, ir.ProtocolVersion, true
+}
+
+// statelessProtocol is the first MCP revision without sessions.
+const statelessProtocol = "2026-07-28"
 
 // ToolsListed lists the upstream's tools on c once (every page), so that
 // the SDK's client knows their schemas: a 2026-07-28 client sends the

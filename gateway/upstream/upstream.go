@@ -58,6 +58,16 @@ type Options struct {
 	// tap, set by Pool, marks what the upstream sends with the call it
 	// belongs to (tap.go).
 	tap *Conn
+	// route, set by Pool, receives a streamable-HTTP upstream's endpoint
+	// and its HTTP client without the tap (Conn.StatelessHTTP).
+	route *route
+}
+
+// route is how to reach a streamable-HTTP upstream: its endpoint and an
+// HTTP client that sets its configured headers.
+type route struct {
+	endpoint string
+	http     *http.Client
 }
 
 // Dial starts or connects to the upstream and completes the MCP handshake.
@@ -96,6 +106,10 @@ func Dial(ctx context.Context, spec *Spec, opts *Options) (*mcp.ClientSession, e
 		}
 		hc := *base
 		hc.Transport = &headerTransport{base: rt, headers: spec.Headers}
+		if opts.route != nil {
+			plain := hc
+			*opts.route = route{endpoint: spec.URL, http: &plain}
+		}
 		if opts.tap != nil {
 			hc.Transport = &tapRT{base: hc.Transport, c: opts.tap}
 		}

@@ -1,0 +1,202 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// postCall is forward's path for a call on the fast path (fastpath.go) to
+// an upstream that speaks the stateless protocol over streamable HTTP. Such
+// a call is one POST standing alone, so the gateway sends it itself rather
+// than through the SDK's client, whose JSON-RPC connection (a writer, a
+// reader of the answer's stream, a hand-off between them) costs about 100
+// µs a call here (docs/BENCHMARKS.md). It sends what the SDK's client
+// would — the canonical arguments, the 2026-07-28 _meta triple, the
+// Mcp-Method and Mcp-Name headers, the upstream's configured headers — with
+// two differences, both true to the caller: it declares no client
+// capabilities (a 2026-07-28 caller on the fast path cannot be asked for
+// input, so the upstream should not ask) and asks for no log messages (the
+// caller asked for none). Its answer, plain JSON or an event stream, is
+// read for the response to this request; notifications on the stream are
+// dropped (the caller asked for none). A result that asks for input ends
+// the call as the SDK's path does for such a caller (errNoSession).
+// Cancellation and call_timeout end the POST, and with it the upstream's
+// handling of it.
+func (s *Server) postCall(ctx context.Context, hc *http.Client, endpoint, version, tool string, args json.RawMessage) (*mcp.CallToolResult, error) {
+	params, err := json.Marshal(struct {
+		Name      string          `json:"name"`
+		Arguments json.RawMessage `json:"arguments"`
+		Meta      mcp.Meta        `json:"_meta"`
+	}{tool, args, mcp.Meta{
+		mcp.MetaKeyProtocolVersion:    version,
+		mcp.MetaKeyClientInfo:         upstreamClientInfo,
+		mcp.MetaKeyClientCapabilities: map[string]any{},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	id, err := jsonrpc.MakeID(float64(s.postIDs.Add(1)))
+	if err != nil {
+		return nil, err
+	}
+	body, err := jsonrpc.EncodeMessage(&jsonrpc.Request{ID: id, Method: "tools/call", Params: params})
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", version)
+	req.Header.Set("Mcp-Method", "tools/call")
+	req.Header.Set("Mcp-Name", tool)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("sending %q: %w", "tools/call", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return nil, fmt.Errorf("sending %q: upstream answered %s: %s", "tools/call", resp.Status, strings.TrimSpace(string(b)))
+	}
+	answer, err := readAnswer(resp, id)
+	if err != nil {
+		return nil, fmt.Errorf("calling %q: %w", "tools/call", err)
+	}
+	if answer.Error != nil {
+		return nil, fmt.Errorf("calling %q: %w", "tools/call", answer.Error)
+	}
+	var res mcp.CallToolResult
+	if err := json.Unmarshal(answer.Result, &res); err != nil {
+		return nil, fmt.Errorf("calling %q: malformed result: %w", "tools/call", err)
+	}
+	if res.InputRequests != nil || res.NeedsInput() {
+		// As the SDK's client reports it when the input cannot be had.
+		keys := slices.Sorted(maps.Keys(res.InputRequests))
+		if len(keys) == 0 {
+			return nil, errors.New("multi round-trip: the upstream asked for input and named none")
+		}
+		return nil, fmt.Errorf("multi round-trip: fulfilling input request %q: %w", keys[0], errNoSession)
+	}
+	return &res, nil
+}
+
+// upstreamClientInfo is the gateway's name to upstreams (as upstream.Dial
+// gives it to the SDK's client).
+var upstreamClientInfo = &mcp.Implementation{Name: "chatmcp-gateway", Version: "v1"}
+
+// readAnswer returns the response to request id in resp's body: a JSON
+// message, or the first response with that id on an event stream. Each
+// message is at most maxUpstreamAnswer bytes.
+func readAnswer(resp *http.Response, id jsonrpc.ID) (*jsonrpc.Response, error) {
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	switch mt {
+	case "application/json":
+		b, err := io.ReadAll(io.LimitReader(resp.Body, maxUpstreamAnswer+1))
+		if err != nil {
+			return nil, err
+		}
+		if len(b) > maxUpstreamAnswer {
+			return nil, errors.New("answer too large")
+		}
+		return responseTo(b, id)
+	case "text/event-stream":
+		return streamAnswer(resp.Body, id)
+	}
+	return nil, fmt.Errorf("answer of type %q", resp.Header.Get("Content-Type"))
+}
+
+// streamAnswer reads an event stream until the response to id.
+func streamAnswer(body io.Reader, id jsonrpc.ID) (*jsonrpc.Response, error) {
+	br := bufio.NewReaderSize(body, 4096)
+	var data []byte
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A long line: gather it whole.
+			rest, rerr := readLong(br, line)
+			line, err = rest, rerr
+		}
+		if err != nil && len(line) == 0 {
+			if errors.Is(err, io.EOF) {
+				return nil, errors.New("the upstream's stream ended without the response")
+			}
+			return nil, err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		switch {
+		case len(line) == 0:
+			if len(data) > 0 {
+				if r, err := responseTo(data, id); err == nil {
+					return r, nil
+				} else if !errors.Is(err, errNotTheResponse) {
+					return nil, err
+				}
+			}
+			data = data[:0]
+		case bytes.HasPrefix(line, []byte("data:")):
+			v := bytes.TrimPrefix(bytes.TrimPrefix(line, []byte("data:")), []byte(" "))
+			if len(data) > 0 {
+				data = append(data, '\n')
+			}
+			if len(data)+len(v) > maxUpstreamAnswer {
+				return nil, errors.New("answer too large")
+			}
+			data = append(data, v...)
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, errors.New("the upstream's stream ended without the response")
+			}
+			return nil, err
+		}
+	}
+}
+
+// readLong completes a line longer than br's buffer, up to
+// maxUpstreamAnswer bytes.
+func readLong(br *bufio.Reader, first []byte) ([]byte, error) {
+	line := append([]byte(nil), first...)
+	for {
+		more, err := br.ReadSlice('\n')
+		line = append(line, more...)
+		if len(line) > maxUpstreamAnswer+64 {
+			return nil, errors.New("answer too large")
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return line, err
+		}
+	}
+}
+
+// errNotTheResponse is a message on the stream other than the response
+// awaited (a notification): skipped.
+var errNotTheResponse = errors.New("not the response")
+
+// responseTo decodes b as the response to id.
+func responseTo(b []byte, id jsonrpc.ID) (*jsonrpc.Response, error) {
+	msg, err := jsonrpc.DecodeMessage(b)
+	if err != nil {
+		return nil, fmt.Errorf("malformed answer: %w", err)
+	}
+	r, ok := msg.(*jsonrpc.Response)
+	if !ok || r.ID != id {
+		return nil, errNotTheResponse
+	}
+	return r, nil
+}
