@@ -163,6 +163,48 @@ func TestFastPathMatchesSDK(t *testing.T) {
 	}
 }
 
+// hangUpstream is a stateless 2026-07-28 server whose read-only tool
+// "wait" blocks until its request ends (it treats a closed stream as the
+// cancellation, as the spec asks); started and cancelled report each.
+func hangUpstream(t *testing.T, stateless bool) (url string, started, cancelled chan struct{}) {
+	started, cancelled = make(chan struct{}, 1), make(chan struct{})
+	hang := mcp.NewServer(&mcp.Implementation{Name: "hang"}, nil)
+	hang.AddTool(&mcp.Tool{Name: "wait", InputSchema: map[string]any{"type": "object"}, Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			started <- struct{}{}
+			select {
+			case <-ctx.Done():
+				close(cancelled)
+			case <-time.After(30 * time.Second):
+			}
+			return &mcp.CallToolResult{}, nil
+		})
+	srv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return hang },
+		&mcp.StreamableHTTPOptions{Stateless: stateless, PropagateRequestCancellation: true}))
+	// Cleanups run last in, first out: a gateway made after this closes
+	// its streams to this server before the server waits for them.
+	t.Cleanup(srv.Close)
+	return srv.URL, started, cancelled
+}
+
+// call_timeout ends a fast-path call posted to a stateless upstream: the
+// caller is told, and the upstream's handler ends.
+func TestFastPathPostCallTimeout(t *testing.T) {
+	url, _, cancelled := hangUpstream(t, true)
+	h := newHarness(t, hopts{upstream: func(*testUpstream) string {
+		return "  hang:\n    url: " + url + "\n    call_timeout: 300ms\n"
+	}})
+	_, msg := h.postCall(t, h.mint("u", "hang_wait").Token, rawCall{name: "hang_wait", args: `{}`})
+	if b, _ := json.Marshal(msg); !bytes.Contains(b, []byte("no answer within call_timeout (300ms)")) || h.gw.FastCalls() != 1 {
+		t.Fatalf("answer %s (fast-path calls %d)", b, h.gw.FastCalls())
+	}
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream call went on after call_timeout")
+	}
+}
+
 // A 2026-07-28 client that goes away ends its call upstream too, with the
 // fast path and without, on an upstream with sessions (the SDK's client)
 // and on a stateless one (the gateway's own POST on the fast path).
@@ -170,28 +212,9 @@ func TestFastPathDisconnectCancelsUpstream(t *testing.T) {
 	for _, tc := range []struct{ stateless, noFast bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
 		stateless := tc.stateless
 		t.Run(fmt.Sprintf("stateless=%v,nofast=%v", tc.stateless, tc.noFast), func(t *testing.T) {
-			cancelled := make(chan struct{})
-			started := make(chan struct{}, 1)
-			hang := mcp.NewServer(&mcp.Implementation{Name: "hang"}, nil)
-			hang.AddTool(&mcp.Tool{Name: "wait", InputSchema: map[string]any{"type": "object"}, Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}},
-				func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-					started <- struct{}{}
-					select {
-					case <-ctx.Done():
-						close(cancelled)
-					case <-time.After(30 * time.Second):
-					}
-					return &mcp.CallToolResult{}, nil
-				})
-			srv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return hang },
-				// A 2026-07-28 server treats a closed stream as the
-				// cancellation (the spec's signal on streamable HTTP).
-				&mcp.StreamableHTTPOptions{Stateless: stateless, PropagateRequestCancellation: true}))
-			// Cleanups run last in, first out: the gateway closes its streams to
-			// this server before the server waits for them.
-			t.Cleanup(srv.Close)
+			url, started, cancelled := hangUpstream(t, stateless)
 			h := newHarness(t, hopts{noFastPath: tc.noFast, upstream: func(*testUpstream) string {
-				return "  hang:\n    url: " + srv.URL + "\n"
+				return "  hang:\n    url: " + url + "\n"
 			}})
 			tok := h.mint("u", "hang_wait").Token
 
