@@ -43,13 +43,6 @@ import (
 // request this code is not sure about, goes to the SDK's handler with its
 // body untouched; fastpath_test.go holds the two paths' answers equal.
 
-// fastMeta are the _meta keys of a 2026-07-28 request the fast path takes.
-var fastMeta = map[string]bool{
-	mcp.MetaKeyProtocolVersion:    true,
-	mcp.MetaKeyClientInfo:         true,
-	mcp.MetaKeyClientCapabilities: true,
-}
-
 // fastCall serves r on the fast path and reports true, or reports false
 // with r (and its body) as it came, for the SDK's handler.
 func (s *Server) fastCall(w http.ResponseWriter, r *http.Request) bool {
@@ -201,17 +194,28 @@ func uniqueKeys(raw json.RawMessage) bool {
 	return true
 }
 
-// fastMetaOK reports whether meta holds only the 2026-07-28 triple, each
-// of its type.
+// fastMetaOK reports whether meta holds only the 2026-07-28 triple, as
+// the SDK requires it (shared.go, validateRequestMeta): the client's
+// capabilities always, its info optionally, each an object of its type.
 func fastMetaOK(meta mcp.Meta) bool {
+	if _, ok := meta[mcp.MetaKeyClientCapabilities]; !ok {
+		return false
+	}
 	for k, v := range meta {
-		if !fastMeta[k] {
+		var into any
+		switch k {
+		case mcp.MetaKeyProtocolVersion:
+			continue
+		case mcp.MetaKeyClientInfo:
+			into = &mcp.Implementation{}
+		case mcp.MetaKeyClientCapabilities:
+			into = &mcp.ClientCapabilities{}
+		default:
 			return false
 		}
-		if k != mcp.MetaKeyProtocolVersion {
-			if _, ok := v.(map[string]any); !ok {
-				return false
-			}
+		b, err := json.Marshal(v)
+		if _, isObject := v.(map[string]any); !isObject || err != nil || json.Unmarshal(b, into) != nil {
+			return false
 		}
 	}
 	return true

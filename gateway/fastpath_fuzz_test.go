@@ -38,9 +38,14 @@ func FuzzFastRequest(f *testing.F) {
 			t.Fatal("took a message without an id")
 		}
 		for k := range params.Meta {
-			if !fastMeta[k] {
+			switch k {
+			case mcp.MetaKeyProtocolVersion, mcp.MetaKeyClientInfo, mcp.MetaKeyClientCapabilities:
+			default:
 				t.Fatalf("took _meta key %q", k)
 			}
+		}
+		if _, ok := params.Meta[mcp.MetaKeyClientCapabilities]; !ok {
+			t.Fatal("took a request without the client's capabilities")
 		}
 		msg, err := jsonrpc.DecodeMessage(body)
 		if err != nil {

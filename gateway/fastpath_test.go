@@ -25,7 +25,7 @@ import (
 type rawCall struct {
 	name string         // the tool; also the Mcp-Name header unless header is set
 	args string         // the arguments' JSON; "" for none
-	meta map[string]any // added to the _meta triple
+	meta map[string]any // added to the _meta triple; a nil value removes a key
 	more string         // extra params fields, `"k":v,`
 	hdr  map[string]string
 }
@@ -37,6 +37,10 @@ func (c rawCall) body() []byte {
 		mcp.MetaKeyClientCapabilities: map[string]any{},
 	}
 	for k, v := range c.meta {
+		if v == nil {
+			delete(meta, k)
+			continue
+		}
 		meta[k] = v
 	}
 	m, _ := json.Marshal(meta)
@@ -113,6 +117,9 @@ func TestFastPathMatchesSDK(t *testing.T) {
 		{"Mcp-Name mismatch", rawCall{name: "up_echo", args: `{}`, hdr: map[string]string{"Mcp-Name": "up_leak"}}, false},
 		{"Name spelled otherwise", rawCall{name: "up_echo", args: `{}`, more: `"Name":"up_leak",`}, false},
 		{"no Accept of streams", rawCall{name: "up_echo", args: `{}`, hdr: map[string]string{"Accept": "application/json"}}, false},
+		{"no client capabilities", rawCall{name: "up_echo", args: `{}`, meta: map[string]any{mcp.MetaKeyClientCapabilities: nil}}, false},
+		{"no client info", rawCall{name: "up_echo", args: `{}`, meta: map[string]any{mcp.MetaKeyClientInfo: nil}}, true},
+		{"client info of another type", rawCall{name: "up_echo", args: `{}`, meta: map[string]any{mcp.MetaKeyClientInfo: map[string]any{"name": 5}}}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			n := fast.gw.FastCalls()
