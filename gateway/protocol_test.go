@@ -596,4 +596,11 @@ func TestParamHeadersPerTokenUpstream(t *testing.T) {
 	if err != nil || res.IsError || callText(res) != "put in eu" {
 		t.Fatalf("call on a per-token connection: %q %v", callText(res), err)
 	}
+	// A read-only call of the same client takes the fast path and is
+	// posted on the same per-token connection (call_forward_post.go).
+	n := h.gw.FastCalls()
+	res, err = cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "modern_hello", Arguments: map[string]any{}})
+	if err != nil || res.IsError || callText(res) != "hello from [REDACTED]" || h.gw.FastCalls() != n+1 {
+		t.Fatalf("fast-path call on a per-token connection: %q %v (fast-path calls %d, were %d)", callText(res), err, h.gw.FastCalls(), n)
+	}
 }
