@@ -95,6 +95,8 @@ func (s *Server) auditOutcome(ctx context.Context, c *toolCall, res *mcp.CallToo
 		e.Decision, e.Reason = "error", "upstream error"
 	case res.IsError:
 		e.Decision, e.Reason = "error", "tool error"
+	case res.InputRequests != nil:
+		e.Decision, e.Reason = "input_required", "the upstream asked the caller for input (an input round)"
 	default:
 		e.Decision, e.Reason = "ok", ""
 	}

@@ -38,13 +38,13 @@ func (s *Server) forward(ctx context.Context, c *toolCall) (*mcp.CallToolResult,
 			return nil, err
 		}
 	}
-	if onFastPath(ctx) {
+	if round := fastRound(ctx); round != nil {
 		if endpoint, hc, version, ok := conn.StatelessHTTP(); ok {
 			// One POST, as the SDK's client would send it (call_forward_post.go).
 			r := &upstreamRequest{u: c.tool.upstream, conn: conn}
 			var res *mcp.CallToolResult
 			err = r.do(ctx, func(ctx context.Context, _ any) error {
-				res, err = s.postCall(ctx, hc, endpoint, version, c.tool.def.Name, canon)
+				res, err = s.postCall(ctx, hc, endpoint, version, c, canon, round)
 				return err
 			})
 			return res, err

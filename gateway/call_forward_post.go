@@ -8,10 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"mime"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -26,25 +24,31 @@ import (
 // µs a call here (docs/BENCHMARKS.md). It sends what the SDK's client
 // would — the canonical arguments, the 2026-07-28 _meta triple, the
 // Mcp-Method and Mcp-Name headers, the upstream's configured headers — with
-// two differences, both true to the caller: it declares no client
-// capabilities (a 2026-07-28 caller on the fast path cannot be asked for
-// input, so the upstream should not ask) and asks for no log messages (the
-// caller asked for none). Its answer, plain JSON or an event stream, is
-// read for the response to this request; notifications on the stream are
-// dropped (the caller asked for none). A result that asks for input ends
-// the call as the SDK's path does for such a caller (errNoSession).
-// Cancellation and call_timeout end the POST, and with it the upstream's
-// handling of it.
-func (s *Server) postCall(ctx context.Context, hc *http.Client, endpoint, version, tool string, args json.RawMessage) (*mcp.CallToolResult, error) {
+// two differences, both true to the caller: it declares the caller's own
+// client capabilities, and asks for no log messages (the caller asked for
+// none). Its answer, plain JSON or an event stream, is read for the
+// response to this request; notifications on the stream are dropped (the
+// caller asked for none). A result that asks for input goes to the
+// caller as an input round (inputround.go); the caller's retry carries its
+// responses and the upstream's state back. Cancellation and call_timeout
+// end the POST, and with it the upstream's handling of it.
+func (s *Server) postCall(ctx context.Context, hc *http.Client, endpoint, version string, c *toolCall, args json.RawMessage, round *inputRound) (*mcp.CallToolResult, error) {
+	tool := c.tool.def.Name
+	caps := round.caps
+	if caps == nil {
+		caps = map[string]any{}
+	}
 	params, err := json.Marshal(struct {
-		Name      string          `json:"name"`
-		Arguments json.RawMessage `json:"arguments"`
-		Meta      mcp.Meta        `json:"_meta"`
+		Name           string          `json:"name"`
+		Arguments      json.RawMessage `json:"arguments"`
+		Meta           mcp.Meta        `json:"_meta"`
+		InputResponses json.RawMessage `json:"inputResponses,omitempty"`
+		RequestState   string          `json:"requestState,omitempty"`
 	}{tool, args, mcp.Meta{
 		mcp.MetaKeyProtocolVersion:    version,
 		mcp.MetaKeyClientInfo:         upstreamClientInfo,
-		mcp.MetaKeyClientCapabilities: map[string]any{},
-	}})
+		mcp.MetaKeyClientCapabilities: caps,
+	}, round.responses, round.state})
 	if err != nil {
 		return nil, err
 	}
@@ -86,12 +90,15 @@ func (s *Server) postCall(ctx context.Context, hc *http.Client, endpoint, versio
 		return nil, fmt.Errorf("calling %q: malformed result: %w", "tools/call", err)
 	}
 	if res.InputRequests != nil || res.NeedsInput() {
-		// As the SDK's client reports it when the input cannot be had.
-		keys := slices.Sorted(maps.Keys(res.InputRequests))
-		if len(keys) == 0 {
-			return nil, errors.New("multi round-trip: the upstream asked for input and named none")
+		if len(res.InputRequests) == 0 || len(res.Content) > 0 || res.StructuredContent != nil {
+			return nil, errors.New("multi round-trip: the upstream asked for input and named none, or sent content with it")
 		}
-		return nil, fmt.Errorf("multi round-trip: fulfilling input request %q: %w", keys[0], errNoSession)
+		// The caller answers the round itself (inputround.go).
+		sealed, err := s.sealState(res.RequestState, c.principal.ChainID, c.tool.exposed, c.argsHash)
+		if err != nil {
+			return nil, err
+		}
+		return &mcp.CallToolResult{Meta: res.Meta, InputRequests: res.InputRequests, RequestState: sealed}, nil
 	}
 	return &res, nil
 }

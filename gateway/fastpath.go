@@ -60,11 +60,12 @@ func (s *Server) fastCall(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	id, params, ok := fastRequest(body, r.Header.Get("Mcp-Name"))
+	id, params, round, ok := fastRequest(body, r.Header.Get("Mcp-Name"))
 	if !ok || !s.fastTool(params.Name) {
 		return false
 	}
 	s.fastCalls.Add(1)
+	round.caps = params.Meta[mcp.MetaKeyClientCapabilities]
 
 	req := &mcp.CallToolRequest{Params: params, Extra: &mcp.RequestExtra{
 		TokenInfo: &auth.TokenInfo{UserID: p.ChainID, Expiration: p.Expires, Extra: map[string]any{"principal": p}},
@@ -72,10 +73,12 @@ func (s *Server) fastCall(w http.ResponseWriter, r *http.Request) bool {
 	}}
 	ctx, done := s.requestContext(r.Context(), req)
 	defer done()
-	ctx = context.WithValue(ctx, fastKey{}, true)
+	ctx = context.WithValue(ctx, fastKey{}, round)
 	var res *mcp.CallToolResult
 	if err = s.refuseCallName(ctx, p, params); err == nil {
-		res, err = s.callTool(ctx, req)
+		if err = s.openRound(ctx, p, params, round); err == nil {
+			res, err = s.callTool(ctx, req)
+		}
 	}
 	resp := &jsonrpc.Response{ID: id, Error: err}
 	if err == nil {
@@ -95,13 +98,16 @@ func (s *Server) fastCall(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// fastKey marks the context of a call on the fast path: forward may post
-// it to a stateless upstream itself (call_forward_post.go).
+// fastKey marks the context of a call on the fast path with its
+// *inputRound: forward may post it to a stateless upstream itself
+// (call_forward_post.go).
 type fastKey struct{}
 
-func onFastPath(ctx context.Context) bool {
-	fast, _ := ctx.Value(fastKey{}).(bool)
-	return fast
+// fastRound returns the input round of a call on the fast path, nil for
+// any other call.
+func fastRound(ctx context.Context) *inputRound {
+	r, _ := ctx.Value(fastKey{}).(*inputRound)
+	return r
 }
 
 // readCloser reads from one reader and closes another.
@@ -133,43 +139,58 @@ func fastHeaders(r *http.Request) bool {
 }
 
 // fastRequest decodes body as a fast-path tools/call of the tool the
-// Mcp-Name header names: its id and params, or false.
-func fastRequest(body []byte, nameHeader string) (jsonrpc.ID, *mcp.CallToolParamsRaw, bool) {
+// Mcp-Name header names: its id, params and input round (the retry of an
+// upstream's input_required round, call_forward_post.go), or false.
+func fastRequest(body []byte, nameHeader string) (jsonrpc.ID, *mcp.CallToolParamsRaw, *inputRound, bool) {
 	msg, err := jsonrpc.DecodeMessage(body)
 	if err != nil {
-		return jsonrpc.ID{}, nil, false
+		return jsonrpc.ID{}, nil, nil, false
 	}
 	req, ok := msg.(*jsonrpc.Request)
 	if !ok || !req.IsCall() || req.Method != "tools/call" {
-		return jsonrpc.ID{}, nil, false
+		return jsonrpc.ID{}, nil, nil, false
 	}
 	// Exactly these keys, spelled exactly so and each once: the SDK's
 	// decoder and this one then read the same fields.
 	var fields map[string]json.RawMessage
 	if !uniqueKeys(req.Params) || json.Unmarshal(req.Params, &fields) != nil {
-		return jsonrpc.ID{}, nil, false
+		return jsonrpc.ID{}, nil, nil, false
 	}
 	var params mcp.CallToolParamsRaw
+	round := &inputRound{}
 	for k, v := range fields {
 		switch k {
 		case "name":
 			if json.Unmarshal(v, &params.Name) != nil {
-				return jsonrpc.ID{}, nil, false
+				return jsonrpc.ID{}, nil, nil, false
 			}
 		case "arguments":
 			params.Arguments = v
 		case "_meta":
 			if !uniqueKeys(v) || json.Unmarshal(v, &params.Meta) != nil || !fastMetaOK(params.Meta) {
-				return jsonrpc.ID{}, nil, false
+				return jsonrpc.ID{}, nil, nil, false
 			}
+		case "requestState":
+			// Only the gateway's own seal of an upstream's state; any other
+			// (a confirmation round's approval id) is the SDK path's.
+			if json.Unmarshal(v, &round.sealed) != nil || !strings.HasPrefix(round.sealed, sealedStatePrefix) {
+				return jsonrpc.ID{}, nil, nil, false
+			}
+		case "inputResponses":
+			var m mcp.InputResponseMap
+			if !uniqueKeys(v) || json.Unmarshal(v, &m) != nil {
+				return jsonrpc.ID{}, nil, nil, false
+			}
+			round.responses = v
 		default:
-			return jsonrpc.ID{}, nil, false
+			return jsonrpc.ID{}, nil, nil, false
 		}
 	}
-	if params.Name == "" || params.Name != nameHeader || params.Meta[mcp.MetaKeyProtocolVersion] != ProtocolStateless {
-		return jsonrpc.ID{}, nil, false
+	if params.Name == "" || params.Name != nameHeader || params.Meta[mcp.MetaKeyProtocolVersion] != ProtocolStateless ||
+		(round.sealed == "") != (round.responses == nil) {
+		return jsonrpc.ID{}, nil, nil, false
 	}
-	return req.ID, &params, true
+	return req.ID, &params, round, true
 }
 
 // uniqueKeys reports whether raw is a JSON object that names no key twice.

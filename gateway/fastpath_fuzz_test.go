@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -21,13 +22,14 @@ func FuzzFastRequest(f *testing.F) {
 		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"up_echo","name":"up_leak",` + meta + `}}`,
 		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"Name":"up_echo",` + meta + `}}`,
 		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"up_echo","task":{},` + meta + `}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"up_echo","requestState":"chatmcp-input.v1.AAAA","inputResponses":{"n":{"action":"accept","content":{"a":1}}},` + meta + `}}`,
 		`[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"up_echo",` + meta + `}}]`,
 		`{"jsonrpc":"2.0","method":"tools/call","params":{"name":"up_echo",` + meta + `}}`,
 	} {
 		f.Add([]byte(body), "up_echo")
 	}
 	f.Fuzz(func(t *testing.T, body []byte, name string) {
-		id, params, ok := fastRequest(body, name)
+		id, params, round, ok := fastRequest(body, name)
 		if !ok {
 			return
 		}
@@ -36,6 +38,9 @@ func FuzzFastRequest(f *testing.F) {
 		}
 		if !id.IsValid() {
 			t.Fatal("took a message without an id")
+		}
+		if (round.sealed == "") != (round.responses == nil) || round.sealed != "" && !strings.HasPrefix(round.sealed, sealedStatePrefix) {
+			t.Fatalf("took an input round %+v", round)
 		}
 		for k := range params.Meta {
 			switch k {

@@ -17,6 +17,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/chatmcp/chatmcp/audit"
+	"github.com/chatmcp/chatmcp/gateway"
 	"github.com/chatmcp/chatmcp/internal/gwtest"
 )
 
@@ -117,6 +118,8 @@ func TestFastPathMatchesSDK(t *testing.T) {
 		{"Mcp-Name mismatch", rawCall{name: "up_echo", args: `{}`, hdr: map[string]string{"Mcp-Name": "up_leak"}}, false},
 		{"Name spelled otherwise", rawCall{name: "up_echo", args: `{}`, more: `"Name":"up_leak",`}, false},
 		{"no Accept of streams", rawCall{name: "up_echo", args: `{}`, hdr: map[string]string{"Accept": "application/json"}}, false},
+		{"requestState of another kind", rawCall{name: "up_echo", args: `{}`, more: `"requestState":"approval-id","inputResponses":{},`}, false},
+		{"sealed requestState without responses", rawCall{name: "up_echo", args: `{}`, more: `"requestState":"chatmcp-input.v1.AAAA",`}, false},
 		{"no client capabilities", rawCall{name: "up_echo", args: `{}`, meta: map[string]any{mcp.MetaKeyClientCapabilities: nil}}, false},
 		{"no client info", rawCall{name: "up_echo", args: `{}`, meta: map[string]any{mcp.MetaKeyClientInfo: nil}}, true},
 		{"client info of another type", rawCall{name: "up_echo", args: `{}`, meta: map[string]any{mcp.MetaKeyClientInfo: map[string]any{"name": 5}}}, false},
@@ -261,8 +264,7 @@ func TestFastPathDisconnectCancelsUpstream(t *testing.T) {
 
 // A fast-path call to a stateless upstream goes as one POST the gateway
 // sends itself (call_forward_post.go); the caller gets what the SDK's
-// client path gives it: the result, redacted; the upstream's error; and
-// for an upstream that asks for input, an error result that says why.
+// client path gives it: the result, redacted, and the upstream's error.
 func TestFastPathPostMatchesSDK(t *testing.T) {
 	url, _ := statelessUpstream(t)
 	up := func(*testUpstream) string { return fmt.Sprintf("  modern:\n    url: %s\n", url) }
@@ -272,7 +274,6 @@ func TestFastPathPostMatchesSDK(t *testing.T) {
 	for _, tt := range []struct{ tool, want string }{
 		{"modern_hello", "hello from [REDACTED]"},
 		{"modern_fail", "modern upstream broke with key [REDACTED]"},
-		{"modern_ask", "cannot relay to a 2026-07-28"},
 	} {
 		t.Run(tt.tool, func(t *testing.T) {
 			n := fast.gw.FastCalls()
@@ -290,5 +291,71 @@ func TestFastPathPostMatchesSDK(t *testing.T) {
 				t.Errorf("fast path answered\n%s\nthe SDK's path\n%s", fb, sb)
 			}
 		})
+	}
+}
+
+// An upstream's input_required round reaches a 2026-07-28 caller on the
+// fast path (inputround.go): the form, redacted, with a sealed state; the
+// retry with the caller's answer completes the call. The seal is refused
+// to another token, for other arguments, tampered with, or expired, and
+// each refusal is audited; the upstream never sees those retries.
+func TestFastPathInputRound(t *testing.T) {
+	url, _ := statelessUpstream(t)
+	h := newHarness(t, hopts{upstream: func(*testUpstream) string { return fmt.Sprintf("  modern:\n    url: %s\n", url) }})
+	alice, mallory := h.mint("alice", "modern_*").Token, h.mint("mallory", "modern_*").Token
+	caps := map[string]any{mcp.MetaKeyClientCapabilities: map[string]any{"elicitation": map[string]any{"form": map[string]any{}}}}
+	_, msg := h.postCall(t, alice, rawCall{name: "modern_ask", args: `{"for":" alice"}`, meta: caps})
+	b, _ := json.Marshal(msg)
+	var first struct {
+		Result struct {
+			ResultType    string `json:"resultType"`
+			RequestState  string `json:"requestState"`
+			InputRequests map[string]struct {
+				Method string `json:"method"`
+				Params struct {
+					Message string `json:"message"`
+				} `json:"params"`
+			} `json:"inputRequests"`
+		} `json:"result"`
+	}
+	json.Unmarshal(b, &first)
+	if first.Result.ResultType != "input_required" || first.Result.InputRequests["name"].Params.Message != "your name? ([REDACTED]) alice" ||
+		!strings.HasPrefix(first.Result.RequestState, "chatmcp-input.v1.") || bytes.Contains(b, []byte(canary)) {
+		t.Fatalf("first round: %s", b)
+	}
+	state := first.Result.RequestState
+	retry := func(token, args, st string) map[string]any {
+		more := fmt.Sprintf(`"requestState":%q,"inputResponses":{"name":{"action":"accept","content":{"name":"alice"}}},`, st)
+		_, msg := h.postCall(t, token, rawCall{name: "modern_ask", args: args, meta: caps, more: more})
+		return msg
+	}
+	refused := func(name string, msg map[string]any) {
+		t.Helper()
+		b, _ := json.Marshal(msg)
+		if !bytes.Contains(b, []byte(`"code":-32602`)) || !bytes.Contains(b, []byte("does not name an input round of yours")) {
+			t.Errorf("%s: %s, want the seal refused", name, b)
+		}
+	}
+	refused("another token", retry(mallory, `{"for":" alice"}`, state))
+	refused("other arguments", retry(alice, `{"for":" bob"}`, state))
+	tampered := []byte(state)
+	tampered[len(tampered)-3] ^= 1
+	refused("tampered", retry(alice, `{"for":" alice"}`, string(tampered)))
+	if b, _ := json.Marshal(retry(alice, `{"for":" alice"}`, state)); !bytes.Contains(b, []byte(`"text":"accept alice"`)) {
+		t.Fatalf("retry with the answer: %s", b)
+	}
+	h.now.Advance(gateway.InputRoundWindow + time.Second)
+	refused("expired", retry(alice, `{"for":" alice"}`, state))
+
+	h.gw.Close()
+	log, err := readFile(h.gw.DataDir() + "/audit.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(log, []byte(`"reason":"input state mismatch`)); n != 4 {
+		t.Errorf("%d audited seal refusals, want 4", n)
+	}
+	if !bytes.Contains(log, []byte(`"decision":"input_required"`)) {
+		t.Error("the input round's outcome is not audited")
 	}
 }

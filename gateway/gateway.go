@@ -13,6 +13,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -130,6 +131,8 @@ type Server struct {
 	handler   http.Handler
 	fastCalls atomic.Int64 // requests served by the fast path (fastpath.go)
 	postIDs   atomic.Int64 // JSON-RPC ids of the calls postCall sends
+
+	stateSealer cipher.AEAD // seals upstreams' input-round states (inputround.go)
 
 	mu        sync.RWMutex
 	tools     map[string]*tool    // exposed name → tool, enabled or not
@@ -257,6 +260,9 @@ func New(ctx context.Context, cfg *Config, opts *Options) (_ *Server, err error)
 		return nil, fmt.Errorf("gateway: RA-TLS certificate: %w", err)
 	}
 
+	if s.stateSealer, err = newStateSealer(); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	s.impl = &mcp.Implementation{Name: "chatmcp-gateway", Version: "v1"}
 	s.mcp = mcp.NewServer(s.impl, &mcp.ServerOptions{
 		Logger: s.log,
