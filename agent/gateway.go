@@ -13,6 +13,7 @@ import (
 
 	"github.com/chatmcp/chatmcp/envelope"
 	"github.com/chatmcp/chatmcp/gatewayapi"
+	"github.com/chatmcp/chatmcp/internal/edge"
 )
 
 // Gateway opens MCP sessions to the gateway, one per grant token, over an
@@ -81,27 +82,12 @@ func (s *ToolSession) held(h HeldCall) {
 	}
 }
 
-type bearer struct {
-	token string
-	base  http.RoundTripper
-}
-
-func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.base.RoundTrip(r)
-}
-
 // Open starts a session under token. The agent declares elicitation only
 // to hear which approval a held call waits for: it always declines, so it
 // never answers for the person its call is gated on.
 func (g *Gateway) Open(ctx context.Context, token string) (*ToolSession, error) {
-	base := g.HTTPClient.Transport
-	if base == nil {
-		base = http.DefaultTransport
-	}
 	hc := *g.HTTPClient
-	hc.Transport = &bearer{token: token, base: base}
+	hc.Transport = edge.BearerTransport(token, g.HTTPClient.Transport)
 	s := &ToolSession{notices: map[string]bool{}}
 	client := mcp.NewClient(&mcp.Implementation{Name: "chatmcp-agent", Version: "v1"}, &mcp.ClientOptions{
 		Capabilities: &mcp.ClientCapabilities{},

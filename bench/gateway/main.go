@@ -48,6 +48,7 @@ import (
 	"github.com/chatmcp/chatmcp/attest/verifiers"
 	"github.com/chatmcp/chatmcp/gateway"
 	"github.com/chatmcp/chatmcp/gwclient"
+	"github.com/chatmcp/chatmcp/internal/edge"
 	"github.com/chatmcp/chatmcp/internal/npmdeps"
 	"github.com/chatmcp/chatmcp/ratls"
 )
@@ -240,18 +241,6 @@ func (c *child) rssKB() (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmRSS")
-}
-
-// bearer adds a token to every request.
-type bearer struct {
-	token string
-	next  http.RoundTripper
-}
-
-func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.next.RoundTrip(r)
 }
 
 // target is one way to reach the upstream.
@@ -483,7 +472,7 @@ upstreams:
 		return fmt.Errorf("minting: %w", err)
 	}
 	plain := &http.Transport{MaxIdleConnsPerHost: 64}
-	gwRT := &bearer{token: m.Token, next: tlsTransport}
+	gwRT := edge.BearerTransport(m.Token, tlsTransport)
 	bridgeAddr, stopBridge, err := startMCPProxy(ctx, self)
 	if err != nil {
 		return fmt.Errorf("stdio floor (mcp-proxy): %w", err)

@@ -189,3 +189,25 @@ func (c *Client) readError(resp *http.Response) error {
 	}
 	return e
 }
+
+// BearerTransport returns a round tripper that sets "Authorization: Bearer
+// token" on a copy of each request and sends it over base
+// (http.DefaultTransport if nil): for clients, such as an MCP client
+// session, whose requests are built by code that takes no token.
+func BearerTransport(token string, base http.RoundTripper) http.RoundTripper {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return &bearer{token: token, base: base}
+}
+
+type bearer struct {
+	token string
+	base  http.RoundTripper
+}
+
+func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.base.RoundTrip(r)
+}

@@ -2,7 +2,11 @@
 // HTTP client that presents a bearer token on every request.
 package gwtest
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/chatmcp/chatmcp/internal/edge"
+)
 
 // Client returns an HTTP client that sends "Authorization: Bearer token"
 // on every request over base (http.DefaultTransport if nil).
@@ -10,23 +14,7 @@ func Client(token string, base http.RoundTripper) *http.Client {
 	return &http.Client{Transport: Transport(token, base)}
 }
 
-// Transport returns a round tripper that sets "Authorization: Bearer
-// token" on a copy of each request and sends it over base
-// (http.DefaultTransport if nil).
+// Transport is edge.BearerTransport.
 func Transport(token string, base http.RoundTripper) http.RoundTripper {
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	return &bearer{token: token, base: base}
-}
-
-type bearer struct {
-	token string
-	base  http.RoundTripper
-}
-
-func (b *bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.base.RoundTrip(r)
+	return edge.BearerTransport(token, base)
 }
