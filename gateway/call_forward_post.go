@@ -130,22 +130,11 @@ func readAnswer(resp *http.Response, id jsonrpc.ID) (*jsonrpc.Response, error) {
 
 // streamAnswer reads an event stream until the response to id.
 func streamAnswer(body io.Reader, id jsonrpc.ID) (*jsonrpc.Response, error) {
-	br := bufio.NewReaderSize(body, 4096)
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 0, 4096), maxUpstreamAnswer+len("data: \r\n"))
 	var data []byte
-	for {
-		line, err := br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			// A long line: gather it whole.
-			rest, rerr := readLong(br, line)
-			line, err = rest, rerr
-		}
-		if err != nil && len(line) == 0 {
-			if errors.Is(err, io.EOF) {
-				return nil, errors.New("the upstream's stream ended without the response")
-			}
-			return nil, err
-		}
-		line = bytes.TrimRight(line, "\r\n")
+	for sc.Scan() {
+		line := sc.Bytes()
 		switch {
 		case len(line) == 0:
 			if len(data) > 0 {
@@ -166,29 +155,14 @@ func streamAnswer(body io.Reader, id jsonrpc.ID) (*jsonrpc.Response, error) {
 			}
 			data = append(data, v...)
 		}
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil, errors.New("the upstream's stream ended without the response")
-			}
-			return nil, err
-		}
 	}
-}
-
-// readLong completes a line longer than br's buffer, up to
-// maxUpstreamAnswer bytes.
-func readLong(br *bufio.Reader, first []byte) ([]byte, error) {
-	line := append([]byte(nil), first...)
-	for {
-		more, err := br.ReadSlice('\n')
-		line = append(line, more...)
-		if len(line) > maxUpstreamAnswer+64 {
-			return nil, errors.New("answer too large")
-		}
-		if !errors.Is(err, bufio.ErrBufferFull) {
-			return line, err
-		}
+	switch err := sc.Err(); {
+	case errors.Is(err, bufio.ErrTooLong):
+		return nil, errors.New("answer too large")
+	case err != nil:
+		return nil, err
 	}
+	return nil, errors.New("the upstream's stream ended without the response")
 }
 
 // errNotTheResponse is a message on the stream other than the response

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"mime"
 	"net/http"
 	"strings"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -193,22 +193,22 @@ func fastRequest(body []byte, nameHeader string) (jsonrpc.ID, *mcp.CallToolParam
 	return req.ID, &params, round, true
 }
 
-// uniqueKeys reports whether raw is a JSON object that names no key twice.
+// uniqueKeys reports whether raw is a JSON object that names no key twice
+// at its top level (compared after unescaping); what lies deeper is
+// judged where it is read (the arguments by decodeArgs).
 func uniqueKeys(raw json.RawMessage) bool {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+	dec := jsontext.NewDecoder(bytes.NewReader(raw), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
 		return false
 	}
 	seen := map[string]bool{}
-	for dec.More() {
-		t, err := dec.Token()
-		k, ok := t.(string)
-		if err != nil || !ok || seen[k] {
+	for dec.PeekKind() != '}' {
+		tok, err := dec.ReadToken()
+		if err != nil || tok.Kind() != '"' || seen[tok.String()] {
 			return false
 		}
-		seen[k] = true
-		var skip json.RawMessage
-		if dec.Decode(&skip) != nil {
+		seen[tok.String()] = true
+		if dec.SkipValue() != nil {
 			return false
 		}
 	}
@@ -279,9 +279,7 @@ func completeResult(res *mcp.CallToolResult, impl *mcp.Implementation) (json.Raw
 	}
 	rt := `"complete"`
 	if res.InputRequests != nil {
-		if len(res.Content) > 0 || res.StructuredContent != nil {
-			return nil, errors.New("server bug: result has both content and inputRequests")
-		}
+		// postCall passes on no content with input requests.
 		rt = `"input_required"`
 	} else if res.Content == nil {
 		r := *res
