@@ -2,11 +2,18 @@ package gateway
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/chatmcp/chatmcp/gateway/authz"
 )
 
 func answerOf(ct, body string) *http.Response {
@@ -83,4 +90,73 @@ func FuzzReadAnswer(f *testing.F) {
 			t.Fatalf("a response to id 3 from a body without a 3: %q", body)
 		}
 	})
+}
+
+// postCall refuses, naming the failed check, an upstream that answers
+// with an HTTP error, with a result that is not one, or with input
+// requests that come with content.
+func TestPostCallRefusals(t *testing.T) {
+	s := &Server{now: time.Now}
+	var err error
+	if s.stateSealer, err = newStateSealer(); err != nil {
+		t.Fatal(err)
+	}
+	c := &toolCall{principal: &authz.Principal{ChainID: "chain"}, tool: &tool{exposed: "up_t", def: &mcp.Tool{Name: "t"}}, argsHash: "h"}
+	for _, tt := range []struct{ name, status, body, want string }{
+		{"http error", "500", "boom", "upstream answered 500 Internal Server Error: boom"},
+		{"result not an object", "200", `{"jsonrpc":"2.0","id":1,"result":[1]}`, "malformed result"},
+		{"input with content", "200", `{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"x"}],"inputRequests":{"a":{"method":"elicitation/create","params":{"message":"m","requestedSchema":{"type":"object"}}}}}}`, "named none, or sent content"},
+		{"rpc error", "200", `{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"nope"}}`, `calling "tools/call": nope`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				code := 200
+				if tt.status == "500" {
+					code = 500
+				}
+				w.WriteHeader(code)
+				w.Write([]byte(tt.body))
+			}))
+			defer srv.Close()
+			s.postIDs.Store(0) // the answers above are to id 1
+			_, err := s.postCall(context.Background(), srv.Client(), srv.URL, "2026-07-28", c, json.RawMessage(`{}`), &inputRound{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("postCall: %v, want an error with %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// A seal opens only for its chain, tool and arguments, before it expires,
+// and only as the gateway wrote it.
+func TestOpenState(t *testing.T) {
+	now := time.Now()
+	s := &Server{now: func() time.Time { return now }}
+	var err error
+	if s.stateSealer, err = newStateSealer(); err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := s.sealState("upstream-state", "chain", "up_t", "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.openState(sealed, "chain", "up_t", "h"); err != nil || st != "upstream-state" {
+		t.Fatalf("open: %q %v", st, err)
+	}
+	for _, tt := range []struct{ name, sealed, chain, tool, args, want string }{
+		{"not base64", sealedStatePrefix + "!!!", "chain", "up_t", "h", "malformed seal"},
+		{"too short", sealedStatePrefix + "AAAA", "chain", "up_t", "h", "malformed seal"},
+		{"another chain", sealed, "other", "up_t", "h", "does not open"},
+		{"another tool", sealed, "chain", "up_u", "h", "does not open"},
+		{"other arguments", sealed, "chain", "up_t", "g", "does not open"},
+	} {
+		if _, err := s.openState(tt.sealed, tt.chain, tt.tool, tt.args); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want %q", tt.name, err, tt.want)
+		}
+	}
+	now = now.Add(InputRoundWindow)
+	if _, err := s.openState(sealed, "chain", "up_t", "h"); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("at the end of its window: %v, want expired", err)
+	}
 }
